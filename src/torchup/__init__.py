@@ -1,0 +1,4 @@
+"""torchup: a Python package manager that gets PyTorch right."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

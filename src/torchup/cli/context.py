@@ -1,0 +1,333 @@
+"""Composition root: turns CLI flags + environment into the objects commands work with.
+
+The only place that builds caches, HTTP clients, finders, targets and index policies from
+user input. Environment variables are read once, through :func:`torchup.config.read_env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torchup.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torchup.cache import Cache
+    from torchup.index.client import HttpClient
+    from torchup.index.finder import IndexSource
+    from torchup.resolver.sources import IndexPin
+    from torchup.target import Target
+
+__all__ = ["Context", "PYPI_SIMPLE"]
+
+PYPI_SIMPLE = "https://pypi.org/simple"
+
+
+def _opt(ns: argparse.Namespace, name: str, default: Any = None) -> Any:
+    return getattr(ns, name, default)
+
+
+def _env_flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Context:
+    """Everything one command invocation needs, built lazily from flags and environment."""
+
+    ns: argparse.Namespace
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    _cache: Cache | None = None
+    _client: HttpClient | None = None
+
+    # -- cache and network ---------------------------------------------------------------
+    @property
+    def cache(self) -> Cache:
+        if self._cache is None:
+            from torchup.cache import Cache
+
+            if _opt(self.ns, "no_cache") or _env_flag(self.env.get("TORCHUP_NO_CACHE")):
+                self._cache = Cache(None)
+            else:
+                self._cache = Cache(self.cache_dir())
+        return self._cache
+
+    def cache_dir(self) -> Path:
+        explicit = _opt(self.ns, "cache_dir") or self.env.get("TORCHUP_CACHE_DIR")
+        if explicit:
+            return Path(explicit).expanduser().resolve()
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir("torchup", appauthor=False))
+
+    @property
+    def offline(self) -> bool:
+        return bool(_opt(self.ns, "offline")) or _env_flag(self.env.get("TORCHUP_OFFLINE"))
+
+    @property
+    def client(self) -> HttpClient:
+        if self._client is None:
+            from torchup.index.client import HttpClient
+
+            retries = self._int_env("TORCHUP_HTTP_RETRIES", 3)
+            timeout = float(self._int_env("TORCHUP_HTTP_TIMEOUT", 30))
+            proxy = (
+                self.env.get("HTTPS_PROXY")
+                or self.env.get("https_proxy")
+                or self.env.get("HTTP_PROXY")
+                or self.env.get("http_proxy")
+                or self.env.get("ALL_PROXY")
+            )
+            self._client = HttpClient(
+                self.cache,
+                retries=retries,
+                timeout=timeout,
+                netrc_path=self.env.get("NETRC") or str(Path.home() / ".netrc"),
+                ssl_cert_file=self.env.get("SSL_CERT_FILE"),
+                proxy_url=proxy,
+                no_proxy=self.env.get("NO_PROXY") or self.env.get("no_proxy"),
+                offline=self.offline,
+            )
+        return self._client
+
+    def _int_env(self, name: str, default: int) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"the environment variable {name}={raw!r} is not a whole number",
+                key=name,
+                hint=f"unset {name} or set it to a number such as {default}",
+            ) from None
+
+    # -- indexes -------------------------------------------------------------------------
+    def index_sources(
+        self,
+        *,
+        file_index_url: str | None = None,
+        file_extra_urls: Sequence[str] = (),
+        file_find_links: Sequence[str] = (),
+        file_no_index: bool = False,
+        project_indexes: Sequence[IndexSource] = (),
+        project_find_links: Sequence[str] = (),
+    ) -> tuple[list[IndexSource], list[IndexSource]]:
+        """Ordered index sources and find-links sources, uv's precedence.
+
+        ``--index`` / ``--extra-index-url`` come before the default index; ``--default-index``
+        / ``--index-url`` replace PyPI; ``--no-index`` keeps only find-links.
+        """
+        from torchup.index.finder import IndexSource
+
+        ns = self.ns
+        env = self.env
+        indexes: list[IndexSource] = []
+        for raw in [*_opt(ns, "index", []), *_split_env(env.get("TORCHUP_INDEX"))]:
+            name, url = _split_named(raw)
+            indexes.append(IndexSource(url=_as_url(url), name=name))
+        for url in [
+            *_opt(ns, "extra_index_url", []),
+            *_split_env(env.get("TORCHUP_EXTRA_INDEX_URL")),
+            *file_extra_urls,
+        ]:
+            indexes.append(IndexSource(url=_as_url(url)))
+        indexes.extend(project_indexes)
+        default = (
+            _opt(ns, "default_index")
+            or _opt(ns, "index_url")
+            or env.get("TORCHUP_DEFAULT_INDEX")
+            or env.get("TORCHUP_INDEX_URL")
+            or file_index_url
+        )
+        if not any(getattr(s, "default", False) for s in indexes):
+            indexes.append(IndexSource(url=_as_url(default or PYPI_SIMPLE), name=None, default=True))
+        no_index = bool(_opt(ns, "no_index")) or _env_flag(env.get("TORCHUP_NO_INDEX")) or file_no_index
+        if no_index:
+            indexes = []
+        find_links = [
+            IndexSource(url=_as_url(loc), kind="find-links")
+            for loc in [
+                *_opt(ns, "find_links", []),
+                *_split_env(env.get("TORCHUP_FIND_LINKS")),
+                *file_find_links,
+                *project_find_links,
+            ]
+        ]
+        return indexes, find_links
+
+    @property
+    def index_strategy(self) -> str:
+        value = _opt(self.ns, "index_strategy") or self.env.get("TORCHUP_INDEX_STRATEGY") or "first-index"
+        if value not in ("first-index", "unsafe-first-match", "unsafe-best-match"):
+            raise ConfigError(
+                f"unknown index strategy {value!r} (from TORCHUP_INDEX_STRATEGY)",
+                key="index-strategy",
+                hint="use first-index, unsafe-first-match or unsafe-best-match",
+            )
+        return value
+
+    def torch_base_url(self) -> str:
+        from torchup.torch.backend import DEFAULT_INDEX_BASE
+
+        return (
+            _opt(self.ns, "torch_index_url") or self.env.get("TORCHUP_TORCH_INDEX_URL") or DEFAULT_INDEX_BASE
+        ).rstrip("/")
+
+    def torch_channel(self, indexes: Sequence[IndexSource] = ()) -> str:
+        channel = _opt(self.ns, "torch_channel") or self.env.get("TORCHUP_TORCH_CHANNEL")
+        if channel:
+            if channel not in ("stable", "test", "nightly"):
+                raise ConfigError(
+                    f"unknown torch channel {channel!r}", hint="use stable, test or nightly"
+                )
+            return str(channel)
+        from torchup.torch import routing
+
+        for s in indexes:
+            if routing.is_pytorch_index_url(s.url) and "/nightly/" in s.url + "/":
+                return "nightly"
+        return "stable"
+
+    def torch_backend_request(self) -> str | None:
+        return _opt(self.ns, "torch_backend") or self.env.get("TORCHUP_TORCH_BACKEND") or None
+
+    def detection_overrides(self) -> dict[str, str]:
+        keys = ("TORCHUP_CUDA_DRIVER_VERSION", "TORCHUP_GPU_COMPUTE_CAPABILITY", "TORCHUP_AMD_GPU_ARCH")
+        return {k: self.env[k] for k in keys if self.env.get(k)}
+
+    def choose_backend(self, request: str, target: Target, torch_version: Any = None) -> tuple[str, Any]:
+        """Resolve ``auto`` to a concrete backend for ``target`` (detecting this machine)."""
+        from torchup.torch.backend import choose_backend, parse_backend_or_auto
+        from torchup.torch.detect import detect
+
+        parsed = parse_backend_or_auto(request)
+        if parsed != "auto":
+            return parsed.name, None
+        detection = detect(overrides=self.detection_overrides())
+        env = target.environment
+        os_name = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(
+            env.get("sys_platform", ""), "linux"
+        )
+        choice = choose_backend(
+            detection, torch_version, os=os_name, machine=env.get("platform_machine", "x86_64")
+        )
+        return choice.backend.name, choice
+
+    def index_policy(
+        self,
+        indexes: Sequence[IndexSource],
+        find_links: Sequence[IndexSource],
+        pins: Mapping[str, tuple[IndexPin, ...]] | None = None,
+        *,
+        active_extras: frozenset[str] = frozenset(),
+        active_groups: frozenset[str] = frozenset(),
+        torch_index_prefixes: Sequence[str] = (),
+    ) -> Any:
+        from torchup.index.finder import IndexSource
+        from torchup.resolver.sources import IndexPolicy
+
+        return IndexPolicy(
+            indexes=tuple(indexes),
+            find_links=tuple(find_links),
+            pins=dict(pins or {}),
+            torch_channel=self.torch_channel(indexes),
+            torch_base_url=self.torch_base_url(),
+            torch_index_prefixes=tuple(torch_index_prefixes),
+            active_extras=active_extras,
+            active_groups=active_groups,
+            make_source=lambda url, name: IndexSource(url=url, name=name, explicit=True),
+        )
+
+    # -- targets -------------------------------------------------------------------------
+    def target(self, python: str | None = None) -> Target:
+        """``--python-version``/``--python-platform`` or the interpreter in use."""
+        from torchup.target import Target
+
+        version = _opt(self.ns, "python_version")
+        platform = _opt(self.ns, "python_platform")
+        if platform:
+            return Target.for_platform(version or _current_python_version(python), platform)
+        base = Target.from_interpreter(python or sys.executable)
+        if version:
+            return _with_python_version(base, version)
+        return base
+
+    def exclude_newer(self) -> datetime | None:
+        raw = _opt(self.ns, "exclude_newer") or self.env.get("TORCHUP_EXCLUDE_NEWER")
+        if not raw:
+            return None
+        try:
+            stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"--exclude-newer {raw!r} is not a date", hint="write it as 2024-06-30 or an RFC 3339 time"
+            ) from None
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return stamp
+
+    def prerelease_mode(self, pre_from_file: bool = False) -> str:
+        if _opt(self.ns, "pre") or pre_from_file:
+            return "allow"
+        mode = _opt(self.ns, "prerelease") or self.env.get("TORCHUP_PRERELEASE") or "if-necessary-or-explicit"
+        valid = ("disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit")
+        if mode not in valid:
+            raise ConfigError(f"unknown pre-release mode {mode!r}", hint="use one of: " + ", ".join(valid))
+        return str(mode)
+
+    def resolution_mode(self) -> str:
+        mode = _opt(self.ns, "resolution") or self.env.get("TORCHUP_RESOLUTION") or "highest"
+        if mode not in ("highest", "lowest", "lowest-direct"):
+            raise ConfigError(f"unknown resolution mode {mode!r}", hint="use highest, lowest or lowest-direct")
+        return str(mode)
+
+
+def _split_env(value: str | None) -> list[str]:
+    return [v for v in (value or "").split() if v]
+
+
+def _split_named(raw: str) -> tuple[str | None, str]:
+    if "=" in raw and "://" in raw.split("=", 1)[1] and "://" not in raw.split("=", 1)[0]:
+        name, url = raw.split("=", 1)
+        return name, url
+    return None, raw
+
+
+def _as_url(location: str) -> str:
+    if "://" in location:
+        return location.rstrip("/") if not location.endswith("/simple/") else location
+    path = Path(location).expanduser().resolve()
+    return path.as_uri()
+
+
+def _current_python_version(python: str | None) -> str:
+    if python is None:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    from torchup.target import Target
+
+    return str(Target.from_interpreter(python).python_version)
+
+
+def _with_python_version(base: Target, version: str) -> Target:
+    """The same platform with another Python version (markers + interpreter tags)."""
+    from torchup.target import PLATFORM_NAMES, Target
+
+    env = base.environment
+    sys_platform = env.get("sys_platform")
+    machine = env.get("platform_machine", "x86_64")
+    if sys_platform == "darwin":
+        platform = "aarch64-apple-darwin" if machine == "arm64" else "x86_64-apple-darwin"
+    elif sys_platform == "win32":
+        platform = "windows"
+    else:
+        platform = "aarch64-manylinux_2_28" if machine == "aarch64" else "linux"
+    assert platform in PLATFORM_NAMES
+    return Target.for_platform(version, platform, torch_backend=base.torch_backend)

@@ -1,0 +1,283 @@
+"""Shared plumbing of the commands that resolve requirements (pip compile / install / sync).
+
+Reads the user's inputs (requirement strings, -r files, -c, --override, pyproject.toml),
+builds the provider for a Target and runs one resolution.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torchup.cli import output
+from torchup.cli.context import Context
+from torchup.errors import ConfigError
+
+__all__ = ["Inputs", "read_inputs", "resolve_inputs", "ResolvedRun"]
+
+
+@dataclass
+class Inputs:
+    """What the user asked to resolve, gathered from every input form."""
+
+    requirements: list[Any] = field(default_factory=list)  # RootRequirement
+    constraints: list[Any] = field(default_factory=list)  # packaging Requirement
+    overrides: list[Any] = field(default_factory=list)
+    index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
+    find_links: list[str] = field(default_factory=list)
+    no_index: bool = False
+    pre: bool = False
+    direct_files: dict[str, Any] = field(default_factory=dict)  # name -> DistFile
+    hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    editables: list[Any] = field(default_factory=list)
+
+
+def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
+    from torchup.index.client import path_to_url
+    from torchup.index.simple import DistFile
+    from torchup.resolver.session import RootRequirement
+
+    req = parsed.requirement
+    if req is None:
+        raise ConfigError(
+            f"{parsed.source}: cannot tell the project name of {parsed}",
+            hint="write it as `name @ URL` or point at a wheel file",
+        )
+    if parsed.editable:
+        inputs.editables.append(parsed)
+    location = parsed.url or (path_to_url(parsed.path) if parsed.path else None)
+    if location and (location.endswith(".whl") or parsed.version):
+        filename = location.rsplit("/", 1)[-1].split("#", 1)[0]
+        from urllib.parse import unquote
+
+        filename = unquote(filename)
+        hashes: dict[str, str] = {}
+        if "#sha256=" in location:
+            hashes["sha256"] = location.split("#sha256=", 1)[1]
+        inputs.direct_files[req.name.lower().replace("_", "-")] = DistFile(
+            filename=filename, url=location.split("#", 1)[0], hashes=hashes
+        )
+    if parsed.hashes:
+        inputs.hashes[req.name] = parsed.hashes
+    inputs.requirements.append(RootRequirement(req, origin))
+
+
+def read_inputs(
+    ctx: Context,
+    *,
+    packages: Sequence[str] = (),
+    files: Sequence[str] = (),
+    constraints: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    extras: Sequence[str] = (),
+    all_extras: bool = False,
+    groups: Sequence[str] = (),
+) -> Inputs:
+    """Collect requirements from strings, requirements files and project files."""
+    from torchup.requirements import parse_requirement_string, parse_requirements_file
+
+    inputs = Inputs()
+    env = dict(ctx.env)
+    for text in packages:
+        _add_parsed(inputs, parse_requirement_string(text, "command line"), "")
+    for src in files:
+        path = Path(src)
+        if src != "-" and not path.exists():
+            # torchup extension: `pip compile torch torchvision` takes requirement strings too.
+            if any(ch in src for ch in "/\\") or src.endswith((".txt", ".in", ".toml", ".cfg")):
+                raise ConfigError(
+                    f"the requirements file {src} does not exist",
+                    path=src,
+                    hint="check the path, or pass requirement strings directly",
+                )
+            _add_parsed(inputs, parse_requirement_string(src, "command line"), "")
+            continue
+        if path.name == "pyproject.toml":
+            _read_pyproject(inputs, path, extras, all_extras, groups)
+            continue
+        if path.name == "setup.cfg":
+            _read_setup_cfg(inputs, path, extras, all_extras)
+            continue
+        rf = parse_requirements_file(src, env=env)
+        for parsed in rf.requirements:
+            _add_parsed(inputs, parsed, f"-r {src}")
+        for parsed in rf.constraints:
+            if parsed.requirement is not None:
+                inputs.constraints.append(parsed.requirement)
+        inputs.index_url = rf.index_url or inputs.index_url
+        inputs.extra_index_urls += list(rf.extra_index_urls)
+        inputs.find_links += list(rf.find_links)
+        inputs.no_index = inputs.no_index or rf.no_index
+        inputs.pre = inputs.pre or rf.pre
+    for src in constraints:
+        rf = parse_requirements_file(src, constraint=True, env=env)
+        for parsed in (*rf.requirements, *rf.constraints):
+            if parsed.requirement is not None:
+                inputs.constraints.append(parsed.requirement)
+    for src in overrides:
+        rf = parse_requirements_file(src, env=env)
+        for parsed in rf.requirements:
+            if parsed.requirement is not None:
+                inputs.overrides.append(parsed.requirement)
+    return inputs
+
+
+def _read_pyproject(
+    inputs: Inputs, path: Path, extras: Sequence[str], all_extras: bool, groups: Sequence[str]
+) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from torchup.resolver.session import RootRequirement
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", path=str(path), hint="fix the syntax error") from None
+    project = data.get("project", {})
+    optional = project.get("optional-dependencies", {})
+    chosen: list[str] = list(project.get("dependencies", []))
+    wanted = list(optional) if all_extras else list(extras)
+    for extra in wanted:
+        if extra not in optional:
+            raise ConfigError(
+                f"the extra {extra!r} is not defined", path=str(path), key="project.optional-dependencies",
+                hint="defined extras: " + (", ".join(sorted(optional)) or "none"),
+            )
+        chosen += optional[extra]
+    dep_groups = data.get("dependency-groups", {})
+    for group in groups:
+        if group not in dep_groups:
+            raise ConfigError(f"the group {group!r} is not defined", path=str(path), key="dependency-groups")
+        chosen += [g for g in dep_groups[group] if isinstance(g, str)]
+    for text in chosen:
+        try:
+            inputs.requirements.append(RootRequirement(Requirement(text), str(path)))
+        except InvalidRequirement as exc:
+            raise ConfigError(f"invalid requirement {text!r}: {exc}", path=str(path)) from None
+
+
+def _read_setup_cfg(inputs: Inputs, path: Path, extras: Sequence[str], all_extras: bool) -> None:
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    from torchup.resolver.session import RootRequirement
+
+    cp = configparser.ConfigParser()
+    cp.read(path, encoding="utf-8")
+    lines = cp.get("options", "install_requires", fallback="").splitlines()
+    if cp.has_section("options.extras_require"):
+        for extra, value in cp.items("options.extras_require"):
+            if all_extras or extra in extras:
+                lines += value.splitlines()
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            inputs.requirements.append(RootRequirement(Requirement(line), str(path)))
+
+
+@dataclass
+class ResolvedRun:
+    result: Any  # ResolveResult
+    provider: Any
+    target: Any
+    backend_choice: Any = None
+
+
+def resolve_inputs(
+    ctx: Context, ns: argparse.Namespace, inputs: Inputs, *, python: str | None = None,
+    preferences: dict[str, Any] | None = None, installed: dict[str, Any] | None = None,
+) -> ResolvedRun:
+    """Build target, indexes and provider; resolve ``inputs``."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    from torchup.index.finder import Finder
+    from torchup.index.metadata import MetadataFetcher
+    from torchup.resolver.candidates import BinaryPolicy
+    from torchup.resolver.provider import IndexProvider, ProviderOptions
+    from torchup.resolver.session import resolve_requirements
+    from torchup.torch import routing
+
+    target = ctx.target(python)
+    indexes, find_links = ctx.index_sources(
+        file_index_url=inputs.index_url,
+        file_extra_urls=inputs.extra_index_urls,
+        file_find_links=inputs.find_links,
+        file_no_index=inputs.no_index,
+    )
+    policy = ctx.index_policy(indexes, find_links)
+    backend_request = ctx.torch_backend_request()
+    choice = None
+    if backend_request:
+        torch_pin = next(
+            (
+                _pinned_version(r.requirement)
+                for r in inputs.requirements
+                if canonicalize_name(r.requirement.name) == "torch"
+            ),
+            None,
+        )
+        backend, choice = ctx.choose_backend(backend_request, target, torch_pin)
+        target = target.with_backend(backend)
+        if choice is not None:
+            for reason in getattr(choice, "reasons", ()):
+                output.debug(f"torch backend: {reason}")
+            for warning in getattr(choice, "warnings", ()):
+                output.warn(warning)
+        output.info(f"Using torch backend {backend} for {target}")
+    channel = policy.torch_channel
+    pre_packages: frozenset[str] = frozenset()
+    if channel == "nightly":
+        pre_packages = frozenset(routing.TORCH_FAMILY)
+    finder = Finder(ctx.client, [*indexes, *find_links], strategy=ctx.index_strategy)  # type: ignore[arg-type]
+    fetcher = MetadataFetcher(ctx.client)
+    constraints: dict[str, tuple[Any, ...]] = {}
+    for c in inputs.constraints:
+        name = canonicalize_name(c.name)
+        constraints[name] = (*constraints.get(name, ()), c.specifier)
+    overrides = {canonicalize_name(o.name): o for o in inputs.overrides}
+    no_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "no_binary", []) for x in v.split(","))
+    only_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "only_binary", []) for x in v.split(","))
+    options = ProviderOptions(
+        prerelease=ctx.prerelease_mode(inputs.pre),  # type: ignore[arg-type]
+        resolution=ctx.resolution_mode(),  # type: ignore[arg-type]
+        exclude_newer=ctx.exclude_newer(),
+        binary=BinaryPolicy(no_build=bool(getattr(ns, "no_build", False)), no_binary=no_binary, only_binary=only_binary),
+        prerelease_packages=pre_packages,
+        preferences={k: Version(str(v)) for k, v in (preferences or {}).items()},
+        constraints=constraints,
+        overrides=overrides,
+        direct_names=frozenset(canonicalize_name(r.requirement.name) for r in inputs.requirements),
+        no_deps=bool(getattr(ns, "no_deps", False)),
+    )
+    provider = IndexProvider(
+        target, finder, fetcher, policy, options, direct_files=inputs.direct_files
+    )
+    try:
+        result = resolve_requirements(provider, inputs.requirements)
+    finally:
+        provider.close()
+    stats = fetcher.stats()
+    output.debug(
+        "metadata: {pep658} PEP 658, {range} range reads, {stream} streamed, {download} whole "
+        "downloads, {cache} from cache; {bytes} bytes".format(**stats)
+    )
+    return ResolvedRun(result=result, provider=provider, target=target, backend_choice=choice)
+
+
+def _pinned_version(req: Any) -> Any:
+    from packaging.version import Version
+
+    for spec in req.specifier:
+        if spec.operator in ("==", "===") and "*" not in spec.version:
+            return Version(spec.version)
+    return None

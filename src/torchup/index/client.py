@@ -1,0 +1,848 @@
+"""The HTTP client: the only module that talks to the network (and reads ``file://`` indexes).
+
+One :class:`HttpClient` per run, shared by threads (``urllib3.PoolManager`` is thread-safe).
+Everything a user's environment decides (``SSL_CERT_FILE``, proxies, ``NETRC``, ``--offline``)
+arrives as constructor arguments; nothing here reads environment variables.
+
+Index pages go through the cache's ``simple-v1`` bucket with HTTP revalidation (ETag /
+Last-Modified -> conditional request -> 304 reuses the cached body; ``Cache-Control``
+``max-age`` / ``no-cache`` / ``no-store`` honoured). "Not found" (404, 403 as
+download.pytorch.org answers, 410) is data: :meth:`HttpClient.fetch_page` returns None.
+Credentials never appear in messages or cache keys: every URL shown goes through
+:func:`redact_url`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.request import url2pathname
+
+from torchup.cache import Cache, PageEntry
+from torchup.errors import HashMismatchError, NetworkError
+from torchup.index.simple import (
+    JSON_CONTENT_TYPE,
+    DistFile,
+    ProjectPage,
+    parse_find_links,
+    parse_html_page,
+    parse_json_page,
+    parse_project_list_html,
+    parse_project_list_json,
+)
+
+if TYPE_CHECKING:
+    import urllib3
+
+__all__ = [
+    "ACCEPT_SIMPLE",
+    "HttpClient",
+    "HeadResult",
+    "SuffixResult",
+    "DownloadResult",
+    "StreamBody",
+    "RangeNotSupported",
+    "OfflineError",
+    "redact_url",
+    "strip_credentials",
+    "path_to_url",
+]
+
+logger = logging.getLogger("torchup.http")
+
+ACCEPT_SIMPLE = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.01"
+)
+_NOT_FOUND = frozenset({403, 404, 410})
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_CHUNK = 256 * 1024
+_MAX_RETRY_AFTER = 60.0
+
+
+class RangeNotSupported(NetworkError):
+    """The server answered a Range request with the whole file (200) or refused it (416).
+
+    The response body was not read: the caller decides whether a full download is worth it.
+    """
+
+
+class OfflineError(NetworkError):
+    """``offline=True`` and the answer is not in the cache."""
+
+
+@dataclass(frozen=True)
+class HeadResult:
+    """What a HEAD request said about a file."""
+
+    url: str
+    status: int
+    size: int | None
+    accept_ranges: bool
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class SuffixResult:
+    """The last bytes of a file: ``data`` starts at offset ``start`` of a ``total``-byte file."""
+
+    data: bytes
+    start: int
+    total: int
+
+
+class StreamBody:
+    """An open response body: iterate for chunks; ``size`` is the Content-Length if known."""
+
+    def __init__(self, chunks: Iterator[bytes], size: int | None) -> None:
+        self._chunks = chunks
+        self.size = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """A finished download: where it is, its size, and its hashes (always sha256)."""
+
+    path: Path
+    size: int
+    hashes: Mapping[str, str]
+
+
+# --- URL helpers (pure) ------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (or a lone token-like user name) replaced by ``****``."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, sep, _password = userinfo.partition(":")
+    netloc = f"{user}:****@{hostport}" if sep else f"****@{hostport}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def strip_credentials(url: str) -> str:
+    """The URL without any ``user:password@`` part (what caches and lock files may store)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def path_to_url(path: str | os.PathLike[str]) -> str:
+    """A ``file://`` URL for a local path (directories get a trailing slash)."""
+    resolved = Path(path).resolve()
+    url = resolved.as_uri()
+    return url + "/" if resolved.is_dir() and not url.endswith("/") else url
+
+
+def _is_file_url(url: str) -> bool:
+    return url.startswith("file:") or "://" not in url
+
+
+def _local_path(url: str) -> Path:
+    if "://" not in url and not url.startswith("file:"):
+        return Path(url)
+    return Path(url2pathname(unquote(urlsplit(url).path)))
+
+
+def _parse_cache_control(value: str | None) -> dict[str, str | None]:
+    directives: dict[str, str | None] = {}
+    for part in (value or "").split(","):
+        key, sep, arg = part.strip().partition("=")
+        if key:
+            directives[key.lower()] = arg.strip('"') if sep else None
+    return directives
+
+
+def _max_age(cache_control: str | None) -> float | None:
+    directives = _parse_cache_control(cache_control)
+    if "no-cache" in directives or "no-store" in directives:
+        return None
+    try:
+        return float(directives["max-age"] or "")
+    except (KeyError, ValueError):
+        return None
+
+
+def _is_fresh(entry: PageEntry, now: float) -> bool:
+    """True while ``max-age`` says the cached page may be used without asking the server."""
+    max_age = _max_age(entry.cache_control)
+    return max_age is not None and 0 <= now - entry.fetched_at < max_age
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def _no_proxy_matches(host: str, no_proxy: Sequence[str]) -> bool:
+    host = host.lower()
+    for entry in no_proxy:
+        entry = entry.strip().lower().lstrip(".")
+        if not entry:
+            continue
+        if entry == "*" or host == entry or host.endswith("." + entry):
+            return True
+    return False
+
+
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """``bytes 10-19/100`` -> (10, 20, 100): start, end (exclusive), total (None if ``*``)."""
+    if not value or not value.startswith("bytes "):
+        return None
+    span, _, total = value[6:].partition("/")
+    first, _, last = span.partition("-")
+    try:
+        return int(first), int(last) + 1, None if total.strip() == "*" else int(total)
+    except ValueError:
+        return None
+
+
+def _decode_text(body: bytes, content_type: str | None) -> str:
+    charset = "utf-8"
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip('"')
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+def _new_hashers(hashes: Mapping[str, str] | None) -> dict[str, Any]:
+    algos = {"sha256"} | {a for a in (hashes or {}) if a in hashlib.algorithms_available}
+    return {a: hashlib.new(a) for a in sorted(algos)}
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Page:
+    url: str  # final URL (after redirects), credential-free
+    body: bytes
+    content_type: str | None
+
+
+class HttpClient:
+    """HTTP(S) and ``file://`` access for indexes and distribution files. Thread-safe.
+
+    ``retries`` counts extra attempts for connection errors, 5xx and 429 (honouring
+    ``Retry-After``), with exponential ``backoff`` seconds; then :class:`NetworkError`.
+    ``offline`` serves pages only from the cache (:class:`OfflineError` otherwise) and refuses
+    file transfers. ``refresh`` revalidates every cached page regardless of ``max-age``.
+    ``clock`` (seconds since the epoch) exists so tests can age cached pages.
+    """
+
+    def __init__(
+        self,
+        cache: Cache | None = None,
+        *,
+        retries: int = 3,
+        timeout: float = 30.0,
+        backoff: float = 0.5,
+        netrc_path: str | os.PathLike[str] | None = None,
+        ssl_cert_file: str | os.PathLike[str] | None = None,
+        proxy_url: str | None = None,
+        no_proxy: str | Sequence[str] | None = None,
+        offline: bool = False,
+        refresh: bool = False,
+        user_agent: str | None = None,
+        max_connections: int = 16,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cache = cache if cache is not None else Cache(None)
+        self.retries = retries
+        self.timeout = timeout
+        self.backoff = backoff
+        self.offline = offline
+        self.refresh = refresh
+        self._netrc_path = Path(netrc_path) if netrc_path else None
+        self._ssl_cert_file = str(ssl_cert_file) if ssl_cert_file else None
+        self._proxy_url = proxy_url or None
+        if isinstance(no_proxy, str):
+            no_proxy = no_proxy.split(",")
+        self._no_proxy = tuple(s.strip() for s in no_proxy or () if s.strip())
+        if user_agent is None:
+            from torchup import __version__
+
+            user_agent = f"torchup/{__version__}"
+        self._user_agent = user_agent
+        self._max_connections = max_connections
+        self._clock = clock  # injectable so tests can age cached pages
+        self._lock = threading.Lock()
+        self._direct: urllib3.PoolManager | None = None
+        self._proxied: urllib3.ProxyManager | None = None
+        # Credentials seen in any URL, reused for other URLs on the same host (pip and uv do
+        # the same: an index URL's token also unlocks its file URLs).
+        self._credentials: dict[str, tuple[str, str]] = {}
+        self._netrc_loaded = False
+        self._netrc: Any = None
+
+    # --- connection setup -------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it.
+        context = ssl.create_default_context()
+        if self._ssl_cert_file:
+            try:
+                context.load_verify_locations(cafile=self._ssl_cert_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise NetworkError(
+                    f"cannot load the certificates in {self._ssl_cert_file}: {exc}",
+                    url=self._ssl_cert_file,
+                    hint="check SSL_CERT_FILE points at a PEM bundle",
+                ) from exc
+        return context
+
+    def _manager(self, host: str) -> urllib3.PoolManager:
+        import urllib3
+
+        with self._lock:
+            use_proxy = bool(self._proxy_url) and not _no_proxy_matches(host, self._no_proxy)
+            if use_proxy:
+                if self._proxied is None:
+                    assert self._proxy_url is not None
+                    proxy_headers = None
+                    proxy = urlsplit(self._proxy_url)
+                    if proxy.username is not None:
+                        auth = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+                        proxy_headers = urllib3.make_headers(proxy_basic_auth=auth)
+                    self._proxied = urllib3.ProxyManager(
+                        strip_credentials(self._proxy_url),
+                        num_pools=32,
+                        maxsize=self._max_connections,
+                        proxy_headers=proxy_headers,
+                        ssl_context=self._ssl_context(),
+                    )
+                return self._proxied
+            if self._direct is None:
+                self._direct = urllib3.PoolManager(
+                    num_pools=32, maxsize=self._max_connections, ssl_context=self._ssl_context()
+                )
+            return self._direct
+
+    def _auth_for(self, url: str) -> tuple[str, dict[str, str]]:
+        """(credential-free URL, Authorization header if any) for ``url``."""
+        import urllib3
+
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        clean = strip_credentials(url)
+        creds: tuple[str, str] | None = None
+        if parts.username is not None:
+            creds = (unquote(parts.username), unquote(parts.password or ""))
+            with self._lock:
+                self._credentials[host] = creds
+        else:
+            with self._lock:
+                creds = self._credentials.get(host)
+            if creds is None:
+                creds = self._netrc_credentials(host)
+        if creds is None:
+            return clean, {}
+        header = urllib3.make_headers(basic_auth=f"{creds[0]}:{creds[1]}")
+        return clean, dict(header)
+
+    def _netrc_credentials(self, host: str) -> tuple[str, str] | None:
+        if self._netrc_path is None:
+            return None
+        with self._lock:
+            if not self._netrc_loaded:
+                self._netrc_loaded = True
+                import netrc
+
+                try:
+                    self._netrc = netrc.netrc(str(self._netrc_path))
+                except (OSError, netrc.NetrcParseError) as exc:
+                    logger.warning("ignoring %s: %s", self._netrc_path, exc)
+            if self._netrc is None:
+                return None
+            found = self._netrc.authenticators(host)
+        if not found:
+            return None
+        login, _account, password = found
+        return (login or "", password or "")
+
+    # --- the request loop ---------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        preload: bool = True,
+        decode: bool = True,
+    ) -> urllib3.BaseHTTPResponse:
+        """Send one idempotent request, retrying connection errors, 5xx and 429.
+
+        Returns the final response of any status other than a retried one; with
+        ``preload=False`` the caller must ``release_conn()`` / ``close()`` it.
+        """
+        import urllib3
+        from urllib3.exceptions import HTTPError, MaxRetryError, SSLError
+
+        if self.offline:
+            raise OfflineError(
+                f"cannot fetch {redact_url(url)} in offline mode",
+                url=redact_url(url),
+                hint="run without --offline, or fetch it once while online",
+            )
+        clean, auth = self._auth_for(url)
+        shown = redact_url(url)
+        all_headers = {"User-Agent": self._user_agent, **auth, **(headers or {})}
+        manager = self._manager(urlsplit(clean).hostname or "")
+        timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
+        # urllib3 follows redirects (and drops Authorization across hosts); we do the retries.
+        retry = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                response = manager.request(
+                    method,
+                    clean,
+                    headers=all_headers,
+                    preload_content=preload,
+                    decode_content=decode,
+                    timeout=timeout,
+                    retries=retry,
+                )
+            except HTTPError as exc:
+                reason: BaseException = exc
+                if isinstance(exc, MaxRetryError) and exc.reason is not None:
+                    reason = exc.reason
+                if isinstance(reason, SSLError) or isinstance(exc, SSLError):
+                    raise NetworkError(
+                        f"TLS verification failed for {shown}: {reason}",
+                        url=shown,
+                        hint="if a proxy or private index re-signs TLS, point SSL_CERT_FILE at "
+                        "its CA bundle",
+                    ) from exc
+                if attempt >= self.retries:
+                    raise NetworkError(
+                        f"could not reach {shown}: {_describe(reason)}"
+                        + (f" (tried {attempt + 1} times)" if attempt else ""),
+                        url=shown,
+                        hint="check the network connection, proxy settings and the index URL",
+                    ) from exc
+                delay = self.backoff * (2**attempt)
+                logger.debug("%s %s failed (%s); retrying in %.1fs", method, shown, reason, delay)
+            else:
+                logger.debug(
+                    "%s %s -> %d (%.0f ms)",
+                    method,
+                    shown,
+                    response.status,
+                    (time.monotonic() - started) * 1000,
+                )
+                if response.status not in _RETRY_STATUSES or attempt >= self.retries:
+                    return response
+                delay = _retry_after(response.headers.get("Retry-After"))
+                if delay is None:
+                    delay = self.backoff * (2**attempt)
+                delay = min(delay, _MAX_RETRY_AFTER)
+                response.drain_conn()
+                response.release_conn()
+                logger.debug(
+                    "%s %s -> %d; retrying in %.1fs", method, shown, response.status, delay
+                )
+            attempt += 1
+            time.sleep(delay)
+
+    def _raise_status(self, url: str, status: int, what: str = "fetch") -> None:
+        shown = redact_url(url)
+        hint = None
+        if status in (401, 403):
+            hint = "the index wants credentials: put them in the URL or in ~/.netrc"
+        elif status in _RETRY_STATUSES:
+            hint = "the server is failing; try again later"
+        raise NetworkError(
+            f"could not {what} {shown}: HTTP {status}"
+            + (
+                f" after {self.retries + 1} attempts"
+                if status in _RETRY_STATUSES and self.retries
+                else ""
+            ),
+            url=shown,
+            status=status,
+            hint=hint,
+        )
+
+    # --- pages --------------------------------------------------------------------------
+
+    def _get_page(self, url: str, *, accept: str = ACCEPT_SIMPLE) -> _Page | None:
+        """GET an index page through the cache. None when the server says "not found"."""
+        if _is_file_url(url):
+            return self._local_page(url)
+        key = strip_credentials(url)
+        shown = redact_url(url)
+        cached = self.cache.read_page(key)
+        now = self._clock()
+        if cached is not None and (self.offline or (not self.refresh and _is_fresh(cached, now))):
+            logger.debug("page %s served from cache", shown)
+            return _Page(cached.url, cached.body, cached.content_type)
+        if self.offline:
+            raise OfflineError(
+                f"{shown} is not in the cache and torchup is offline",
+                url=shown,
+                hint="run once without --offline to fill the cache",
+            )
+        headers = {"Accept": accept, "Accept-Encoding": "gzip, deflate"}
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+        response = self._request("GET", url, headers)
+        status = response.status
+        if status == 304 and cached is not None:
+            cache_control = response.headers.get("Cache-Control", cached.cache_control)
+            refreshed = PageEntry(
+                url=cached.url,
+                body=cached.body,
+                content_type=cached.content_type,
+                etag=response.headers.get("ETag", cached.etag),
+                last_modified=response.headers.get("Last-Modified", cached.last_modified),
+                cache_control=cache_control,
+                fetched_at=now,
+            )
+            # Only max-age makes fetched_at matter; skip rewriting the body otherwise.
+            if _max_age(cache_control) is not None or refreshed.etag != cached.etag:
+                self.cache.write_page(key, refreshed)
+            logger.debug("page %s not modified (304); reused cached copy", shown)
+            return _Page(cached.url, cached.body, cached.content_type)
+        if status in _NOT_FOUND:
+            return None
+        if status != 200:
+            self._raise_status(url, status)
+        final_url = strip_credentials(_final_url(response, url))
+        body = response.data
+        content_type = response.headers.get("Content-Type")
+        cache_control = response.headers.get("Cache-Control")
+        if "no-store" not in _parse_cache_control(cache_control):
+            self.cache.write_page(
+                key,
+                PageEntry(
+                    url=final_url,
+                    body=body,
+                    content_type=content_type,
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    cache_control=cache_control,
+                    fetched_at=now,
+                ),
+            )
+        return _Page(final_url, body, content_type)
+
+    def _local_page(self, url: str) -> _Page | None:
+        path = _local_path(url)
+        base = path_to_url(path) if path.exists() else url
+        if path.is_dir():
+            index = path / "index.html"
+            if index.is_file():
+                return _Page(base, index.read_bytes(), "text/html")
+            # A plain directory: list it as a find-links page would.
+            names = sorted(p.name for p in path.iterdir() if p.is_file())
+            body = "".join(f'<a href="{quote(n)}">{n}</a>\n' for n in names).encode()
+            return _Page(base, body, "text/html")
+        if path.is_file():
+            kind = JSON_CONTENT_TYPE if path.suffix == ".json" else "text/html"
+            return _Page(base, path.read_bytes(), kind)
+        return None
+
+    def fetch_page(
+        self, url: str, *, project: str | None = None, index: str | None = None
+    ) -> ProjectPage | None:
+        """The project page at ``url`` (HTML or JSON, by Content-Type), or None if the index
+        does not have the project (404/403/410, or a missing local directory).
+
+        Raises :class:`NetworkError` for other failures, :class:`OfflineError` when offline
+        and not cached. ``project`` overrides the name taken from the URL; ``index`` is stored
+        in every :attr:`DistFile.index`.
+        """
+        page = self._get_page(url)
+        if page is None:
+            return None
+        if page.content_type and JSON_CONTENT_TYPE in page.content_type:
+            try:
+                data = json.loads(page.body)
+            except ValueError as exc:
+                raise NetworkError(
+                    f"the index page {redact_url(url)} is not valid JSON: {exc}",
+                    url=redact_url(url),
+                ) from exc
+            return parse_json_page(data, page.url, project=project, index=index)
+        return parse_html_page(
+            _decode_text(page.body, page.content_type), page.url, project=project, index=index
+        )
+
+    def fetch_find_links(self, url: str, *, index: str | None = None) -> list[DistFile]:
+        """Every wheel/sdist a find-links location offers: an HTML page (http or local file)
+        or a plain local directory. A missing location gives an empty list."""
+        if _is_file_url(url):
+            path = _local_path(url)
+            if path.is_dir() and not (path / "index.html").is_file():
+                names = [p.name for p in path.iterdir() if p.is_file()]
+                return parse_find_links(names, path_to_url(path), index=index)
+        page = self._get_page(url, accept="text/html")
+        if page is None:
+            return []
+        text = _decode_text(page.body, page.content_type)
+        return parse_find_links(text, page.url, index=index)
+
+    def fetch_project_list(self, url: str) -> list[str]:
+        """Project names on an index's root page (PEP 503 or 691); empty if not found."""
+        page = self._get_page(url)
+        if page is None:
+            return []
+        if page.content_type and JSON_CONTENT_TYPE in page.content_type:
+            return list(parse_project_list_json(json.loads(page.body)))
+        return list(parse_project_list_html(_decode_text(page.body, page.content_type)))
+
+    # --- files --------------------------------------------------------------------------
+
+    def fetch_bytes(self, url: str) -> bytes | None:
+        """GET a small file whole (a PEP 658 ``.metadata`` file); None when not found
+        (404/403/410). Not cached here: callers cache what they derive from it."""
+        if _is_file_url(url):
+            path = _local_path(url)
+            return path.read_bytes() if path.is_file() else None
+        response = self._request("GET", url, {"Accept-Encoding": "gzip, deflate"})
+        if response.status in _NOT_FOUND:
+            return None
+        if response.status != 200:
+            self._raise_status(url, response.status)
+        return bytes(response.data)
+
+    def head(self, url: str) -> HeadResult:
+        """HEAD ``url``: size and whether byte ranges are accepted. Raises for errors."""
+        if _is_file_url(url):
+            path = _local_path(url)
+            if not path.is_file():
+                raise NetworkError(f"{url} does not exist", url=url, status=404)
+            return HeadResult(url, 200, path.stat().st_size, True)
+        response = self._request("HEAD", url, {"Accept-Encoding": "identity"})
+        if response.status != 200:
+            self._raise_status(url, response.status, "inspect")
+        length = response.headers.get("Content-Length")
+        return HeadResult(
+            redact_url(_final_url(response, url)),
+            response.status,
+            int(length) if length and length.isdigit() else None,
+            "bytes" in response.headers.get("Accept-Ranges", "").lower(),
+            dict(response.headers),
+        )
+
+    def get_range(self, url: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the file (``end`` exclusive, like a slice).
+
+        Raises :class:`RangeNotSupported` (body unread) when the server ignores the Range.
+        May return fewer bytes when the file is shorter.
+        """
+        if end <= start:
+            return b""
+        if _is_file_url(url):
+            with _local_path(url).open("rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        return self._ranged(url, f"bytes={start}-{end - 1}")[0]
+
+    def get_suffix(self, url: str, n: int) -> SuffixResult:
+        """The last ``n`` bytes (all of a shorter file) plus where they start and the total size.
+
+        Raises :class:`RangeNotSupported` (body unread) when the server ignores the Range.
+        """
+        if _is_file_url(url):
+            path = _local_path(url)
+            total = path.stat().st_size
+            start = max(0, total - n)
+            with path.open("rb") as f:
+                f.seek(start)
+                return SuffixResult(f.read(), start, total)
+        data, first, size = self._ranged(url, f"bytes=-{n}")
+        return SuffixResult(data, first, size if size is not None else first + len(data))
+
+    def _ranged(self, url: str, spec: str) -> tuple[bytes, int, int | None]:
+        response = self._request(
+            "GET", url, {"Range": spec, "Accept-Encoding": "identity"}, preload=False, decode=False
+        )
+        try:
+            if response.status == 206:
+                parsed = _content_range(response.headers.get("Content-Range"))
+                data = response.read()
+                if parsed is None:
+                    raise NetworkError(
+                        f"{redact_url(url)} answered a Range request without Content-Range",
+                        url=redact_url(url),
+                        status=206,
+                    )
+                return data, parsed[0], parsed[2]
+            if response.status in (200, 416):
+                raise RangeNotSupported(
+                    f"{redact_url(url)} does not serve byte ranges (HTTP {response.status})",
+                    url=redact_url(url),
+                    status=response.status,
+                )
+            self._raise_status(url, response.status)
+            raise AssertionError("unreachable")
+        finally:
+            if response.status == 206:
+                response.release_conn()
+            else:
+                # Do not drain a possibly huge body just to reuse the connection.
+                response.close()
+
+    @contextlib.contextmanager
+    def stream(self, url: str, chunk_size: int = _CHUNK) -> Iterator[StreamBody]:
+        """Stream the file's raw bytes (no content decoding). Leaving the ``with`` block early
+        closes the connection, so a caller may stop reading at any point. A connection that
+        breaks mid-body raises :class:`NetworkError`."""
+        if _is_file_url(url):
+            path = _local_path(url)
+            if not path.is_file():
+                raise NetworkError(f"{url} does not exist", url=url, status=404)
+            with path.open("rb") as f:
+                yield StreamBody(iter(lambda: f.read(chunk_size), b""), path.stat().st_size)
+            return
+        response = self._request(
+            "GET", url, {"Accept-Encoding": "identity"}, preload=False, decode=False
+        )
+        completed = False
+        try:
+            if response.status != 200:
+                self._raise_status(url, response.status, "download")
+            length = response.headers.get("Content-Length")
+            yield StreamBody(
+                response.stream(chunk_size, decode_content=False),
+                int(length) if length and length.isdigit() else None,
+            )
+            completed = True
+        except Exception as exc:
+            _reraise_read_error(exc, url)
+            raise
+        finally:
+            if completed and response.length_remaining in (0, None):
+                response.release_conn()
+            else:
+                response.close()
+
+    def download(
+        self,
+        url: str,
+        dest: str | os.PathLike[str],
+        *,
+        hashes: Mapping[str, str] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> DownloadResult:
+        """Download ``url`` to ``dest``, hashing while streaming.
+
+        The file is written to a temporary name next to ``dest`` and renamed only when every
+        hash in ``hashes`` (``{"sha256": hex}``; unknown algorithms are ignored) matches;
+        otherwise nothing is left behind and :class:`HashMismatchError` is raised. A dropped
+        connection restarts the download (up to ``retries`` times). ``on_progress(done,
+        total)`` is called after every chunk (``total`` None when unknown).
+        """
+        import tempfile
+
+        dest_path = Path(dest)
+        dest_path.parent.mkdir(parents=True, exist_ok=True)
+        attempt = 0
+        while True:
+            fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=dest_path.parent)
+            tmp = Path(tmp_name)
+            try:
+                hashers = _new_hashers(hashes)
+                done = 0
+                with os.fdopen(fd, "wb") as out, self.stream(url) as body:
+                    total = body.size
+                    for chunk in body:
+                        out.write(chunk)
+                        for h in hashers.values():
+                            h.update(chunk)
+                        done += len(chunk)
+                        if on_progress is not None:
+                            on_progress(done, total)
+                digests = {a: h.hexdigest() for a, h in hashers.items()}
+                for algo, expected in (hashes or {}).items():
+                    actual = digests.get(algo)
+                    if actual is not None and actual != expected.lower():
+                        raise HashMismatchError(
+                            url=redact_url(url), expected=expected, actual=actual, algorithm=algo
+                        )
+                os.replace(tmp, dest_path)
+                return DownloadResult(dest_path, done, digests)
+            except _TransientReadError as exc:
+                tmp.unlink(missing_ok=True)
+                if attempt >= self.retries:
+                    raise NetworkError(
+                        f"the download of {redact_url(url)} kept breaking off: {exc}",
+                        url=redact_url(url),
+                        hint="check the network connection and try again",
+                    ) from exc
+                attempt += 1
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+    def close(self) -> None:
+        """Close pooled connections (the client stays usable; pools reopen on demand)."""
+        with self._lock:
+            for manager in (self._direct, self._proxied):
+                if manager is not None:
+                    manager.clear()
+
+
+class _TransientReadError(NetworkError):
+    """The connection broke while a body was being read; the caller may restart."""
+
+
+def _reraise_read_error(exc: BaseException, url: str) -> None:
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(exc, HTTPError):
+        raise _TransientReadError(
+            f"reading {redact_url(url)} failed: {_describe(exc)}", url=redact_url(url)
+        ) from exc
+
+
+def _final_url(response: urllib3.BaseHTTPResponse, requested: str) -> str:
+    # urllib3 reports the last request's URL, possibly only its path: resolve it.
+    return urljoin(requested, response.url) if response.url else requested
+
+
+def _describe(reason: BaseException) -> str:
+    text = str(reason)
+    # urllib3 wraps OS errors as "<HTTPConnection object at 0x...>: Failed to establish a new
+    # connection: [Errno 111] Connection refused"; the part after the object repr is the story.
+    if ">: " in text:
+        text = text.split(">: ", 1)[1]
+    return text or type(reason).__name__

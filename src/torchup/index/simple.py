@@ -1,0 +1,410 @@
+"""Pure parsers for the simple repository API: PEP 503 HTML, PEP 691 JSON, find-links pages.
+
+Every function here takes text or decoded JSON and returns values; fetching is
+:mod:`torchup.index.client`'s job. Files whose names are neither a valid wheel nor a valid
+sdist (``.tar.gz`` / ``.zip``) filename are dropped while parsing, so every :class:`DistFile`
+a parser returns has a usable :attr:`DistFile.project` and :attr:`DistFile.version`.
+
+Attributes understood (HTML ``data-*`` / JSON keys):
+
+- ``#<algo>=<hex>`` URL fragment / ``hashes``
+- ``data-requires-python`` / ``requires-python`` (HTML entities such as ``&gt;`` decoded)
+- ``data-yanked`` / ``yanked`` (PEP 592)
+- ``data-core-metadata`` and the legacy ``data-dist-info-metadata`` / ``core-metadata`` and
+  ``dist-info-metadata`` (PEP 658, PEP 714)
+- ``size`` and ``upload-time`` (PEP 700, JSON only)
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
+
+from packaging.tags import Tag
+from packaging.utils import (
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+__all__ = [
+    "DistFile",
+    "ProjectPage",
+    "parse_html_page",
+    "parse_json_page",
+    "parse_project_list_html",
+    "parse_project_list_json",
+    "parse_find_links",
+    "parse_filename",
+    "JSON_CONTENT_TYPE",
+    "HTML_CONTENT_TYPE",
+]
+
+JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_CONTENT_TYPE = "application/vnd.pypi.simple.v1+html"
+
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
+
+# (project, version, tags) parsed from a filename; tags are empty for sdists.
+_ParsedName = tuple[NormalizedName, Version, frozenset[Tag]]
+
+
+def parse_filename(filename: str) -> _ParsedName | None:
+    """Split a wheel or sdist filename into (project, version, tags); None if it is neither.
+
+    Never raises: an invalid or foreign filename (``.egg``, ``.exe``, bad version) gives None.
+    """
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(filename)
+            return name, version, tags
+        if filename.endswith(_SDIST_SUFFIXES):
+            name, version = parse_sdist_filename(filename)
+            return name, version, frozenset()
+    except ValueError:  # InvalidWheelFilename, InvalidSdistFilename, InvalidVersion
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One distribution file an index lists.
+
+    ``url`` is absolute and has no fragment (hashes live in ``hashes``). ``yanked`` is None when
+    the file is not yanked, ``""`` when it is yanked without a reason. ``core_metadata`` is a
+    hash mapping or True when the index serves ``<url>.metadata`` (PEP 658), False when it does
+    not advertise it. ``index`` names the source the file came from (set by the finder).
+
+    Hashable; the mapping fields take no part in the hash (equal objects still hash equally).
+    Constructing one with an invalid filename is allowed, but then :attr:`project`,
+    :attr:`version` and :attr:`wheel_tags` raise ``ValueError``; parsers never produce such.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(default_factory=dict, hash=False)
+    requires_python: str | None = None
+    yanked: str | None = None
+    core_metadata: Mapping[str, str] | bool = field(default=False, hash=False)
+    size: int | None = None
+    upload_time: str | None = None
+    index: str | None = None
+
+    @cached_property
+    def _parsed(self) -> _ParsedName:
+        parsed = parse_filename(self.filename)
+        if parsed is None:
+            raise ValueError(f"not a wheel or sdist filename: {self.filename!r}")
+        return parsed
+
+    @property
+    def is_wheel(self) -> bool:
+        return self.filename.endswith(".whl")
+
+    @property
+    def is_sdist(self) -> bool:
+        return self.filename.endswith(_SDIST_SUFFIXES)
+
+    @property
+    def project(self) -> NormalizedName:
+        """The normalized project name, from the filename."""
+        return self._parsed[0]
+
+    @property
+    def version(self) -> Version:
+        """The version, from the filename (``2.5.1+cpu`` for ``torch-2.5.1%2Bcpu-...``)."""
+        return self._parsed[1]
+
+    @property
+    def wheel_tags(self) -> frozenset[Tag]:
+        """The wheel's tags; empty for an sdist."""
+        return self._parsed[2]
+
+    @property
+    def is_yanked(self) -> bool:
+        return self.yanked is not None
+
+    @property
+    def sha256(self) -> str | None:
+        return self.hashes.get("sha256")
+
+    @property
+    def has_core_metadata(self) -> bool:
+        """True when the index advertises a PEP 658 ``.metadata`` file for this file."""
+        return bool(self.core_metadata)
+
+    @property
+    def metadata_url(self) -> str:
+        """Where PEP 658 puts this file's core metadata (exists only if advertised or probed)."""
+        return self.url + ".metadata"
+
+    @property
+    def core_metadata_hashes(self) -> Mapping[str, str]:
+        """Hashes of the ``.metadata`` file, empty when none were given."""
+        return self.core_metadata if isinstance(self.core_metadata, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """One project's page on one index: its normalized name, files in page order, and URL."""
+
+    name: NormalizedName
+    files: tuple[DistFile, ...]
+    url: str
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _parse_hash_value(value: str) -> dict[str, str] | None:
+    """``"sha256=abc"`` -> ``{"sha256": "abc"}``; anything else None."""
+    algo, sep, digest = value.partition("=")
+    if not sep or not algo or not digest:
+        return None
+    return {algo.strip().lower(): digest.strip().lower()}
+
+
+def _core_metadata_attr(value: str | None) -> Mapping[str, str] | bool:
+    """Decode a ``data-core-metadata`` attribute (PEP 658): ``"true"`` or ``"<algo>=<hex>"``."""
+    if value is None:
+        # A bare attribute still advertises the file.
+        return True
+    text = value.strip()
+    if text.lower() == "true" or not text:
+        return True
+    if text.lower() == "false":
+        return False
+    parsed = _parse_hash_value(text)
+    return parsed if parsed is not None else True
+
+
+def _core_metadata_json(value: Any) -> Mapping[str, str] | bool:
+    if isinstance(value, Mapping):
+        return {str(k).lower(): str(v).lower() for k, v in value.items()}
+    return bool(value)
+
+
+def _filename_from_url(url: str) -> str:
+    """The decoded last path segment: ``torch-2.5.1%2Bcpu-x.whl`` -> ``torch-2.5.1+cpu-x.whl``."""
+    path = urlsplit(url).path
+    return unquote(posixpath.basename(path))
+
+
+def _name_from_url(page_url: str) -> NormalizedName:
+    segments = [s for s in urlsplit(page_url).path.split("/") if s]
+    return canonicalize_name(unquote(segments[-1])) if segments else canonicalize_name("")
+
+
+def _file_from_link(
+    href: str, attrs: Mapping[str, str | None], base_url: str, index: str | None
+) -> DistFile | None:
+    absolute, fragment = urldefrag(urljoin(base_url, href.strip()))
+    filename = _filename_from_url(absolute)
+    if parse_filename(filename) is None:
+        return None
+    hashes = _parse_hash_value(fragment) if fragment else None
+    requires_python = attrs.get("data-requires-python") or None
+    if "data-yanked" in attrs:
+        yanked: str | None = attrs["data-yanked"] or ""
+    else:
+        yanked = None
+    if "data-core-metadata" in attrs:
+        core: Mapping[str, str] | bool = _core_metadata_attr(attrs["data-core-metadata"])
+    elif "data-dist-info-metadata" in attrs:
+        core = _core_metadata_attr(attrs["data-dist-info-metadata"])
+    else:
+        core = False
+    return DistFile(
+        filename=filename,
+        url=absolute,
+        hashes=hashes or {},
+        requires_python=requires_python.strip() if requires_python else None,
+        yanked=yanked,
+        core_metadata=core,
+        index=index,
+    )
+
+
+class _AnchorCollector(HTMLParser):
+    """Collects ``<a>`` tags (href, attrs, text) and the first ``<base href>``.
+
+    ``HTMLParser`` decodes entities in attribute values, which is what turns
+    ``data-requires-python="&gt;=3.8"`` into ``>=3.8``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.anchors: list[tuple[str, dict[str, str | None], str]] = []
+        self._current: tuple[str, dict[str, str | None]] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "base" and self.base is None:
+            href = dict(attrs).get("href")
+            if href:
+                self.base = href
+        elif tag == "a":
+            self._finish()
+            attr_map = {k.lower(): v for k, v in attrs}
+            href = attr_map.get("href")
+            if href:
+                self._current = (href, attr_map)
+                self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._current is not None:
+            href, attrs = self._current
+            self.anchors.append((href, attrs, "".join(self._text).strip()))
+            self._current = None
+
+    def close(self) -> None:
+        super().close()
+        self._finish()
+
+
+def _collect(text: str, page_url: str) -> tuple[str, list[tuple[str, dict[str, str | None], str]]]:
+    parser = _AnchorCollector()
+    parser.feed(text)
+    parser.close()
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    return base, parser.anchors
+
+
+def _links_to_files(text: str, page_url: str, index: str | None) -> list[DistFile]:
+    base, anchors = _collect(text, page_url)
+    files = []
+    for href, attrs, _text in anchors:
+        dist = _file_from_link(href, attrs, base, index)
+        if dist is not None:
+            files.append(dist)
+    return files
+
+
+# --- public parsers ------------------------------------------------------------------------
+
+
+def parse_html_page(
+    text: str, page_url: str, *, project: str | None = None, index: str | None = None
+) -> ProjectPage:
+    """Parse a PEP 503 project page. Relative hrefs resolve against ``<base href>`` or
+    ``page_url`` (the URL the page was finally served from). The project name is ``project``
+    if given, else the last path segment of ``page_url``."""
+    name = canonicalize_name(project) if project else _name_from_url(page_url)
+    return ProjectPage(name, tuple(_links_to_files(text, page_url, index)), page_url)
+
+
+def parse_json_page(
+    data: Mapping[str, Any], page_url: str, *, project: str | None = None, index: str | None = None
+) -> ProjectPage:
+    """Parse a PEP 691 project page (already decoded from JSON). Tolerates missing optional
+    keys; a file entry without ``filename`` or ``url`` is skipped.
+
+    ``yanked`` may be a bool or a reason string (PEP 691); it becomes None / "" / reason.
+    """
+    raw_name = data.get("name") or project
+    name = canonicalize_name(str(raw_name)) if raw_name else _name_from_url(page_url)
+    files = []
+    for entry in data.get("files") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        filename, url = entry.get("filename"), entry.get("url")
+        if not isinstance(filename, str) or not isinstance(url, str):
+            continue
+        if parse_filename(filename) is None:
+            continue
+        absolute, fragment = urldefrag(urljoin(page_url, url))
+        hashes_raw = entry.get("hashes")
+        hashes = (
+            {str(k).lower(): str(v).lower() for k, v in hashes_raw.items()}
+            if isinstance(hashes_raw, Mapping)
+            else {}
+        )
+        if not hashes and fragment:
+            hashes = _parse_hash_value(fragment) or {}
+        yanked_raw = entry.get("yanked", False)
+        if isinstance(yanked_raw, str):
+            yanked: str | None = yanked_raw
+        else:
+            yanked = "" if yanked_raw else None
+        if "core-metadata" in entry:
+            core = _core_metadata_json(entry["core-metadata"])
+        else:
+            core = _core_metadata_json(entry.get("dist-info-metadata", False))
+        size = entry.get("size")
+        upload_time = entry.get("upload-time")
+        requires_python = entry.get("requires-python")
+        files.append(
+            DistFile(
+                filename=filename,
+                url=absolute,
+                hashes=hashes,
+                requires_python=requires_python.strip() or None
+                if isinstance(requires_python, str)
+                else None,
+                yanked=yanked,
+                core_metadata=core,
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                upload_time=upload_time if isinstance(upload_time, str) else None,
+                index=index,
+            )
+        )
+    return ProjectPage(name, tuple(files), page_url)
+
+
+def parse_project_list_html(text: str) -> list[NormalizedName]:
+    """Project names (normalized, page order, no duplicates) from a PEP 503 root page."""
+    _base, anchors = _collect(text, "")
+    names: dict[NormalizedName, None] = {}
+    for href, _attrs, label in anchors:
+        # PEP 503 says the text is the name; fall back to the href's last segment.
+        segments = [s for s in urlsplit(href).path.split("/") if s]
+        raw = label or (unquote(segments[-1]) if segments else "")
+        if raw:
+            names[canonicalize_name(raw)] = None
+    return list(names)
+
+
+def parse_project_list_json(data: Mapping[str, Any]) -> list[NormalizedName]:
+    """Project names (normalized, page order, no duplicates) from a PEP 691 root page."""
+    names: dict[NormalizedName, None] = {}
+    for entry in data.get("projects") or ():
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            names[canonicalize_name(entry["name"])] = None
+    return list(names)
+
+
+def parse_find_links(
+    source: str | Sequence[str] | Iterable[str], base_url: str, *, index: str | None = None
+) -> list[DistFile]:
+    """Files from a find-links location, for every project it holds.
+
+    ``source`` is either the HTML of a find-links page (a ``str``), or the names of the files in
+    a local directory (any other iterable of str), which resolve against ``base_url`` (a
+    ``file://`` URL ending in ``/``). Names that are not wheels or sdists are skipped.
+    """
+    if isinstance(source, str):
+        return _links_to_files(source, base_url, index)
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    files = []
+    for name in sorted(source):
+        if parse_filename(name) is None:
+            continue
+        # Quote the name the way a server would, so url round-trips to the same filename.
+        files.append(DistFile(filename=name, url=urljoin(base, quote(name)), index=index))
+    return files

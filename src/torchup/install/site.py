@@ -1,0 +1,395 @@
+"""What is installed in an environment, and pip's ways of showing it.
+
+:func:`scan_site_packages` reads every ``*.dist-info`` directory once into frozen
+:class:`InstalledDistribution` values; the ``format_*`` functions and :func:`check_requirements`
+are pure functions of those values, mirroring ``pip list`` / ``freeze`` / ``show`` / ``check``
+output byte for byte where pip's format is stable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import Message
+from importlib.metadata import PathDistribution
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "CheckProblem",
+    "InstalledDistribution",
+    "ListFormat",
+    "check_requirements",
+    "direct_url_to_requirement",
+    "format_check",
+    "format_freeze",
+    "format_list",
+    "format_show",
+    "scan_site_packages",
+]
+
+ListFormat = Literal["columns", "freeze", "json"]
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    """One installed distribution (a ``.dist-info`` directory).
+
+    ``name`` is the project name as its METADATA spells it; ``path`` the ``.dist-info``
+    directory; ``location`` the site directory holding it; ``requires`` the raw Requires-Dist
+    strings; ``direct_url`` the parsed PEP 610 ``direct_url.json`` (None for index installs).
+    """
+
+    name: str
+    version: str
+    path: Path
+    requires: tuple[str, ...] = ()
+    installer: str | None = None
+    requested: bool = False
+    direct_url: Mapping[str, Any] | None = field(default=None, hash=False)
+    editable: bool = False
+    summary: str = ""
+    home_page: str = ""
+    author: str = ""
+    author_email: str = ""
+    license: str = ""
+
+    @property
+    def canonical_name(self) -> NormalizedName:
+        return canonicalize_name(self.name)
+
+    @property
+    def location(self) -> Path:
+        return self.path.parent
+
+    @property
+    def parsed_version(self) -> Version | None:
+        """The version as PEP 440, or None for a legacy version string."""
+        try:
+            return Version(self.version)
+        except InvalidVersion:
+            return None
+
+    @property
+    def editable_project_location(self) -> str | None:
+        """The source directory of an editable install (pip's "Editable project location")."""
+        if not self.editable or not self.direct_url:
+            return None
+        return _file_url_to_path(str(self.direct_url.get("url", "")))
+
+    def requirements(self) -> list[Requirement]:
+        """Requires-Dist parsed; unparsable lines are skipped, as pip does."""
+        out: list[Requirement] = []
+        for text in self.requires:
+            try:
+                out.append(Requirement(text))
+            except InvalidRequirement:
+                continue
+        return out
+
+    def dependencies(self, environment: Mapping[str, str]) -> list[Requirement]:
+        """Requirements that apply in ``environment`` with no extras requested (pip's view)."""
+        return [r for r in self.requirements() if _applies(r.marker, environment)]
+
+
+def _applies(marker: Marker | None, environment: Mapping[str, str]) -> bool:
+    if marker is None:
+        return True
+    env = dict(environment)
+    env["extra"] = ""
+    return marker.evaluate(env)  # type: ignore[arg-type]
+
+
+def _file_url_to_path(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    path = unquote(parts.path)
+    if os.name == "nt" and path.startswith("/") and len(path) > 2 and path[2] == ":":
+        path = path[1:]
+    return path
+
+
+def _read_direct_url(dist_info: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((dist_info / "direct_url.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "url" in data else None
+
+
+def _home_page(meta: Message) -> str:
+    home = meta.get("Home-page") or ""
+    if home:
+        return str(home)
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = str(entry).partition(",")
+        if label.strip().lower().replace("-", "").replace("_", "") == "homepage":
+            return url.strip()
+    return ""
+
+
+def _read_distribution(dist_info: Path) -> InstalledDistribution | None:
+    dist = PathDistribution(dist_info)
+    meta: Message = dist.metadata  # type: ignore[assignment]
+    name = meta.get("Name")
+    version = meta.get("Version")
+    if not name or not version:
+        return None  # a broken or half-removed install: pip skips these too
+    direct_url = _read_direct_url(dist_info)
+    dir_info = (direct_url or {}).get("dir_info") or {}
+    installer_text = dist.read_text("INSTALLER")
+    return InstalledDistribution(
+        name=str(name),
+        version=str(version),
+        path=dist_info,
+        requires=tuple(str(r) for r in meta.get_all("Requires-Dist") or []),
+        installer=installer_text.strip() if installer_text else None,
+        requested=(dist_info / "REQUESTED").exists(),
+        direct_url=direct_url,
+        editable=bool(isinstance(dir_info, dict) and dir_info.get("editable")),
+        summary=str(meta.get("Summary") or ""),
+        home_page=_home_page(meta),
+        author=str(meta.get("Author") or ""),
+        author_email=str(meta.get("Author-email") or ""),
+        license=str(meta.get("License-Expression") or meta.get("License") or ""),
+    )
+
+
+def scan_site_packages(paths: Iterable[Path]) -> dict[NormalizedName, InstalledDistribution]:
+    """Every distribution in ``paths`` by normalized name; an earlier path wins (as on
+    ``sys.path``). Only ``.dist-info`` is read; legacy ``.egg-info`` installs are skipped."""
+    found: dict[NormalizedName, InstalledDistribution] = {}
+    for site in dict.fromkeys(Path(p) for p in paths):
+        try:
+            entries = sorted(os.scandir(site), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith(".dist-info") or not entry.is_dir():
+                continue
+            dist = _read_distribution(Path(entry.path))
+            if dist is not None:
+                found.setdefault(dist.canonical_name, dist)
+    return found
+
+
+# -- freeze / list ---------------------------------------------------------------------------------
+
+
+def direct_url_to_requirement(name: str, direct_url: Mapping[str, Any]) -> str:
+    """``name @ url`` for a PEP 610 record (VCS commit pinned, subdirectory kept)."""
+    url = str(direct_url["url"])
+    vcs = direct_url.get("vcs_info")
+    if isinstance(vcs, Mapping):
+        url = f"{vcs.get('vcs', 'git')}+{url}"
+        commit = vcs.get("commit_id") or vcs.get("requested_revision")
+        if commit:
+            url = f"{url}@{commit}"
+    subdirectory = direct_url.get("subdirectory")
+    if subdirectory:
+        url = f"{url}#subdirectory={subdirectory}"
+    return f"{name} @ {url}"
+
+
+def _sorted(dists: Iterable[InstalledDistribution]) -> list[InstalledDistribution]:
+    return sorted(dists, key=lambda d: d.canonical_name)
+
+
+def format_freeze(dists: Iterable[InstalledDistribution], *, exclude: Iterable[str] = ()) -> str:
+    """``pip freeze`` lines: ``name==version``, ``name @ url`` for direct URLs, ``-e url`` for
+    editables (as ``uv pip freeze``). Ends with a newline unless empty."""
+    skip = {canonicalize_name(n) for n in exclude}
+    lines: list[str] = []
+    for dist in _sorted(dists):
+        if dist.canonical_name in skip:
+            continue
+        if dist.editable and dist.direct_url:
+            lines.append(f"-e {dist.direct_url['url']}")
+        elif dist.direct_url:
+            lines.append(direct_url_to_requirement(dist.name, dist.direct_url))
+        else:
+            lines.append(f"{dist.name}=={dist.version}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _tabulate(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        " ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def format_list(
+    dists: Iterable[InstalledDistribution], fmt: ListFormat = "columns", *, verbose: bool = False
+) -> str:
+    """``pip list`` output in ``columns`` (the default table), ``freeze`` or ``json`` format.
+
+    Columns add "Editable project location" when any listed distribution is editable, and
+    Location/Installer with ``verbose``, as pip does.
+    """
+    ordered = _sorted(dists)
+    if fmt == "json":
+        data: list[dict[str, str]] = []
+        for dist in ordered:
+            item = {"name": dist.name, "version": dist.version}
+            if dist.editable_project_location:
+                item["editable_project_location"] = dist.editable_project_location
+            if verbose:
+                item["location"] = str(dist.location)
+                item["installer"] = dist.installer or ""
+            data.append(item)
+        return json.dumps(data) + "\n"
+    if fmt == "freeze":
+        return "".join(f"{d.name}=={d.version}\n" for d in ordered)
+    if not ordered:
+        return ""
+    any_editable = any(d.editable for d in ordered)
+    header = ["Package", "Version"]
+    if any_editable:
+        header.append("Editable project location")
+    if verbose:
+        header += ["Location", "Installer"]
+    rows: list[list[str]] = [header]
+    for dist in ordered:
+        row = [dist.name, dist.version]
+        if any_editable:
+            row.append(dist.editable_project_location or "")
+        if verbose:
+            row += [str(dist.location), dist.installer or ""]
+        rows.append(row)
+    lines = _tabulate(rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines.insert(1, " ".join("-" * w for w in widths))
+    return "".join(line + "\n" for line in lines)
+
+
+# -- show ----------------------------------------------------------------------------------------
+
+
+def format_show(
+    names: Iterable[str],
+    installed: Mapping[NormalizedName, InstalledDistribution],
+    environment: Mapping[str, str],
+    *,
+    files: bool = False,
+) -> tuple[str, list[str]]:
+    """``pip show`` for ``names``: the text, and the names that are not installed.
+
+    Requires/Required-by use the dependencies that apply in ``environment`` without extras,
+    sorted case-insensitively, as pip prints them.
+    """
+    blocks: list[str] = []
+    missing: list[str] = []
+    for requested in names:
+        dist = installed.get(canonicalize_name(requested))
+        if dist is None:
+            missing.append(requested)
+            continue
+        requires = sorted({r.name for r in dist.dependencies(environment)}, key=str.lower)
+        required_by = sorted(
+            (
+                other.name
+                for other in installed.values()
+                if any(
+                    canonicalize_name(r.name) == dist.canonical_name
+                    for r in other.dependencies(environment)
+                )
+            ),
+            key=str.lower,
+        )
+        lines = [
+            f"Name: {dist.name}",
+            f"Version: {dist.version}",
+            f"Summary: {dist.summary}",
+            f"Home-page: {dist.home_page}",
+            f"Author: {dist.author}",
+            f"Author-email: {dist.author_email}",
+            f"License: {dist.license}",
+            f"Location: {dist.location}",
+        ]
+        if dist.editable_project_location:
+            lines.append(f"Editable project location: {dist.editable_project_location}")
+        lines += [f"Requires: {', '.join(requires)}", f"Required-by: {', '.join(required_by)}"]
+        if files:
+            lines.append("Files:")
+            lines += [f"  {p}" for p in _recorded_files(dist)]
+        blocks.append("\n".join(lines))
+    text = "\n---\n".join(blocks)
+    return (text + "\n" if text else ""), missing
+
+
+def _recorded_files(dist: InstalledDistribution) -> list[str]:
+    import csv
+    import io
+
+    try:
+        text = (dist.path / "RECORD").read_text(encoding="utf-8")
+    except OSError:
+        return ["Cannot locate RECORD or installed-files.txt"]
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckProblem:
+    """One broken requirement: ``dist`` needs ``requirement``; ``installed_version`` is None
+    when the required project is missing, else the conflicting installed version."""
+
+    dist: NormalizedName
+    version: str
+    requirement: Requirement
+    installed_version: str | None = None
+
+    @property
+    def missing(self) -> bool:
+        return self.installed_version is None
+
+    def __str__(self) -> str:
+        dep = canonicalize_name(self.requirement.name)
+        if self.installed_version is None:
+            return f"{self.dist} {self.version} requires {dep}, which is not installed."
+        return (
+            f"{self.dist} {self.version} has requirement {self.requirement}, "
+            f"but you have {dep} {self.installed_version}."
+        )
+
+
+def check_requirements(
+    installed: Mapping[NormalizedName, InstalledDistribution], environment: Mapping[str, str]
+) -> list[CheckProblem]:
+    """Missing and conflicting requirements, as ``pip check`` finds them: markers evaluated in
+    ``environment`` with no extras; pre-release installs satisfy any specifier. Missing ones
+    first, then conflicts, each sorted by distribution name."""
+    missing: list[CheckProblem] = []
+    conflicting: list[CheckProblem] = []
+    for key in sorted(installed):
+        dist = installed[key]
+        for req in dist.dependencies(environment):
+            dep = installed.get(canonicalize_name(req.name))
+            if dep is None:
+                missing.append(CheckProblem(key, dist.version, req))
+                continue
+            version = dep.parsed_version
+            if version is None or not req.specifier.contains(version, prereleases=True):
+                if version is None and not req.specifier:
+                    continue
+                conflicting.append(CheckProblem(key, dist.version, req, dep.version))
+    return missing + conflicting
+
+
+def format_check(problems: Iterable[CheckProblem]) -> str:
+    """``pip check`` output; "No broken requirements found." when there is nothing to say."""
+    lines = [str(p) for p in problems]
+    return "\n".join(lines) + "\n" if lines else "No broken requirements found.\n"

@@ -1,0 +1,1035 @@
+"""Install and uninstall wheels, fast, safely and all-or-nothing.
+
+The pipeline, for each wheel:
+
+1. **Unpack once** (:func:`unpack_wheel`): every archive member is checked (no absolute or
+   ``..`` paths, no symlinks, no duplicates, no zip bombs, a RECORD hash that matches) and
+   written into a tree. With an ``unpacked_cache`` the tree lives in the cache, keyed by the
+   wheel's sha256, so a wheel unpacked once is installed into any number of environments by
+   hard links: installing torch a second time costs a few thousand ``link()`` calls.
+2. **Stage** (:class:`_StagingDestination`, driven by ``installer.install``): the ``installer``
+   library decides what goes where (schemes, ``.data`` directories, console scripts, RECORD,
+   INSTALLER, REQUESTED, ``direct_url.json``); our destination links the files into a hidden
+   staging directory inside the environment instead of copying them into place.
+3. **Commit** (:class:`_Transaction`): an older install of the same distribution is moved to a
+   trash directory, then the staged trees are renamed into place (whole new directories in one
+   rename). Any failure undoes every step, so the environment is left as it was.
+
+Nothing in this module writes outside the install scheme's directories and the cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import functools
+import hashlib
+import io
+import json
+import os
+import posixpath
+import shutil
+import stat
+import subprocess
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
+
+from packaging.utils import (
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from torchup.errors import InstallError, InvalidWheelError
+from torchup.install.interpreters import Scheme
+
+if TYPE_CHECKING:
+    from installer.records import RecordEntry
+    from installer.scripts import LauncherKind, ScriptSection
+
+__all__ = [
+    "InstalledWheel",
+    "LinkMode",
+    "UnpackedFile",
+    "UnpackedWheel",
+    "WheelLimits",
+    "find_dist_info",
+    "install_wheel",
+    "unpack_wheel",
+    "unpack_wheel_cached",
+    "uninstall",
+]
+
+LinkMode = Literal["hardlink", "copy", "symlink"]
+
+_MANIFEST = "manifest.json"
+_MANIFEST_VERSION = 1
+_CHUNK = 1 << 20
+# RECORD hashes weaker than these are refused (PEP 427: "md5 and sha1 are not permitted").
+_ALLOWED_HASHES = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"})
+_SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
+_STAGE_PREFIX = ".torchup-stage-"
+_TRASH_PREFIX = ".torchup-trash-"
+
+
+@dataclass(frozen=True)
+class WheelLimits:
+    """Zip-bomb guards. A member, or the whole archive, may expand to at most ``max_ratio``
+    times its compressed size once it is bigger than the matching ``*_floor`` (small files of
+    zeros legitimately compress 1000:1; gigabytes of them do not come in a real wheel)."""
+
+    max_members: int = 500_000
+    max_total_size: int = 64 << 30
+    max_ratio: float = 200.0
+    member_floor: int = 64 << 20
+    total_floor: int = 512 << 20
+
+
+DEFAULT_LIMITS = WheelLimits()
+
+
+@dataclass(frozen=True)
+class UnpackedFile:
+    """One file of an unpacked wheel: its archive path, RECORD hash (``algo=b64``) and size."""
+
+    path: str
+    hash: str
+    size: int
+    executable: bool
+
+
+@dataclass(frozen=True)
+class UnpackedWheel:
+    """A validated wheel unpacked into ``root`` (archive paths map 1:1 below it)."""
+
+    root: Path
+    name: str
+    version: str
+    dist_info: str
+    files: tuple[UnpackedFile, ...]
+
+    @property
+    def data_dir(self) -> str:
+        return self.dist_info[: -len(".dist-info")] + ".data"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": _MANIFEST_VERSION,
+            "name": self.name,
+            "dist_version": self.version,
+            "dist_info": self.dist_info,
+            "files": [[f.path, f.hash, f.size, f.executable] for f in self.files],
+        }
+
+    @classmethod
+    def from_dict(cls, root: Path, data: Mapping[str, Any]) -> UnpackedWheel:
+        if data.get("version") != _MANIFEST_VERSION:
+            raise ValueError("unknown manifest version")
+        return cls(
+            root=root,
+            name=data["name"],
+            version=data["dist_version"],
+            dist_info=data["dist_info"],
+            files=tuple(UnpackedFile(p, h, int(s), bool(x)) for p, h, s, x in data["files"]),
+        )
+
+
+@dataclass(frozen=True)
+class InstalledWheel:
+    """What :func:`install_wheel` did: the new ``.dist-info``, every file it placed, how many
+    were hard-linked (shared with the cache) or copied, and the older installs it replaced."""
+
+    name: str
+    version: str
+    dist_info: Path
+    files: tuple[Path, ...]
+    linked: int
+    copied: int
+    replaced: tuple[Path, ...]
+
+
+# -- validation + unpacking ---------------------------------------------------------------------
+
+
+def _member_problem(name: str) -> str | None:
+    """Why an archive member name is unsafe, or None. Pure; see the tests for the table."""
+    if not name or "\x00" in name:
+        return "has an empty or NUL-containing name"
+    if "\\" in name:
+        return "uses a backslash, which Windows reads as a path separator"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
+    parts = name.split("/")
+    if name.endswith("/"):
+        parts = parts[:-1]
+    for part in parts:
+        if part in ("", ".", ".."):
+            return "escapes the wheel or has an empty path component"
+    return None
+
+
+def _hash_parts(record_hash: str) -> tuple[str, str]:
+    algo, sep, value = record_hash.partition("=")
+    if not sep or not value:
+        raise ValueError(record_hash)
+    return algo.lower(), value
+
+
+def _b64(digest: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _read_record(zf: zipfile.ZipFile, filename: str, dist_info: str) -> dict[str, tuple[str, str]]:
+    try:
+        text = zf.read(f"{dist_info}/RECORD").decode("utf-8")
+    except KeyError:
+        raise InvalidWheelError(f"{dist_info}/RECORD is missing", filename=filename) from None
+    except UnicodeDecodeError:
+        raise InvalidWheelError("RECORD is not UTF-8", filename=filename) from None
+    rows: dict[str, tuple[str, str]] = {}
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        if len(row) != 3:
+            raise InvalidWheelError(f"RECORD row {row!r} has {len(row)} fields", filename=filename)
+        rows[row[0]] = (row[1], row[2])
+    return rows
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _dist_info_dir(names: Iterable[str], filename: str) -> str:
+    tops = {name.split("/", 1)[0] for name in names}
+    infos = sorted(t for t in tops if t.endswith(".dist-info"))
+    if len(infos) != 1:
+        found = ", ".join(infos) or "none"
+        raise InvalidWheelError(
+            f"a wheel must contain exactly one .dist-info directory (found {found})",
+            filename=filename,
+        )
+    return infos[0]
+
+
+def _check_identity(dist_info: str, filename: str) -> tuple[str, str]:
+    try:
+        name, version, _, _ = parse_wheel_filename(filename)
+    except InvalidWheelFilename as exc:
+        raise InvalidWheelError(f"not a valid wheel filename ({exc})", filename=filename) from None
+    info_name, _, info_version = dist_info[: -len(".dist-info")].rpartition("-")
+    try:
+        same_version = Version(info_version) == version
+    except InvalidVersion:
+        same_version = False
+    if canonicalize_name(info_name) != name or not same_version:
+        raise InvalidWheelError(
+            f"{dist_info} does not match the file name ({name} {version})", filename=filename
+        )
+    return info_name, info_version
+
+
+def unpack_wheel(
+    wheel_path: Path, dest: Path, *, limits: WheelLimits = DEFAULT_LIMITS
+) -> UnpackedWheel:
+    """Validate ``wheel_path`` and unpack it into the (new, empty) directory ``dest``.
+
+    Raises :class:`InvalidWheelError` for unsafe member names, symlinks, duplicates, zip bombs
+    or a RECORD that is missing, incomplete or does not match; nothing is written outside
+    ``dest`` (the caller removes ``dest`` on failure).
+    """
+    filename = wheel_path.name
+    try:
+        archive_size = wheel_path.stat().st_size
+        zf = zipfile.ZipFile(wheel_path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InvalidWheelError(f"cannot open the wheel: {exc}", filename=filename) from exc
+    with zf:
+        infos = zf.infolist()
+        _check_members(infos, filename, archive_size, limits)
+        dist_info = _dist_info_dir((i.filename for i in infos), filename)
+        name, version = _check_identity(dist_info, filename)
+        record = _read_record(zf, filename, dist_info)
+        files: list[UnpackedFile] = []
+        dest.mkdir(parents=True, exist_ok=True)
+        exec_mode = 0o777 & ~_umask()
+        for info in infos:
+            if info.is_dir():
+                continue
+            member = info.filename
+            target = dest / member
+            is_record = member == f"{dist_info}/RECORD"
+            is_signature = member.startswith(f"{dist_info}/") and (
+                member.rsplit("/", 1)[-1] in _SIGNATURES
+            )
+            expected: tuple[str, str] | None = None
+            if not (is_record or is_signature):
+                row = record.get(member)
+                if row is None or not row[0]:
+                    raise InvalidWheelError(f"{member} has no hash in RECORD", filename=filename)
+                try:
+                    expected = _hash_parts(row[0])
+                except ValueError:
+                    raise InvalidWheelError(
+                        f"RECORD has a malformed hash for {member}", filename=filename
+                    ) from None
+                if expected[0] not in _ALLOWED_HASHES:
+                    raise InvalidWheelError(
+                        f"RECORD uses the weak or unknown hash {expected[0]!r} for {member}",
+                        filename=filename,
+                    )
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                hasher = hashlib.new(expected[0] if expected else "sha256")
+                size = 0
+                with zf.open(info) as src, open(target, "xb") as out:
+                    while chunk := src.read(_CHUNK):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+            except (OSError, zipfile.BadZipFile, EOFError) as exc:
+                # A file where a directory must go (or the reverse), a CRC error, a full disk.
+                raise InvalidWheelError(
+                    f"cannot unpack {member}: {exc}", filename=filename
+                ) from exc
+            actual = _b64(hasher.digest())
+            if expected is not None and actual != expected[1]:
+                raise InvalidWheelError(
+                    f"{member} does not match its RECORD hash",
+                    filename=filename,
+                    hint="the wheel was modified after it was built; nothing was installed",
+                )
+            executable = bool((info.external_attr >> 16) & 0o111)
+            if executable:
+                os.chmod(target, exec_mode)
+            algo = expected[0] if expected else "sha256"
+            files.append(UnpackedFile(member, f"{algo}={actual}", size, executable))
+    return UnpackedWheel(dest, name, version, dist_info, tuple(files))
+
+
+def _check_members(
+    infos: Sequence[zipfile.ZipInfo], filename: str, archive_size: int, limits: WheelLimits
+) -> None:
+    if len(infos) > limits.max_members:
+        raise InvalidWheelError(f"too many members ({len(infos)})", filename=filename)
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        problem = _member_problem(name)
+        if problem:
+            raise InvalidWheelError(f"member {name!r} {problem}", filename=filename)
+        key = name.rstrip("/")
+        if key in seen:
+            raise InvalidWheelError(f"member {name!r} appears twice", filename=filename)
+        seen.add(key)
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise InvalidWheelError(f"member {name!r} is a symbolic link", filename=filename)
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InvalidWheelError(f"member {name!r} is not a regular file", filename=filename)
+        size = info.file_size
+        if size > limits.member_floor and size > limits.max_ratio * max(info.compress_size, 1):
+            raise InvalidWheelError(
+                f"member {name!r} expands {size // max(info.compress_size, 1)}:1 (a zip bomb?)",
+                filename=filename,
+            )
+        total += size
+    if total > limits.max_total_size or (
+        total > limits.total_floor and total > limits.max_ratio * max(archive_size, 1)
+    ):
+        raise InvalidWheelError(
+            f"the archive expands to {total} bytes from {archive_size} (a zip bomb?)",
+            filename=filename,
+        )
+
+
+def _file_sha256(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def unpack_wheel_cached(
+    wheel_path: Path,
+    cache_dir: Path,
+    *,
+    sha256: str | None = None,
+    limits: WheelLimits = DEFAULT_LIMITS,
+) -> UnpackedWheel:
+    """The unpacked tree of ``wheel_path`` under ``cache_dir/<sha256>/``, unpacking it once.
+
+    ``sha256`` is the wheel's verified hex digest when the caller already knows it (saves
+    reading the file). Concurrent callers race safely: each unpacks into a private directory and
+    the first rename wins; the others use the winner's tree.
+    """
+    digest = sha256 or _file_sha256(wheel_path)
+    entry = cache_dir / digest
+    manifest = entry / _MANIFEST
+    try:
+        return UnpackedWheel.from_dict(entry / "tree", json.loads(manifest.read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet (or from an older torchup): unpack below
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_dir))
+    try:
+        unpacked = unpack_wheel(wheel_path, tmp / "tree", limits=limits)
+        (tmp / _MANIFEST).write_text(json.dumps(unpacked.to_dict()), encoding="utf-8")
+        if entry.exists():
+            shutil.rmtree(entry, ignore_errors=True)  # a stale entry without a manifest
+        try:
+            os.rename(tmp, entry)
+        except OSError:
+            if not manifest.exists():
+                raise
+            # Another process finished first; its tree is identical, use it.
+        return UnpackedWheel.from_dict(
+            entry / "tree", json.loads(manifest.read_text(encoding="utf-8"))
+        )
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- the installer source and destination -------------------------------------------------------
+
+
+class _CachedFile(io.RawIOBase):
+    """A file of the unpacked tree, opened only if someone reads it (linking never does)."""
+
+    def __init__(self, path: Path, entry: UnpackedFile) -> None:
+        super().__init__()
+        self.path = path
+        self.entry = entry
+        self._file: IO[bytes] | None = None
+
+    def _open(self) -> IO[bytes]:
+        if self._file is None:
+            self._file = open(self.path, "rb")
+        return self._file
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._open().readinto(buffer)  # type: ignore[attr-defined,no-any-return]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._open().seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._open().tell()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+
+def _make_source(unpacked: UnpackedWheel) -> Any:
+    from installer.sources import WheelSource
+
+    class UnpackedSource(WheelSource):
+        """An installer ``WheelSource`` over an unpacked, already validated tree."""
+
+        def __init__(self) -> None:
+            super().__init__(unpacked.name, unpacked.version)
+
+        @property
+        def dist_info_dir(self) -> str:
+            return unpacked.dist_info
+
+        @property
+        def data_dir(self) -> str:
+            return unpacked.data_dir
+
+        @property
+        def dist_info_filenames(self) -> list[str]:
+            prefix = unpacked.dist_info + "/"
+            return [f.path[len(prefix) :] for f in unpacked.files if f.path.startswith(prefix)]
+
+        def read_dist_info(self, filename: str) -> str:
+            return (unpacked.root / unpacked.dist_info / filename).read_text(encoding="utf-8")
+
+        def validate_record(self) -> None:
+            return None  # done while unpacking
+
+        def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+            for entry in unpacked.files:
+                stream = _CachedFile(unpacked.root / entry.path, entry)
+                try:
+                    yield (
+                        (entry.path, entry.hash, str(entry.size)),
+                        cast(BinaryIO, stream),
+                        entry.executable,
+                    )
+                finally:
+                    stream.close()
+
+    return UnpackedSource()
+
+
+def _safe_relpath(path: str, what: str, filename: str) -> str:
+    rel = path.replace(os.sep, "/")
+    problem = _member_problem(rel) or (None if rel.strip("/") else "is empty")
+    if problem:
+        raise InvalidWheelError(f"{what} {path!r} {problem}", filename=filename)
+    return rel
+
+
+class _StagingDestination:
+    """An installer ``WheelDestination`` that writes into ``stage/<scheme>/...``.
+
+    RECORD rows and script shebangs name the *final* locations (``scheme_dict``); the commit
+    step later renames the staged trees there. Files that come from the unpacked tree are
+    linked (or copied, per ``link_mode``) instead of streamed.
+    """
+
+    def __init__(
+        self,
+        *,
+        scheme_dict: Mapping[str, str],
+        stage: Path,
+        interpreter: str,
+        script_kind: LauncherKind,
+        link_mode: LinkMode,
+        filename: str,
+    ) -> None:
+        self.scheme_dict = dict(scheme_dict)
+        self.stage = stage
+        self.interpreter = interpreter
+        self.script_kind = script_kind
+        self.link_mode = link_mode
+        self.filename = filename
+        self.linked = 0
+        self.copied = 0
+        self.compile: Callable[[list[tuple[str, Path, str]]], list[tuple[str, str]]] | None = None
+        self.written: list[tuple[str, str]] = []  # (scheme, scheme-relative path)
+
+    def _target(self, scheme: str, path: str, what: str = "path") -> tuple[str, Path]:
+        rel = _safe_relpath(path, what, self.filename)
+        target = self.stage / scheme / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() or target.is_symlink():
+            raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
+        self.written.append((scheme, rel))
+        return rel, target
+
+    def _link(self, source: Path, target: Path) -> None:
+        if self.link_mode == "symlink":
+            os.symlink(source, target)
+            self.linked += 1
+            return
+        if self.link_mode == "hardlink":
+            try:
+                os.link(source, target)
+                self.linked += 1
+                return
+            except OSError as exc:
+                # Another filesystem, too many links, or a filesystem without hard links.
+                if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
+                    raise
+        shutil.copyfile(source, target)
+        shutil.copymode(source, target)
+        self.copied += 1
+
+    def _write_stream(self, target: Path, stream: BinaryIO, executable: bool) -> tuple[str, int]:
+        from installer.utils import copyfileobj_with_hashing, make_file_executable
+
+        with open(target, "wb") as out:
+            digest, size = copyfileobj_with_hashing(stream, out, "sha256")
+        if executable:
+            make_file_executable(target)
+        self.copied += 1
+        return f"sha256={digest}", size
+
+    def write_file(
+        self, scheme: str, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        from installer.records import Hash, RecordEntry
+        from installer.utils import fix_shebang
+
+        rel, target = self._target(scheme, os.fspath(path))
+        if isinstance(stream, _CachedFile) and scheme != "scripts":
+            self._link(stream.path, target)
+            return RecordEntry(rel, Hash.parse(stream.entry.hash), stream.entry.size)
+        if scheme == "scripts":
+            with fix_shebang(stream, self.interpreter) as fixed:
+                record_hash, size = self._write_stream(target, fixed, is_executable)
+        else:
+            record_hash, size = self._write_stream(target, stream, is_executable)
+        return RecordEntry(rel, Hash.parse(record_hash), size)
+
+    def write_script(
+        self, name: str, module: str, attr: str, section: ScriptSection
+    ) -> RecordEntry:
+        from installer.records import Hash, RecordEntry
+        from installer.scripts import Script
+
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise InvalidWheelError(
+                f"entry point name {name!r} is not a file name", filename=self.filename
+            )
+        script_name, data = Script(name, module, attr, section).generate(
+            self.interpreter, self.script_kind
+        )
+        rel, target = self._target("scripts", script_name, "script")
+        target.write_bytes(data)
+        os.chmod(target, 0o777 & ~_umask())
+        self.copied += 1
+        return RecordEntry(rel, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))
+
+    def finalize_installation(
+        self, scheme: str, record_file_path: str, records: Iterable[tuple[str, RecordEntry]]
+    ) -> None:
+        from installer.records import Hash, RecordEntry
+        from installer.utils import construct_record_file
+
+        record_list = list(records)
+        if self.compile is not None:
+            sources = [
+                (s, self.stage / s / r.path, r.path)
+                for s, r in record_list
+                if s in ("purelib", "platlib") and r.path.endswith(".py")
+            ]
+            for pyc_scheme, pyc_rel in self.compile(sources):
+                data = (self.stage / pyc_scheme / pyc_rel).read_bytes()
+                digest = Hash("sha256", _b64(hashlib.sha256(data).digest()))
+                record_list.append((pyc_scheme, RecordEntry(pyc_rel, digest, len(data))))
+                self.written.append((pyc_scheme, pyc_rel))
+
+        def prefix_for(file_scheme: str) -> str | None:
+            if file_scheme == scheme:
+                return None
+            rel = os.path.relpath(self.scheme_dict[file_scheme], self.scheme_dict[scheme])
+            return rel.replace(os.sep, "/") + "/"
+
+        with construct_record_file(record_list, prefix_for) as stream:  # type: ignore[arg-type]
+            self.write_file(scheme, record_file_path, stream, False)
+
+
+# -- bytecode -------------------------------------------------------------------------------------
+
+_COMPILE_SCRIPT = r"""
+import importlib.util, json, py_compile, sys
+out = []
+for src, dfile in json.load(sys.stdin):
+    cfile = importlib.util.cache_from_source(src)
+    try:
+        py_compile.compile(src, cfile=cfile, dfile=dfile, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except Exception:
+        continue  # pip and uv skip files that do not compile (py2-only test data, templates)
+    out.append([src, cfile])
+print(json.dumps(out))
+"""
+
+
+def _bytecode_compiler(
+    interpreter: str, scheme_dict: Mapping[str, str], stage: Path
+) -> Callable[[list[tuple[str, Path, str]]], list[tuple[str, str]]]:
+    def compile_sources(sources: list[tuple[str, Path, str]]) -> list[tuple[str, str]]:
+        if not sources:
+            return []
+        # The target interpreter compiles: .pyc files are specific to its version. Checked-hash
+        # pycs stay valid when hard links share (and a later install touches) the source mtime.
+        payload = [[str(staged), str(Path(scheme_dict[s]) / rel)] for s, staged, rel in sources]
+        proc = subprocess.run(
+            [interpreter, "-I", "-c", _COMPILE_SCRIPT],
+            input=json.dumps(payload),
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode != 0:
+            raise InstallError(f"compiling bytecode failed:\n{proc.stderr[-2000:]}")
+        out: list[tuple[str, str]] = []
+        by_staged = {str(staged): (s, rel) for s, staged, rel in sources}
+        for src, cfile in json.loads(proc.stdout):
+            s, rel = by_staged[src]
+            pyc_rel = posixpath.join(posixpath.dirname(rel), "__pycache__", os.path.basename(cfile))
+            out.append((s, pyc_rel))
+        return out
+
+    return compile_sources
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+def _move(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.move(str(src), str(dst))  # across filesystems: copy, then delete
+
+
+def _remove_any(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+class _Transaction:
+    """Renames that can be undone. ``remove`` parks paths in a trash directory (deleted on
+    :meth:`commit`), ``place`` renames staged paths into place; :meth:`rollback` reverses all."""
+
+    def __init__(self, trash_parent: Path) -> None:
+        self._trash_parent = trash_parent
+        self._trash: Path | None = None
+        self._undo: list[Callable[[], None]] = []
+        self._count = 0
+
+    def _trash_dir(self) -> Path:
+        if self._trash is None:
+            self._trash_parent.mkdir(parents=True, exist_ok=True)
+            self._trash = Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=self._trash_parent))
+        return self._trash
+
+    def remove(self, path: Path) -> None:
+        self._count += 1
+        parked = self._trash_dir() / str(self._count)
+        _move(path, parked)
+        self._undo.append(lambda: _move(parked, path))
+
+    def place(self, src: Path, dst: Path) -> None:
+        _move(src, dst)
+        self._undo.append(lambda: _remove_any(dst))
+
+    def mkdirs(self, path: Path) -> None:
+        missing: list[Path] = []
+        probe = path
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        for directory in reversed(missing):
+            directory.mkdir()
+            self._undo.append(functools.partial(_rmdir_quiet, directory))
+
+    def rollback(self) -> None:
+        for undo in reversed(self._undo):
+            try:
+                undo()
+            except OSError:
+                pass  # best effort: keep undoing the rest
+        self._undo.clear()
+        self._drop_trash()
+
+    def commit(self) -> None:
+        self._undo.clear()
+        self._drop_trash()
+
+    def _drop_trash(self) -> None:
+        if self._trash is not None:
+            shutil.rmtree(self._trash, ignore_errors=True)
+            self._trash = None
+
+
+def _rmdir_quiet(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+class _Roots:
+    """Resolved scheme directories: a path is inside the environment when its real path is
+    under one of them (a symlinked directory in site-packages must not lead us outside)."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        self.real = tuple(os.path.realpath(p) for p in scheme.roots)
+        self.lexical = tuple(os.path.abspath(p) for p in scheme.roots)
+        self._memo: dict[str, bool] = {}
+
+    @staticmethod
+    def _under(path: str, roots: Iterable[str]) -> bool:
+        return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    def contains_dir(self, directory: Path) -> bool:
+        key = str(directory)
+        known = self._memo.get(key)
+        if known is None:
+            known = self._under(os.path.realpath(directory), self.real)
+            self._memo[key] = known
+        return known
+
+    def contains(self, path: Path) -> bool:
+        return self._under(os.path.abspath(path), self.lexical) and self.contains_dir(path.parent)
+
+
+def _merge(src_dir: Path, dst_dir: Path, tx: _Transaction, roots: _Roots) -> list[Path]:
+    """Move the contents of ``src_dir`` into ``dst_dir``; whole new subtrees in one rename."""
+    placed: list[Path] = []
+    if not roots.contains_dir(dst_dir):
+        raise InstallError(
+            f"{dst_dir} leads outside the environment (a symbolic link?); refusing to write there"
+        )
+    with os.scandir(src_dir) as entries:
+        items = sorted(entries, key=lambda e: e.name)
+    for entry in items:
+        src = Path(entry.path)
+        dst = dst_dir / entry.name
+        dst_exists = os.path.lexists(dst)
+        if entry.is_dir(follow_symlinks=False):
+            if dst_exists and dst.is_dir():
+                placed += _merge(src, dst, tx, roots)
+                continue
+            if dst_exists:
+                tx.remove(dst)  # a file where the wheel has a directory
+            tx.place(src, dst)
+            placed.append(dst)
+        else:
+            if dst_exists:
+                if dst.is_dir() and not dst.is_symlink():
+                    raise InstallError(f"cannot install {dst}: a directory is in the way")
+                tx.remove(dst)  # pip and uv overwrite files owned by other distributions
+            tx.place(src, dst)
+            placed.append(dst)
+    return placed
+
+
+# -- install / uninstall --------------------------------------------------------------------------
+
+
+def find_dist_info(site_dirs: Iterable[Path], name: str) -> list[Path]:
+    """Every ``*.dist-info`` directory for project ``name`` in ``site_dirs``."""
+    wanted = canonicalize_name(name)
+    found: list[Path] = []
+    for site in dict.fromkeys(site_dirs):
+        try:
+            entries = list(os.scandir(site))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith(".dist-info") or not entry.is_dir():
+                continue
+            dist = entry.name[: -len(".dist-info")].rpartition("-")[0]
+            if canonicalize_name(dist) == wanted:
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
+def _record_paths(dist_info: Path) -> list[Path]:
+    record = dist_info / "RECORD"
+    try:
+        text = record.read_text(encoding="utf-8")
+    except OSError:
+        raise InstallError(
+            f"cannot uninstall {dist_info.name}: it has no RECORD file",
+            hint="it was not installed by a standards-compliant installer; remove it by hand",
+        ) from None
+    site = dist_info.parent
+    paths = [dist_info]
+    for row in csv.reader(io.StringIO(text)):
+        if row and row[0]:
+            paths.append(Path(os.path.normpath(site / row[0])))
+    return paths
+
+
+def _bytecode_of(py_files: Iterable[Path]) -> list[Path]:
+    """``__pycache__/<stem>.*.pyc`` next to each removed module (pip removes them too)."""
+    by_dir: dict[Path, set[str]] = {}
+    for path in py_files:
+        by_dir.setdefault(path.parent / "__pycache__", set()).add(path.stem)
+    out: list[Path] = []
+    for cache_dir, stems in by_dir.items():
+        try:
+            names = os.listdir(cache_dir)
+        except OSError:
+            continue
+        for name in names:
+            if (
+                name.endswith((".pyc", ".opt-1.pyc", ".opt-2.pyc"))
+                and name.split(".", 1)[0] in stems
+            ):
+                out.append(cache_dir / name)
+    return out
+
+
+def _park_distribution(dist_info: Path, tx: _Transaction, roots: _Roots) -> list[Path]:
+    """Move every file of one installed distribution to the trash; returns what was removed."""
+    removed: list[Path] = []
+    recorded = _record_paths(dist_info)
+    py_files = [p for p in recorded if p.suffix == ".py"]
+    for path in [*recorded, *_bytecode_of(py_files)]:
+        if path != dist_info and (dist_info in path.parents):
+            continue  # goes with the dist-info directory below
+        if not os.path.lexists(path) or not roots.contains(path):
+            continue  # already gone, or outside the environment: never touched
+        if path.is_dir() and not path.is_symlink() and path != dist_info:
+            continue  # RECORD lists files; directories go once empty
+        tx.remove(path)
+        removed.append(path)
+    return removed
+
+
+def _prune_empty_dirs(paths: Iterable[Path], roots: _Roots, stop: Iterable[Path]) -> None:
+    keep = {os.path.abspath(p) for p in stop}
+    parents = {p.parent for p in paths}
+    for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        probe = directory
+        while str(probe) not in keep and roots.contains(probe) and probe != probe.parent:
+            try:
+                probe.rmdir()
+            except OSError:
+                break  # not empty (or gone): its parents are not empty either
+            probe = probe.parent
+
+
+def uninstall(dist_name: str, scheme: Scheme) -> list[Path]:
+    """Remove distribution ``dist_name`` from the environment described by ``scheme``.
+
+    Uses the RECORD file (plus the ``__pycache__`` of listed modules); paths outside the
+    environment are never touched. Everything is first renamed into a trash directory, so a
+    failure part-way puts it all back. Returns the removed paths (empty if not installed).
+    """
+    dist_infos = find_dist_info(scheme.site_dirs, dist_name)
+    if not dist_infos:
+        return []
+    roots = _Roots(scheme)
+    tx = _Transaction(scheme.purelib)
+    removed: list[Path] = []
+    try:
+        for dist_info in dist_infos:
+            removed += _park_distribution(dist_info, tx, roots)
+    except BaseException as exc:
+        tx.rollback()
+        if isinstance(exc, OSError):
+            raise InstallError(f"cannot uninstall {dist_name}: {exc}") from exc
+        raise
+    tx.commit()
+    _prune_empty_dirs(removed, roots, scheme.roots)
+    return sorted(removed)
+
+
+def _direct_url_bytes(direct_url: Mapping[str, Any]) -> bytes:
+    return json.dumps(dict(direct_url), sort_keys=True).encode("utf-8")
+
+
+def install_wheel(
+    wheel_path: Path,
+    scheme: Scheme,
+    *,
+    interpreter: str | Path,
+    installer_name: str = "torchup",
+    requested: bool = False,
+    direct_url: Mapping[str, Any] | None = None,
+    link_mode: LinkMode = "hardlink",
+    unpacked_cache: Path | None = None,
+    wheel_sha256: str | None = None,
+    compile_bytecode: bool = False,
+    script_kind: LauncherKind = "posix",
+    limits: WheelLimits = DEFAULT_LIMITS,
+) -> InstalledWheel:
+    """Install ``wheel_path`` into ``scheme``, replacing an installed version of it if any.
+
+    ``interpreter`` goes in console-script shebangs. With ``unpacked_cache`` the wheel is
+    unpacked there once (keyed by ``wheel_sha256`` or the file's hash) and its files are
+    hard-linked (``link_mode``; copies when linking is impossible). ``requested`` writes
+    REQUESTED; ``direct_url`` writes PEP 610 ``direct_url.json``. Raises
+    :class:`InvalidWheelError` for a bad or hostile wheel and :class:`InstallError` when the
+    environment cannot be written; either way the environment is left as it was.
+    """
+    import installer
+    from installer.exceptions import InstallerError
+
+    filename = wheel_path.name
+    scheme.purelib.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=scheme.purelib))
+    tx = _Transaction(scheme.purelib)
+    roots = _Roots(scheme)
+    removed_old: list[Path] = []
+    try:
+        if unpacked_cache is not None:
+            unpacked = unpack_wheel_cached(
+                wheel_path, unpacked_cache, sha256=wheel_sha256, limits=limits
+            )
+        else:
+            # No cache: unpack next to the environment, so "linking" it into place is free.
+            unpacked = unpack_wheel(wheel_path, work / "unpacked", limits=limits)
+            if link_mode == "symlink":
+                link_mode = "hardlink"  # links into a directory we delete would dangle
+        scheme_dict = scheme.for_dist(unpacked.name)
+        stage = work / "stage"
+        destination = _StagingDestination(
+            scheme_dict=scheme_dict,
+            stage=stage,
+            interpreter=str(interpreter),
+            script_kind=script_kind,
+            link_mode=link_mode,
+            filename=filename,
+        )
+        if compile_bytecode:
+            destination.compile = _bytecode_compiler(str(interpreter), scheme_dict, stage)
+        metadata = {"INSTALLER": f"{installer_name}\n".encode()}
+        if requested:
+            metadata["REQUESTED"] = b""
+        if direct_url is not None:
+            metadata["direct_url.json"] = _direct_url_bytes(direct_url)
+        try:
+            installer.install(_make_source(unpacked), destination, metadata)  # type: ignore[arg-type]
+        except (InstallerError, ValueError, AssertionError, KeyError) as exc:
+            # installer raises these for bad WHEEL files, .data dirs and entry points.
+            raise InvalidWheelError(f"cannot install: {exc}", filename=filename) from exc
+
+        replaced = find_dist_info(scheme.site_dirs, unpacked.name)
+        for old in replaced:
+            removed_old += _park_distribution(old, tx, roots)
+        placed: list[Path] = []
+        for scheme_name in sorted({s for s, _ in destination.written}):
+            final = Path(scheme_dict[scheme_name])
+            tx.mkdirs(final)
+            placed += _merge(stage / scheme_name, final, tx, roots)
+    except OSError as exc:
+        tx.rollback()
+        shutil.rmtree(work, ignore_errors=True)
+        raise InstallError(f"cannot install {filename}: {exc}") from exc
+    except BaseException:
+        # TorchupError, KeyboardInterrupt, bugs: the environment goes back as it was.
+        tx.rollback()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    tx.commit()
+    shutil.rmtree(work, ignore_errors=True)
+    _prune_empty_dirs(removed_old, roots, scheme.roots)
+    files = tuple(Path(scheme_dict[s]) / rel for s, rel in destination.written)
+    dist_info_dir = Path(scheme_dict["platlib" if _is_platlib(unpacked) else "purelib"])
+    return InstalledWheel(
+        name=unpacked.name,
+        version=unpacked.version,
+        dist_info=dist_info_dir / unpacked.dist_info,
+        files=files,
+        linked=destination.linked,
+        copied=destination.copied,
+        replaced=tuple(replaced),
+    )
+
+
+def _is_platlib(unpacked: UnpackedWheel) -> bool:
+    text = (unpacked.root / unpacked.dist_info / "WHEEL").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "root-is-purelib":
+            return value.strip().lower() != "true"
+    return True

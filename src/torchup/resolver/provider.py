@@ -1,0 +1,408 @@
+"""The resolver's view of the world: versions and dependencies of packages, as data.
+
+:class:`IndexProvider` answers PubGrub's questions for one :class:`~torchup.target.Target` from a
+finder (index pages) and a metadata fetcher (PEP 658 / Range reads). Extras are virtual packages
+(``Pkg("foo", "bar")`` depends on ``Pkg("foo")`` at the same version). Which index serves which
+package comes from a :class:`SourcePolicy` (torch family routing, explicit indexes, pins).
+Unusable versions are reported as ``Unavailable(reason)``, never as exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from torchup.errors import MetadataError, TorchupError
+from torchup.resolver.candidates import BinaryPolicy, VersionChoice, group_candidates
+from torchup.resolver.pubgrub import Unavailable
+from torchup.target import Target
+
+__all__ = [
+    "Pkg",
+    "Need",
+    "PrereleaseMode",
+    "ResolutionMode",
+    "ProviderOptions",
+    "IndexProvider",
+    "SourcePolicy",
+    "need_from_requirement",
+    "requirement_dependencies",
+]
+
+log = logging.getLogger("torchup.resolver")
+
+PrereleaseMode = Literal[
+    "disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit"
+]
+ResolutionMode = Literal["highest", "lowest", "lowest-direct"]
+
+
+@dataclass(frozen=True, order=True)
+class Pkg:
+    """A package node: a project, or one of its extras (a virtual package)."""
+
+    name: str
+    extra: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.extra}]" if self.extra else self.name
+
+
+ROOT = Pkg("<root>")
+
+
+@dataclass(frozen=True)
+class Need:
+    """A requirement on a package as the resolver sees it: a specifier (+ optional URL)."""
+
+    specifier: SpecifierSet
+    text: str = ""  # the requirement as written, for explanations
+    url: str | None = None
+
+    @property
+    def names_prerelease(self) -> bool:
+        return any(s.prereleases for s in self.specifier)
+
+
+def need_from_requirement(req: Requirement) -> Need:
+    return Need(specifier=req.specifier, text=str(req).split(";")[0].strip(), url=req.url)
+
+
+def requirement_dependencies(
+    req: Requirement, override: Mapping[str, Requirement] | None = None
+) -> list[tuple[Pkg, Need]]:
+    """``foo[x,y]>=1`` -> foo>=1, foo[x]>=1, foo[y]>=1 (markers already evaluated)."""
+    name = canonicalize_name(req.name)
+    if override and name in override:
+        req = override[name]
+    need = need_from_requirement(req)
+    deps = [(Pkg(name), need)]
+    for extra in sorted(canonicalize_name(e) for e in req.extras):
+        deps.append((Pkg(name, extra), need))
+    return deps
+
+
+class Finder(Protocol):
+    def files(self, project: str, sources: Sequence[Any] | None = None) -> list[Any]: ...
+
+
+class Fetcher(Protocol):
+    def fetch(self, dist: Any) -> Any: ...
+
+
+class SourcePolicy(Protocol):
+    """Which index sources may serve a project for a target (torch routing lives behind this)."""
+
+    def sources_for(self, name: NormalizedName, target: Target) -> Sequence[Any] | None: ...
+
+    def explain_missing(self, name: NormalizedName, target: Target) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    prerelease: PrereleaseMode = "if-necessary-or-explicit"
+    resolution: ResolutionMode = "highest"
+    exclude_newer: datetime | None = None
+    binary: BinaryPolicy = BinaryPolicy()
+    # packages whose pre-releases are always allowed (nightly torch family, --pre on one package)
+    prerelease_packages: frozenset[str] = frozenset()
+    preferences: Mapping[str, Version] = field(default_factory=dict)
+    constraints: Mapping[str, tuple[SpecifierSet, ...]] = field(default_factory=dict)
+    overrides: Mapping[str, Requirement] = field(default_factory=dict)
+    direct_names: frozenset[str] = frozenset()
+    no_deps: bool = False
+
+
+class IndexProvider:
+    """PubGrub provider over real indexes for one Target (thread-safe prefetching)."""
+
+    def __init__(
+        self,
+        target: Target,
+        finder: Finder,
+        fetcher: Fetcher,
+        sources: SourcePolicy | None = None,
+        options: ProviderOptions = ProviderOptions(),
+        *,
+        direct_files: Mapping[str, Any] | None = None,
+        build_metadata: Callable[[Any], Any] | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.target = target
+        self.finder = finder
+        self.fetcher = fetcher
+        self.sources = sources
+        self.options = options
+        self.direct_files = dict(direct_files or {})
+        self.build_metadata = build_metadata
+        self._choices: dict[str, dict[Version, VersionChoice]] = {}
+        self._order: dict[str, list[Version]] = {}
+        self._deps: dict[tuple[str, Version], list[Requirement] | Unavailable] = {}
+        self._extras: dict[tuple[str, Version], frozenset[str]] = {}
+        self._page_futures: dict[str, Future[dict[Version, VersionChoice]]] = {}
+        self._meta_futures: dict[tuple[str, Version], Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="torchup-fetch")
+        self._explicit_pre: set[str] = set(options.prerelease_packages)
+        self.chosen_files: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- provider protocol ---------------------------------------------------------------
+    def display(self, package: Pkg) -> str:
+        return "your requirements" if package == ROOT else str(package)
+
+    def format_requirement(self, package: Pkg, requirement: Need) -> str | None:
+        if requirement.url:
+            return f"{package} @ {requirement.url}"
+        spec = str(requirement.specifier)
+        return f"{package}{spec}" if spec else None
+
+    def missing_reason(self, package: Pkg) -> str | None:
+        if self.sources is None:
+            return None
+        return self.sources.explain_missing(NormalizedName(package.name), self.target)
+
+    def note_root_requirements(self, reqs: Iterable[tuple[Pkg, Need]]) -> None:
+        """Remember which root requirements opt their package into pre-releases."""
+        for pkg, need in reqs:
+            if need.names_prerelease:
+                self._explicit_pre.add(pkg.name)
+
+    def versions(self, package: Pkg) -> Sequence[Version]:
+        if package == ROOT:
+            return [Version("0")]
+        return self._ordered_versions(package.name)
+
+    def matching(self, package: Pkg, requirement: Need) -> Iterable[Version]:
+        universe = self._ordered_versions(package.name)
+        allowed = self._filter(package.name, requirement.specifier, universe)
+        for extra_spec in self.options.constraints.get(package.name, ()):
+            keep = set(self._filter(package.name, extra_spec, allowed))
+            allowed = [v for v in allowed if v in keep]
+        if requirement.url:
+            direct = self.direct_files.get(package.name)
+            if direct is not None:
+                allowed = [v for v in allowed if v == direct.version]
+        return allowed
+
+    def dependencies(
+        self, package: Pkg, version: Version
+    ) -> Sequence[tuple[Pkg, Need]] | Unavailable:
+        choice = self._choices_for(package.name).get(version)
+        if choice is None:
+            return Unavailable("is not available")
+        if choice.unavailable:
+            return Unavailable(choice.unavailable)
+        reqs = self._requirements(package.name, version, choice)
+        if isinstance(reqs, Unavailable):
+            return reqs
+        deps: list[tuple[Pkg, Need]] = []
+        if package.extra:
+            deps.append(
+                (
+                    Pkg(package.name),
+                    Need(SpecifierSet(f"=={version}"), f"{package.name}=={version}"),
+                )
+            )
+            extras = self._extras.get((package.name, version), frozenset())
+            if extras and package.extra not in extras:
+                log.warning(
+                    "%s %s does not provide the extra %r", package.name, version, package.extra
+                )
+        if self.options.no_deps:
+            return deps
+        for req in reqs:
+            marker: Marker | None = req.marker
+            if package.extra:
+                if not self.target.evaluate(marker, [package.extra]):
+                    continue
+                if self.target.evaluate(marker, []):
+                    continue  # already a dependency of the base package
+            elif not self.target.evaluate(marker, []):
+                continue
+            deps.extend(requirement_dependencies(req, self.options.overrides))
+        self.prefetch([p for p, _ in deps])
+        return deps
+
+    def prefetch(self, packages: Sequence[Pkg]) -> None:
+        """Start fetching index pages (and then the best candidate's metadata) in the background."""
+        for pkg in packages:
+            if pkg == ROOT:
+                continue
+            self._page_future(pkg.name)
+
+    # -- internals -----------------------------------------------------------------------
+    def _page_future(self, name: str) -> Future[dict[Version, VersionChoice]]:
+        with self._lock:
+            fut = self._page_futures.get(name)
+            if fut is None:
+                fut = self._pool.submit(self._load_choices, name)
+                self._page_futures[name] = fut
+            return fut
+
+    def _load_choices(self, name: str) -> dict[Version, VersionChoice]:
+        direct = self.direct_files.get(name)
+        if direct is not None:
+            files = [direct]
+        else:
+            srcs = (
+                self.sources.sources_for(NormalizedName(name), self.target)
+                if self.sources
+                else None
+            )
+            files = self.finder.files(name, srcs)
+        choices = group_candidates(
+            files,
+            self.target,
+            binary=self.options.binary,
+            exclude_newer=self.options.exclude_newer,
+        )
+        # Warm the metadata of the most likely candidate while the resolver works elsewhere.
+        best = self._preferred_first(name, list(choices), choices)
+        for v in best[:1]:
+            c = choices[v]
+            if c.usable and getattr(c.best, "is_wheel", False):
+                self._meta_future(name, v, c)
+        return choices
+
+    def _choices_for(self, name: str) -> dict[Version, VersionChoice]:
+        if name not in self._choices:
+            try:
+                self._choices[name] = self._page_future(name).result()
+            except TorchupError:
+                raise
+        return self._choices[name]
+
+    def _preferred_first(
+        self, name: str, versions: list[Version], choices: Mapping[Version, VersionChoice]
+    ) -> list[Version]:
+        lowest = self.options.resolution == "lowest" or (
+            self.options.resolution == "lowest-direct" and name in self.options.direct_names
+        )
+        # Yanked versions stay in the universe (an exact pin may still use them) but last.
+        ordered = sorted(versions, key=lambda v: (choices[v].yanked, v if lowest else _Neg(v)))
+        pref = self.options.preferences.get(name)
+        if pref is not None and pref in choices:
+            ordered.remove(pref)
+            ordered.insert(0, pref)
+        return ordered
+
+    def _ordered_versions(self, name: str) -> list[Version]:
+        order = self._order.get(name)
+        if order is None:
+            choices = self._choices_for(name)
+            order = self._preferred_first(name, list(choices), choices)
+            self._order[name] = order
+        return order
+
+    def _prerelease_policy(self, name: str) -> bool | None:
+        mode = self.options.prerelease
+        if name in self._explicit_pre or mode == "allow":
+            return True
+        if mode == "disallow":
+            return False
+        return None
+
+    def _filter(self, name: str, spec: SpecifierSet, universe: Sequence[Version]) -> list[Version]:
+        policy = self._prerelease_policy(name)
+        choices = self._choices_for(name)
+        yanked_ok = _is_exact_pin(spec)
+        pool = [v for v in universe if yanked_ok or not choices[v].yanked]
+        if policy is not None:
+            return list(spec.filter(pool, prereleases=policy))
+        mode = self.options.prerelease
+        explicit = any(s.prereleases for s in spec)
+        if explicit and mode in ("explicit", "if-necessary-or-explicit"):
+            return list(spec.filter(pool, prereleases=True))
+        finals = list(spec.filter(pool, prereleases=False))
+        if finals or mode == "explicit":
+            return finals
+        # if-necessary: only pre-releases satisfy this requirement, so allow them.
+        return list(spec.filter(pool, prereleases=True))
+
+    def _meta_future(self, name: str, version: Version, choice: VersionChoice) -> Future[Any]:
+        key = (name, version)
+        with self._lock:
+            fut = self._meta_futures.get(key)
+            if fut is None:
+                fut = self._pool.submit(self._fetch_metadata, choice.best)
+                self._meta_futures[key] = fut
+            return fut
+
+    def _fetch_metadata(self, dist: Any) -> Any:
+        if getattr(dist, "is_wheel", False) or self.build_metadata is None:
+            return self.fetcher.fetch(dist)
+        return self.build_metadata(dist)
+
+    def _requirements(
+        self, name: str, version: Version, choice: VersionChoice
+    ) -> list[Requirement] | Unavailable:
+        key = (name, version)
+        cached = self._deps.get(key)
+        if cached is not None:
+            return cached
+        try:
+            meta = self._meta_future(name, version, choice).result()
+        except MetadataError as exc:
+            result: list[Requirement] | Unavailable = Unavailable(
+                f"has unusable metadata: {exc.message}"
+            )
+            self._deps[key] = result
+            return result
+        if meta is None:
+            result = Unavailable("has metadata that could not be obtained (source build needed)")
+            self._deps[key] = result
+            return result
+        rp = getattr(meta, "requires_python", None)
+        if rp is not None and not rp.contains(self.target.python_full_version, prereleases=True):
+            result = Unavailable(
+                f"requires Python {rp}, but the target is Python {self.target.python_full_version}"
+            )
+            self._deps[key] = result
+            return result
+        reqs = list(getattr(meta, "requires_dist", None) or [])
+        self._extras[key] = frozenset(
+            canonicalize_name(str(e)) for e in (getattr(meta, "provides_extra", None) or [])
+        )
+        self._deps[key] = reqs
+        self.chosen_files[name] = choice.best
+        return reqs
+
+    def choice(self, name: str, version: Version) -> VersionChoice | None:
+        return self._choices_for(name).get(version)
+
+    def requirements_of(self, name: str, version: Version) -> list[Requirement]:
+        r = self._deps.get((name, version))
+        return r if isinstance(r, list) else []
+
+
+def _is_exact_pin(spec: SpecifierSet) -> bool:
+    return any(s.operator in ("==", "===") and "*" not in s.version for s in spec)
+
+
+class _Neg:
+    """Sort key that inverts Version ordering (highest first) without copying."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Version) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Neg) -> bool:
+        return self.v > other.v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Neg) and self.v == other.v

@@ -1,0 +1,646 @@
+"""Plain-words explanations of a PubGrub failure (pure; knows nothing about torch).
+
+:func:`explain` walks the derivation tree the way pub's ``solver.md`` describes ("Because ...,
+we can conclude ..."; numbered lines for conclusions used more than once) with our own wording:
+
+* version sets are rendered relative to the package's universe: ``torch>=2.5.1``,
+  ``torch<2.5.1``, ``torch==2.5.1+rocm6.2``, ``foo 1.0 | 1.2``, ``every version of foo``;
+  a set that came from a requirement is shown as the provider wrote it;
+* the root is "you" / "your requirements";
+* unavailable versions carry their reason ("foo==2.0 requires Python >=3.12"), a requirement
+  that matches nothing lists what does exist, a missing package says why;
+* runs of facts of one kind (many versions rejected for one reason, many versions with the same
+  dependency) are merged into one line before writing.
+
+The caller appends domain hints (``hints=``); this module never guesses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from torchup.resolver.pubgrub import (
+    ROOT,
+    Dependency,
+    Derived,
+    Incompatibility,
+    NoVersions,
+    RootCause,
+    Term,
+    Unavailable,
+    Universe,
+)
+
+__all__ = ["Names", "explain", "describe_versions"]
+
+
+class Names(Protocol):
+    """What the report needs from a provider (a full ``Provider`` qualifies).
+
+    ``missing_reason(package) -> str | None`` is used too when the provider has it.
+    """
+
+    def display(self, package: Any) -> str: ...
+
+    def format_requirement(self, package: Any, requirement: Any) -> str | None: ...
+
+
+_MAX_LISTED = 6  # versions listed one by one before we summarise a set as a range
+
+
+def explain(
+    incompatibility: Incompatibility[Any],
+    provider: Names,
+    hints: Sequence[str] = (),
+    *,
+    root: object = None,
+) -> str:
+    """The explanation of ``incompatibility`` (the root of a derivation tree), then ``hints``.
+
+    ``root`` is the root package key; None finds it from the tree (the failure's own term, or
+    :data:`~torchup.resolver.pubgrub.ROOT`). Cost: linear in the tree size, plus O(universe)
+    per distinct version set rendered; no recursion, so trees thousands deep are fine.
+    """
+    if root is None:
+        root = incompatibility.terms[0].package if incompatibility.terms else ROOT
+    writer = _Writer(provider, root)
+    writer.learn_requirements(incompatibility)
+    tree = writer.simplify(incompatibility)
+    text = writer.write(tree)
+    for hint in hints:
+        text += f"\n\nhint: {hint}"
+    return text
+
+
+def describe_versions(name: str, mask: int, universe: Universe) -> str:
+    """Render the versions in ``mask`` compactly, relative to ``universe``.
+
+    The result names exactly the set within the universe (checked with PEP 440 matching):
+    ``foo`` (all versions), ``foo==1.0``, ``foo>=1.0``, ``foo>=1.0,<2.0 | >=3.0``,
+    ``foo!=1.5``, or a list ``foo 1.0 | 1.2`` when no specifier says it. Cost O(universe) per
+    candidate specifier tried (a handful per run of consecutive versions).
+    """
+    allowed = mask & universe.all_versions
+    if allowed == universe.all_versions:
+        return name if len(universe) != 1 else f"{name}=={universe.versions[0]}"
+    if not allowed:
+        return f"no version of {name}"
+    ordered = sorted(universe.versions)
+    inside = [bool(allowed >> universe.index[v] & 1) for v in ordered]
+    members = [v for v, ok in zip(ordered, inside, strict=True) if ok]
+    if len(members) == 1:
+        exact = f"=={members[0]}"
+        if _names_exactly(exact, ordered, members):
+            return name + exact
+        return f"{name} {members[0]}"
+    runs: list[tuple[int, int]] = []
+    for i, ok in enumerate(inside):
+        if not ok:
+            continue
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    if len(runs) <= 3:
+        return name + " | ".join(_run_text(ordered, start, end) for start, end in runs)
+    outside = [v for v, ok in zip(ordered, inside, strict=True) if not ok]
+    if len(outside) <= 5:
+        excluded = ",".join(f"!={v}" for v in outside)
+        if _names_exactly(excluded, ordered, members):
+            return name + excluded
+    if len(members) <= _MAX_LISTED or len(runs) > 8:
+        return _listing(name, members)
+    return name + " | ".join(_run_text(ordered, start, end) for start, end in runs)
+
+
+def _listing(name: str, members: Sequence[Version]) -> str:
+    if len(members) <= _MAX_LISTED:
+        return f"{name} " + " | ".join(str(v) for v in members)
+    shown = " | ".join(str(v) for v in members[:_MAX_LISTED])
+    return f"{name} {shown} | ... ({len(members)} versions)"
+
+
+def _names_exactly(spec: str, ordered: Sequence[Version], members: Sequence[Version]) -> bool:
+    try:
+        specifier = SpecifierSet(spec)
+    except InvalidSpecifier:
+        return False
+    return list(specifier.filter(ordered, prereleases=True)) == list(members)
+
+
+def _run_text(ordered: Sequence[Version], start: int, end: int) -> str:
+    """A specifier for ``ordered[start:end+1]`` alone, or the versions listed."""
+    members = ordered[start : end + 1]
+    candidates: list[str] = []
+    if start == end:
+        candidates.append(f"=={ordered[start]}")
+    lowers = [""]
+    if start > 0:
+        low, below = ordered[start], ordered[start - 1]
+        lowers = [f">={low}", f">{below}", f">={low.public}", f">{below.public}"]
+    uppers = [""]
+    if end < len(ordered) - 1:
+        high, above = ordered[end], ordered[end + 1]
+        uppers = [f"<{above}", f"<={high}", f"<{above.public}", f"<={high.public}"]
+    candidates.extend(",".join(p for p in (lo, up) if p) for lo in lowers for up in uppers)
+    seen: set[str] = set()
+    for spec in candidates:
+        if spec in seen:
+            continue
+        seen.add(spec)
+        if _names_exactly(spec, ordered, members):
+            return spec
+    return " " + " | ".join(str(v) for v in members)
+
+
+def _available(universe: Universe) -> str:
+    ordered = sorted(universe.versions)
+    if len(ordered) <= _MAX_LISTED:
+        return ", ".join(str(v) for v in ordered)
+    return f"{len(ordered)} versions from {ordered[0]} to {ordered[-1]}"
+
+
+def _set_of(term: Term[Any]) -> int:
+    """The versions a term talks about: its own for a positive term, the required ones else."""
+    if term.positive:
+        return term.mask & term.universe.all_versions
+    return ~term.mask & term.universe.all_versions
+
+
+class _Writer:
+    def __init__(self, provider: Names, root: object) -> None:
+        self._provider = provider
+        self._root = root
+        self._known: dict[tuple[object, int], str] = {}  # (package, version set) -> as written
+        self._names: dict[object, str] = {}
+        self._derivations: dict[Incompatibility[Any], int] = {}
+        self._numbers: dict[Incompatibility[Any], int] = {}
+        self._lines: list[tuple[str, int | None]] = []
+
+    # -- names and version sets -----------------------------------------------------------
+    def _name(self, package: object) -> str:
+        name = self._names.get(package)
+        if name is None:
+            name = self._provider.display(package)
+            self._names[package] = name
+        return name
+
+    def _requirement(self, package: object, requirement: object, term: Term[Any] | None) -> str:
+        text = self._provider.format_requirement(package, requirement)
+        if text:
+            if term is not None:
+                self._known.setdefault((package, _set_of(term)), text)
+            return text
+        if term is None:
+            return self._name(package)
+        return self._constraint(term)
+
+    def _constraint(self, term: Term[Any], *, exact: bool = False) -> str:
+        """The term's version set; all versions is the bare name.
+
+        A set that some requirement in the tree allows is shown as that requirement was
+        written, except for ``exact`` (the versions a fact is about: "foo==1.0 depends on").
+        """
+        versions = _set_of(term)
+        if not (exact and term.positive):
+            known = self._known.get((term.package, versions))
+            if known is not None:
+                return known
+        return describe_versions(self._name(term.package), versions, term.universe)
+
+    def _is_all(self, term: Term[Any]) -> bool:
+        return _set_of(term) == term.universe.all_versions and len(term.universe) > 1
+
+    def _subject(self, term: Term[Any], inc: Incompatibility[Any]) -> str:
+        if self._is_all(term):
+            return f"every version of {self._name(term.package)}"
+        return self._constraint(term, exact=inc.external)
+
+    def _any(self, term: Term[Any]) -> str:
+        if self._is_all(term):
+            return f"any version of {self._name(term.package)}"
+        return self._constraint(term)
+
+    # -- one incompatibility --------------------------------------------------------------
+    def describe(self, inc: Incompatibility[Any]) -> str:
+        cause = inc.cause
+        if isinstance(cause, Dependency):
+            depender = inc.terms[0]
+            if len(inc.terms) == 2:
+                wanted = self._requirement(inc.terms[1].package, cause.requirement, inc.terms[1])
+            else:  # a version that depends on another version of itself
+                wanted = self._requirement(depender.package, cause.requirement, None)
+            if depender.package == self._root:
+                return f"you require {wanted}"
+            return f"{self._subject(depender, inc)} depends on {wanted}"
+        if isinstance(cause, NoVersions):
+            depender = inc.terms[0]
+            wanted = self._requirement(cause.package, cause.requirement, None)
+            nothing = self._nothing(cause)
+            if depender.package == self._root:
+                return f"you require {wanted}, but {nothing}"
+            return f"{self._subject(depender, inc)} depends on {wanted}, but {nothing}"
+        if isinstance(cause, Unavailable):
+            return f"{self._subject(inc.terms[0], inc)} {cause.reason}"
+        if isinstance(cause, RootCause):
+            return "your requirements must be used"
+        return self._derived(inc)
+
+    def _nothing(self, cause: NoVersions[Any]) -> str:
+        name = self._name(cause.package)
+        if len(cause.universe) == 0:
+            missing = getattr(self._provider, "missing_reason", None)
+            reason = missing(cause.package) if missing is not None else None
+            return f"{name} is not available ({reason})" if reason else f"{name} was not found"
+        return f"no version of {name} matches (available: {_available(cause.universe)})"
+
+    def _is_failure(self, inc: Incompatibility[Any]) -> bool:
+        terms = inc.terms
+        return not terms or (
+            len(terms) == 1 and terms[0].package == self._root and terms[0].positive
+        )
+
+    def _derived(self, inc: Incompatibility[Any]) -> str:
+        if self._is_failure(inc):
+            return "your requirements cannot be satisfied"
+        # The root is always selected, so "root and X" is just "X".
+        terms = [t for t in inc.terms if not (t.package == self._root and t.positive)]
+        positive = [t for t in terms if t.positive]
+        negative = [t for t in terms if not t.positive]
+        needs = " or ".join(self._constraint(t) for t in negative)
+        if not negative:
+            if len(positive) == 1:
+                term = positive[0]
+                if self._is_all(term):
+                    return f"no version of {self._name(term.package)} can be used"
+                return f"{self._constraint(term)} cannot be used"
+            if len(positive) == 2:
+                return f"{self._any(positive[0])} is incompatible with {self._any(positive[1])}"
+            listed = ", ".join(self._any(t) for t in positive[:-1])
+            return f"{listed} and {self._any(positive[-1])} cannot all be used together"
+        if not positive:
+            if len(negative) == 1:
+                return f"{needs} is required"
+            if len(negative) == 2:
+                return f"either {needs} is required"
+            return f"one of {needs} is required"
+        if len(positive) == 1:
+            return f"{self._subject(positive[0], inc)} requires {needs}"
+        together = " and ".join(self._constraint(t) for t in positive)
+        return f"{together} together require {needs}"
+
+    # -- two incompatibilities in one sentence (pub's "andToString") ------------------------
+    def _and(
+        self,
+        a: Incompatibility[Any],
+        b: Incompatibility[Any],
+        a_line: int | None = None,
+        b_line: int | None = None,
+    ) -> str:
+        for text in (
+            self._requires_both(a, b, a_line, b_line),
+            self._requires_through(a, b, a_line, b_line),
+            self._requires_forbidden(a, b, a_line, b_line),
+        ):
+            if text is not None:
+                return text
+        return f"{self.describe(a)}{_ref(a_line)} and {self.describe(b)}{_ref(b_line)}"
+
+    def _needs(self, inc: Incompatibility[Any]) -> str:
+        """What ``inc``'s positive side needs: the requirement as written for a dependency."""
+        if isinstance(inc.cause, Dependency) and len(inc.terms) == 2:
+            return self._requirement(inc.terms[1].package, inc.cause.requirement, inc.terms[1])
+        return " or ".join(self._constraint(t) for t in inc.terms if not t.positive)
+
+    def _claim(self, inc: Incompatibility[Any], positive: Term[Any], needs: str) -> str:
+        """Say "<positive> depends on <needs>" in the right voice for the root and for facts."""
+        dependency = isinstance(inc.cause, Dependency)
+        if positive.package == self._root:
+            return f"you require {needs}" if dependency else f"{needs} is required"
+        verb = "depends on" if dependency else "requires"
+        return f"{self._subject(positive, inc)} {verb} {needs}"
+
+    def _requires_both(
+        self,
+        a: Incompatibility[Any],
+        b: Incompatibility[Any],
+        a_line: int | None,
+        b_line: int | None,
+    ) -> str | None:
+        if len(a.terms) == 1 or len(b.terms) == 1:
+            return None
+        a_pos = _single(a, positive=True)
+        b_pos = _single(b, positive=True)
+        if a_pos is None or b_pos is None:
+            return None
+        if a_pos.package != b_pos.package or a_pos.mask != b_pos.mask:
+            return None
+        both = f"both {self._needs(a)}{_ref(a_line)} and {self._needs(b)}{_ref(b_line)}"
+        dependency = isinstance(a.cause, Dependency) and isinstance(b.cause, Dependency)
+        if a_pos.package == self._root:
+            return f"you require {both}" if dependency else f"{both} are required"
+        verb = "depends on" if dependency else "requires"
+        return f"{self._subject(a_pos, a)} {verb} {both}"
+
+    def _requires_through(
+        self,
+        a: Incompatibility[Any],
+        b: Incompatibility[Any],
+        a_line: int | None,
+        b_line: int | None,
+    ) -> str | None:
+        if len(a.terms) == 1 or len(b.terms) == 1:
+            return None
+        for prior, latter, prior_line, latter_line in (
+            (a, b, a_line, b_line),
+            (b, a, b_line, a_line),
+        ):
+            negative = _single(prior, positive=False)
+            latter_pos = _single(latter, positive=True)
+            prior_pos = [t for t in prior.terms if t.positive]
+            if negative is None or latter_pos is None or len(prior_pos) != 1:
+                continue
+            if negative.package != latter_pos.package:
+                continue
+            if _set_of(negative) & ~_set_of(latter_pos):
+                continue  # some of what prior needs is not covered by latter
+            verb = "depends on" if isinstance(latter.cause, Dependency) else "requires"
+            first = self._claim(prior, prior_pos[0], self._needs(prior))
+            return (
+                f"{first}{_ref(prior_line)}, which {verb} {self._needs(latter)}{_ref(latter_line)}"
+            )
+        return None
+
+    def _requires_forbidden(
+        self,
+        a: Incompatibility[Any],
+        b: Incompatibility[Any],
+        a_line: int | None,
+        b_line: int | None,
+    ) -> str | None:
+        if len(a.terms) != 1 and len(b.terms) != 1:
+            return None
+        pairs = ((a, b, a_line, b_line), (b, a, b_line, a_line))
+        for prior, latter, prior_line, latter_line in pairs:
+            if len(latter.terms) != 1 or not latter.terms[0].positive:
+                continue
+            negative = _single(prior, positive=False)
+            prior_pos = [t for t in prior.terms if t.positive]
+            if negative is None or len(prior_pos) != 1:
+                continue
+            forbidden = latter.terms[0]
+            if negative.package != forbidden.package or _set_of(negative) & ~_set_of(forbidden):
+                continue
+            first = self._claim(prior, prior_pos[0], self._needs(prior))
+            return (
+                f"{first}{_ref(prior_line)}, which {self._why_forbidden(latter)}{_ref(latter_line)}"
+            )
+        return None
+
+    def _why_forbidden(self, inc: Incompatibility[Any]) -> str:
+        cause = inc.cause
+        if isinstance(cause, Unavailable):
+            return cause.reason
+        if isinstance(cause, NoVersions):
+            wanted = self._requirement(cause.package, cause.requirement, None)
+            return f"depends on {wanted}, but {self._nothing(cause)}"
+        if isinstance(cause, Dependency):
+            return f"depends on {self._requirement(inc.terms[0].package, cause.requirement, None)}"
+        return "cannot be used"
+
+    # -- the tree ---------------------------------------------------------------------------
+    def learn_requirements(self, top: Incompatibility[Any]) -> None:
+        """Remember how each requirement in the tree was written, to show its set that way."""
+        for node in _count(top):
+            cause = node.cause
+            if isinstance(cause, Dependency) and len(node.terms) == 2:
+                self._requirement(node.terms[1].package, cause.requirement, node.terms[1])
+
+    def simplify(self, top: Incompatibility[Any]) -> Incompatibility[Any]:
+        """Merge runs of same-kind facts (rejections for one reason, equal dependencies)."""
+        counts = _count(top)
+        refs: dict[Incompatibility[Any], int] = {}
+        memo: dict[Incompatibility[Any], Incompatibility[Any]] = {}
+        stack: list[tuple[Incompatibility[Any], bool]] = [(top, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in memo:
+                continue
+            cause = node.cause
+            if not isinstance(cause, Derived):
+                memo[node] = node
+                refs[node] = counts[node]
+                continue
+            if not expanded:
+                stack.append((node, True))
+                stack.extend((child, False) for child in (cause.conflict, cause.other))
+                continue
+            new = self._collapse(node, cause, memo[cause.conflict], memo[cause.other], refs)
+            memo[node] = new
+            refs[new] = counts[node]
+        return memo[top]
+
+    def _collapse(
+        self,
+        node: Incompatibility[Any],
+        cause: Derived[Any],
+        conflict: Incompatibility[Any],
+        other: Incompatibility[Any],
+        refs: dict[Incompatibility[Any], int],
+    ) -> Incompatibility[Any]:
+        changed = True
+        while changed:
+            changed = False
+            if conflict.external and other.external:
+                key = self._merge_key(conflict)
+                if key is not None and key == self._merge_key(other):
+                    merged = _merge(conflict, other)
+                    if _same_terms(merged, node):
+                        return merged
+            for derived, fact in ((conflict, other), (other, conflict)):
+                if derived.external or not fact.external or refs.get(derived, 1) > 1:
+                    continue
+                key = self._merge_key(fact)
+                inner = derived.cause
+                if key is None or not isinstance(inner, Derived):
+                    continue
+                for rest, inner_fact in (
+                    (inner.conflict, inner.other),
+                    (inner.other, inner.conflict),
+                ):
+                    if inner_fact.external and self._merge_key(inner_fact) == key:
+                        conflict, other = rest, _merge(inner_fact, fact)
+                        changed = True
+                        break
+                if changed:
+                    break
+        if conflict is cause.conflict and other is cause.other:
+            return node
+        return Incompatibility(node.terms, Derived(conflict, other))
+
+    def _merge_key(self, inc: Incompatibility[Any]) -> tuple[object, ...] | None:
+        """Facts with equal keys differ only in the first term's versions."""
+        cause = inc.cause
+        first = inc.terms[0] if inc.terms else None
+        if first is None or not first.positive or first.package == self._root:
+            return None
+        if isinstance(cause, Unavailable) and len(inc.terms) == 1:
+            return ("unavailable", first.package, cause.reason)
+        if isinstance(cause, NoVersions):
+            text = self._requirement(cause.package, cause.requirement, None)
+            return ("no-versions", first.package, cause.package, text)
+        if isinstance(cause, Dependency) and len(inc.terms) == 2:
+            dep = inc.terms[1]
+            text = self._requirement(dep.package, cause.requirement, dep)
+            return ("dependency", first.package, dep.package, dep.mask, text)
+        return None
+
+    def write(self, top: Incompatibility[Any]) -> str:
+        if top.external:
+            text = self.describe(top)
+            return text[:1].upper() + text[1:] + "."
+        self._derivations = _count(top)
+        # Depth-first with explicit generators: derivation trees can be thousands deep.
+        stack: list[Iterator[tuple[Incompatibility[Any], bool]]] = [self._visit(top, False)]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+            elif child[0] not in self._numbers:
+                stack.append(self._visit(*child))
+        numbered = [n for _, n in self._lines if n is not None]
+        width = len(f"({max(numbered)}) ") if numbered else 0
+        out: list[str] = []
+        for message, number in self._lines:
+            if not message:
+                if out and out[-1]:
+                    out.append("")
+                continue
+            prefix = f"({number}) ".ljust(width) if number is not None else " " * width
+            out.append(prefix + message)
+        return "\n".join(out)
+
+    def _emit(self, inc: Incompatibility[Any], message: str, numbered: bool) -> None:
+        number = None
+        if numbered:
+            number = len(self._numbers) + 1
+            self._numbers[inc] = number
+        self._lines.append((message, number))
+
+    def _visit(
+        self, inc: Incompatibility[Any], conclusion: bool
+    ) -> Iterator[tuple[Incompatibility[Any], bool]]:
+        """pub's error-reporting walk; yields children to write before continuing."""
+        cause = inc.cause
+        assert isinstance(cause, Derived)
+        numbered = conclusion or self._derivations[inc] > 1
+        conjunction = "So," if numbered else "And"
+        conflict, other = cause.conflict, cause.other
+        text = self.describe(inc)
+        if not conflict.external and not other.external:
+            conflict_line = self._numbers.get(conflict)
+            other_line = self._numbers.get(other)
+            if conflict_line is not None and other_line is not None:
+                message = (
+                    f"Because {self.describe(conflict)} ({conflict_line}) and "
+                    f"{self.describe(other)} ({other_line}), {text}."
+                )
+                self._emit(inc, message, numbered)
+            elif conflict_line is not None or other_line is not None:
+                with_line, without = (
+                    (conflict, other) if conflict_line is not None else (other, conflict)
+                )
+                yield without, False
+                line = self._numbers[with_line]
+                message = f"{conjunction} because {self.describe(with_line)} ({line}), {text}."
+                self._emit(inc, message, numbered)
+            elif self._single_line(conflict) or self._single_line(other):
+                first, second = (conflict, other) if self._single_line(other) else (other, conflict)
+                yield first, False
+                yield second, False
+                self._emit(inc, f"Thus, {text}.", numbered)
+            else:
+                yield conflict, True
+                self._lines.append(("", None))
+                yield other, False
+                line = self._numbers[conflict]
+                message = f"{conjunction} because {self.describe(conflict)} ({line}), {text}."
+                self._emit(inc, message, numbered)
+        elif not conflict.external or not other.external:
+            derived, fact = (conflict, other) if not conflict.external else (other, conflict)
+            derived_line = self._numbers.get(derived)
+            if derived_line is not None:
+                message = f"Because {self._and(fact, derived, None, derived_line)}, {text}."
+                self._emit(inc, message, numbered)
+            elif self._collapsible(derived):
+                inner = derived.cause
+                assert isinstance(inner, Derived)
+                inner_derived, inner_fact = (
+                    (inner.conflict, inner.other)
+                    if not inner.conflict.external
+                    else (inner.other, inner.conflict)
+                )
+                yield inner_derived, False
+                message = f"{conjunction} because {self._and(inner_fact, fact)}, {text}."
+                self._emit(inc, message, numbered)
+            else:
+                yield derived, False
+                self._emit(inc, f"{conjunction} because {self.describe(fact)}, {text}.", numbered)
+        else:
+            self._emit(inc, f"Because {self._and(conflict, other)}, {text}.", numbered)
+
+    def _single_line(self, inc: Incompatibility[Any]) -> bool:
+        cause = inc.cause
+        return isinstance(cause, Derived) and cause.conflict.external and cause.other.external
+
+    def _collapsible(self, inc: Incompatibility[Any]) -> bool:
+        if self._derivations[inc] > 1:
+            return False
+        cause = inc.cause
+        assert isinstance(cause, Derived)
+        if cause.conflict.external == cause.other.external:
+            return False  # two facts read better unmerged; two derivations are too much
+        inner = cause.conflict if not cause.conflict.external else cause.other
+        return inner not in self._numbers
+
+
+def _ref(line: int | None) -> str:
+    return f" ({line})" if line is not None else ""
+
+
+def _single(inc: Incompatibility[Any], *, positive: bool) -> Term[Any] | None:
+    found = [t for t in inc.terms if t.positive == positive]
+    return found[0] if len(found) == 1 else None
+
+
+def _same_terms(a: Incompatibility[Any], b: Incompatibility[Any]) -> bool:
+    return {t.package: t.mask for t in a.terms} == {t.package: t.mask for t in b.terms}
+
+
+def _merge(a: Incompatibility[Any], b: Incompatibility[Any]) -> Incompatibility[Any]:
+    """The fact ``a`` widened to ``b``'s versions of the first term (keys already equal)."""
+    first = a.terms[0]
+    widened = Term(first.package, first.mask | b.terms[0].mask, first.universe)
+    return Incompatibility((widened, *a.terms[1:]), a.cause)
+
+
+def _count(top: Incompatibility[Any]) -> dict[Incompatibility[Any], int]:
+    """How many times each node is used as a cause (the top counts once)."""
+    counts: dict[Incompatibility[Any], int] = {top: 1}
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        cause = node.cause
+        if not isinstance(cause, Derived):
+            continue
+        for child in (cause.conflict, cause.other):
+            if child in counts:
+                counts[child] += 1
+            else:
+                counts[child] = 1
+                stack.append(child)
+    return counts

@@ -1,0 +1,177 @@
+"""One resolution for one Target: requirements in, pinned packages (with their files) out.
+
+Glues the provider (index data) to PubGrub and turns a failure into plain words plus hints
+(explicit indexes, pre-releases, local labels, Python versions). Pure orchestration: IO happens
+inside the finder/fetcher it is handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from torchup.errors import ResolutionError
+from torchup.resolver.provider import (
+    ROOT,
+    IndexProvider,
+    Need,
+    Pkg,
+    requirement_dependencies,
+)
+from torchup.resolver.pubgrub import NoSolution, resolve
+from torchup.target import Target
+
+__all__ = ["ResolvedPackage", "ResolveResult", "resolve_requirements", "RootRequirement"]
+
+
+@dataclass(frozen=True)
+class RootRequirement:
+    """A user requirement and where it was written ("-r requirements.in", "pyproject.toml")."""
+
+    requirement: Requirement
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class ResolvedPackage:
+    """One pinned project: version, the file chosen for the target, and who needs it."""
+
+    name: str
+    version: Version
+    file: Any  # DistFile chosen for the target (None for virtual / unknown)
+    extras: frozenset[str] = frozenset()
+    via: tuple[str, ...] = ()
+    requires: tuple[Requirement, ...] = ()
+    all_files: tuple[Any, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    target: Target
+    packages: tuple[ResolvedPackage, ...]
+
+    def by_name(self) -> dict[str, ResolvedPackage]:
+        return {p.name: p for p in self.packages}
+
+
+def resolve_requirements(
+    provider: IndexProvider,
+    requirements: Sequence[RootRequirement],
+) -> ResolveResult:
+    """Resolve ``requirements`` for ``provider.target``; raise ResolutionError with hints."""
+    target = provider.target
+    root_deps: list[tuple[Pkg, Need]] = []
+    origins: dict[str, list[str]] = {}
+    for rr in requirements:
+        if not target.evaluate(rr.requirement.marker, []):
+            continue
+        for pkg, need in requirement_dependencies(rr.requirement, provider.options.overrides):
+            root_deps.append((pkg, need))
+            if pkg.extra is None and rr.origin:
+                origins.setdefault(pkg.name, []).append(rr.origin)
+    provider.note_root_requirements(root_deps)
+    provider.prefetch([p for p, _ in root_deps])
+    try:
+        solution = resolve(provider, root_deps, root=ROOT)
+    except NoSolution as exc:
+        hints = _hints(provider, exc)
+        message = "no solution found for " + str(target) + ":\n" + str(exc)
+        raise ResolutionError(message, hint="\n      ".join(hints) if hints else None) from None
+    versions: Mapping[Pkg, Version] = solution.versions
+    extras: dict[str, set[str]] = {}
+    for pkg in versions:
+        if pkg.extra and pkg != ROOT:
+            extras.setdefault(pkg.name, set()).add(pkg.extra)
+    via: dict[str, set[str]] = {}
+    for parent, children in solution.dependencies.items():
+        for child in children:
+            if child.name == parent.name or child == ROOT:
+                continue
+            if parent == ROOT:
+                continue
+            via.setdefault(child.name, set()).add(parent.name)
+    out: list[ResolvedPackage] = []
+    for pkg, version in versions.items():
+        if pkg == ROOT or pkg.extra is not None:
+            continue
+        choice = provider.choice(pkg.name, version)
+        names = sorted(via.get(pkg.name, set()))
+        out.append(
+            ResolvedPackage(
+                name=pkg.name,
+                version=version,
+                file=choice.best if choice else None,
+                extras=frozenset(extras.get(pkg.name, ())),
+                via=tuple(origins.get(pkg.name, [])) + tuple(names),
+                requires=tuple(provider.requirements_of(pkg.name, version)),
+                all_files=choice.files if choice else (),
+            )
+        )
+    out.sort(key=lambda p: p.name)
+    return ResolveResult(target=target, packages=tuple(out))
+
+
+def _hints(provider: IndexProvider, exc: NoSolution) -> list[str]:
+    """Plain-words hints for the packages that took part in the failure."""
+    names = sorted({p.name for p in _packages_in(exc) if p != ROOT})
+    hints: list[str] = []
+    target = provider.target
+    for name in names:
+        try:
+            universe = provider.versions(Pkg(name))
+        except Exception:  # noqa: BLE001 - hints must never mask the real error
+            continue
+        if not universe:
+            reason = provider.missing_reason(Pkg(name))
+            hints.append(reason or f"{name} was not found on any of the configured indexes")
+            continue
+        choices = [provider.choice(name, v) for v in universe]
+        usable = [c for c in choices if c is not None and c.usable]
+        if (
+            universe
+            and all(v.is_prerelease for v in universe)
+            and provider.options.prerelease != "allow"
+        ):
+            hints.append(
+                f"only pre-releases of {name} exist ({universe[0]}, ...): pass --prerelease allow, "
+                f"or require one explicitly ({name}>={universe[-1]})"
+            )
+        if not usable:
+            reasons = sorted({c.unavailable for c in choices if c is not None and c.unavailable})
+            if reasons:
+                hints.append(
+                    f"no version of {name} can be used on {target}: it " + "; it ".join(reasons[:2])
+                )
+        labels = sorted({v.local for v in universe if v.local})
+        sys_platform = target.environment.get("sys_platform")
+        if labels and sys_platform == "darwin":
+            hints.append(
+                f"{name} builds labelled +{labels[0]} have no wheel for macOS; macOS builds carry no "
+                f"local label: require {name}=={universe[0].public} instead of a +label"
+            )
+    return list(dict.fromkeys(hints))
+
+
+def _packages_in(exc: NoSolution) -> set[Pkg]:
+    seen: set[int] = set()
+    out: set[Pkg] = set()
+    stack = [getattr(exc, "incompatibility", None)]
+    while stack:
+        inc = stack.pop()
+        if inc is None or id(inc) in seen:
+            continue
+        seen.add(id(inc))
+        for term in getattr(inc, "terms", ()):
+            pkg = getattr(term, "package", None)
+            if isinstance(pkg, Pkg):
+                out.add(pkg)
+        cause = getattr(inc, "cause", None)
+        for attr in ("conflict", "other", "left", "right"):
+            stack.append(getattr(cause, attr, None))
+            stack.append(getattr(inc, attr, None))
+    return out

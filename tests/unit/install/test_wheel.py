@@ -1,0 +1,405 @@
+"""Installing and uninstalling wheels: scripts, links, atomicity and hostile archives."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import warnings
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.support.wheels import DistSpec, build_wheel
+from tests.unit.install.conftest import snapshot
+from torchup.errors import InstallError, InvalidWheelError
+from torchup.install import wheel as wheel_mod
+from torchup.install.interpreters import Interpreter
+from torchup.install.wheel import (
+    WheelLimits,
+    _member_problem,
+    find_dist_info,
+    install_wheel,
+    uninstall,
+    unpack_wheel_cached,
+)
+
+HELLO = DistSpec(
+    "Hello-World",
+    "1.0",
+    files={
+        "hello/__init__.py": 'def main():\n    print("hello from hello")\n',
+        "hello/sub/mod.py": "X = 1\n",
+    },
+    entry_points={"console_scripts": {"hello": "hello:main"}},
+)
+
+
+def _record_hash(data: bytes, algo: str = "sha256") -> str:
+    digest = hashlib.new(algo, data).digest()
+    return f"{algo}=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def hostile_wheel(
+    dest: Path,
+    members: Sequence[tuple[str, bytes]],
+    *,
+    name: str = "evil",
+    record: str | None = None,
+    record_overrides: dict[str, str] | None = None,
+    modes: dict[str, int] | None = None,
+    dist_info: str | None = None,
+    extra_dist_info: dict[str, bytes] | None = None,
+) -> Path:
+    """A wheel written by hand, so that it can be as wrong as a test needs."""
+    dist_info = dist_info or f"{name}-1.0.dist-info"
+    files = list(members) + [
+        (f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode()),
+        (
+            f"{dist_info}/WHEEL",
+            b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        ),
+    ]
+    files += [(f"{dist_info}/{k}", v) for k, v in (extra_dist_info or {}).items()]
+    if record is None:
+        rows = []
+        for member, data in files:
+            row = (record_overrides or {}).get(member)
+            rows.append(row if row is not None else f"{member},{_record_hash(data)},{len(data)}")
+        rows.append(f"{dist_info}/RECORD,,")
+        record = "\n".join(rows) + "\n"
+    files.append((f"{dist_info}/RECORD", record.encode()))
+    path = dest / f"{name}-1.0-py3-none-any.whl"
+    dest.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate-name case
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member, data in files:
+                info = zipfile.ZipInfo(member, (2024, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (modes or {}).get(member, 0o100644) << 16
+                zf.writestr(info, data)
+    return path
+
+
+def run(exe: Path, *args: str) -> str:
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, check=True).stdout
+
+
+# -- happy paths ----------------------------------------------------------------------------------
+
+
+def test_console_script_runs_and_uninstall_leaves_nothing(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path
+) -> None:
+    before = snapshot(venv.sys_prefix)
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    result = install_wheel(
+        wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=unpacked_cache
+    )
+    script = venv.scheme.scripts / "hello"
+    assert run(script) == "hello from hello\n"
+    assert result.dist_info == venv.scheme.purelib / "hello_world-1.0.dist-info"
+    assert (result.dist_info / "INSTALLER").read_text() == "torchup\n"
+    assert not (result.dist_info / "REQUESTED").exists()
+    assert not any(p.name.startswith(".torchup-") for p in venv.scheme.purelib.iterdir())
+
+    removed = uninstall("hello_world", venv.scheme)
+    assert script in removed
+    assert snapshot(venv.sys_prefix) == before
+
+
+def test_hardlinks_from_the_unpacked_cache(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path
+) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    result = install_wheel(
+        wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=unpacked_cache
+    )
+    installed = venv.scheme.purelib / "hello" / "__init__.py"
+    assert installed.stat().st_nlink > 1
+    assert result.linked >= 2
+    # The cache holds one unpacked tree, keyed by the wheel's sha256.
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    cached = unpacked_cache / digest / "tree" / "hello" / "__init__.py"
+    assert os.path.samefile(cached, installed)
+
+
+@pytest.mark.parametrize(
+    ("link_mode", "check"),
+    [
+        ("copy", lambda p: p.stat().st_nlink == 1 and not p.is_symlink()),
+        ("symlink", lambda p: p.is_symlink()),
+        ("hardlink", lambda p: p.stat().st_nlink == 2),
+    ],
+)
+def test_link_modes(
+    tmp_path: Path,
+    venv: Interpreter,
+    unpacked_cache: Path,
+    link_mode: wheel_mod.LinkMode,
+    check: Callable[[Path], bool],
+) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    install_wheel(
+        wheel,
+        venv.scheme,
+        interpreter=venv.executable,
+        unpacked_cache=unpacked_cache,
+        link_mode=link_mode,
+    )
+    assert check(venv.scheme.purelib / "hello" / "sub" / "mod.py")
+    assert run(venv.executable, "-c", "import hello.sub.mod as m; print(m.X)") == "1\n"
+
+
+def test_install_without_cache_leaves_no_temporaries(tmp_path: Path, venv: Interpreter) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    install_wheel(wheel, venv.scheme, interpreter=venv.executable)
+    names = sorted(p.name for p in venv.scheme.purelib.iterdir())
+    assert names == ["hello", "hello_world-1.0.dist-info"]
+    assert (venv.scheme.purelib / "hello" / "__init__.py").stat().st_nlink == 1
+
+
+def test_metadata_files_record_and_bytecode(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path
+) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    direct = {"url": "file:///somewhere/hello.whl", "archive_info": {}}
+    result = install_wheel(
+        wheel,
+        venv.scheme,
+        interpreter=venv.executable,
+        unpacked_cache=unpacked_cache,
+        requested=True,
+        direct_url=direct,
+        installer_name="torchup-test",
+        compile_bytecode=True,
+    )
+    info = result.dist_info
+    assert (info / "REQUESTED").read_bytes() == b""
+    assert (info / "INSTALLER").read_text() == "torchup-test\n"
+    assert json.loads((info / "direct_url.json").read_text()) == direct
+    rows = [line.split(",") for line in (info / "RECORD").read_text().splitlines()]
+    paths = {row[0] for row in rows}
+    tag = f"cpython-{venv.version.major}{venv.version.minor}"
+    assert f"hello/__pycache__/__init__.{tag}.pyc" in paths
+    assert "../../../bin/hello" in paths
+    # Every recorded file exists and matches its hash.
+    for path, digest, size in rows:
+        if not digest:
+            continue
+        data = (venv.scheme.purelib / path).resolve().read_bytes()
+        assert _record_hash(data) == digest and len(data) == int(size), path
+    uninstall("hello-world", venv.scheme)
+    assert not (venv.scheme.purelib / "hello").exists()
+
+
+def test_data_scripts_and_headers_go_to_their_schemes(tmp_path: Path, venv: Interpreter) -> None:
+    spec = DistSpec(
+        "datapkg",
+        "2.0",
+        files={
+            "datapkg/__init__.py": "",
+            "datapkg-2.0.data/scripts/runme": "#!python\nprint('ran')\n",
+            "datapkg-2.0.data/data/share/datapkg/notes.txt": "notes\n",
+            "datapkg-2.0.data/headers/datapkg.h": "#define X 1\n",
+        },
+    )
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    install_wheel(wheel, venv.scheme, interpreter=venv.executable)
+    runme = venv.scheme.scripts / "runme"
+    assert runme.read_text().startswith(f"#!{venv.executable}\n")
+    assert (venv.sys_prefix / "share" / "datapkg" / "notes.txt").read_text() == "notes\n"
+    assert (venv.scheme.headers / "datapkg" / "datapkg.h").is_file()
+    before_uninstall = set(snapshot(venv.sys_prefix))
+    uninstall("datapkg", venv.scheme)
+    after = set(snapshot(venv.sys_prefix))
+    assert not (venv.sys_prefix / "share").exists()
+    assert not runme.exists()
+    assert before_uninstall - after >= {"share", "bin/runme"}
+
+
+def test_reinstall_replaces_old_files(tmp_path: Path, venv: Interpreter) -> None:
+    old = DistSpec("pkg", "1.0", files={"pkg/__init__.py": "V = 1\n", "pkg/old.py": ""})
+    new = DistSpec("pkg", "2.0", files={"pkg/__init__.py": "V = 2\n", "pkg/new.py": ""})
+    install_wheel(build_wheel(old, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    result = install_wheel(
+        build_wheel(new, tmp_path / "w"), venv.scheme, interpreter=venv.executable
+    )
+    site = venv.scheme.purelib
+    assert result.replaced == (site / "pkg-1.0.dist-info",)
+    assert sorted(p.name for p in (site / "pkg").iterdir()) == ["__init__.py", "new.py"]
+    assert find_dist_info([site], "PKG") == [site / "pkg-2.0.dist-info"]
+
+
+def test_failed_install_leaves_previous_version(
+    tmp_path: Path, venv: Interpreter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = DistSpec("pkg", "1.0", files={"pkg/__init__.py": "V = 1\n", "pkg/a/b.py": ""})
+    new = DistSpec("pkg", "2.0", files={"pkg/__init__.py": "V = 2\n", "pkg/c.py": ""})
+    install_wheel(build_wheel(old, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    before = snapshot(venv.sys_prefix)
+
+    real_place = wheel_mod._Transaction.place
+    calls = {"n": 0}
+
+    def flaky_place(self: wheel_mod._Transaction, src: Path, dst: Path) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # fail after the old version was parked and one file placed
+            raise OSError(28, "No space left on device")
+        real_place(self, src, dst)
+
+    monkeypatch.setattr(wheel_mod._Transaction, "place", flaky_place)
+    with pytest.raises(InstallError, match="No space left"):
+        install_wheel(build_wheel(new, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    assert snapshot(venv.sys_prefix) == before
+
+
+def test_overwrites_a_file_owned_by_another_distribution(tmp_path: Path, venv: Interpreter) -> None:
+    a = DistSpec("a", "1.0", files={"shared/__init__.py": "OWNER = 'a'\n"})
+    b = DistSpec("b", "1.0", files={"shared/__init__.py": "OWNER = 'b'\n"})
+    install_wheel(build_wheel(a, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    install_wheel(build_wheel(b, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    assert "'b'" in (venv.scheme.purelib / "shared" / "__init__.py").read_text()
+
+
+def test_unpacked_cache_is_reused(tmp_path: Path, unpacked_cache: Path) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    first = unpack_wheel_cached(wheel, unpacked_cache)
+    marker = first.root / "hello" / "__init__.py"
+    mtime = marker.stat().st_mtime_ns
+    second = unpack_wheel_cached(wheel, unpacked_cache)
+    assert second == first
+    assert marker.stat().st_mtime_ns == mtime
+    assert [p.name for p in unpacked_cache.iterdir()] == [first.root.parent.name]
+
+
+def test_uninstall_never_touches_paths_outside_the_environment(
+    tmp_path: Path, venv: Interpreter
+) -> None:
+    outside = tmp_path / "precious.txt"
+    outside.write_text("keep me")
+    install_wheel(build_wheel(HELLO, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    record = venv.scheme.purelib / "hello_world-1.0.dist-info" / "RECORD"
+    rel = os.path.relpath(outside, venv.scheme.purelib)
+    record.write_text(record.read_text() + f"{rel},,\n/{outside.relative_to('/')},,\n")
+    uninstall("hello-world", venv.scheme)
+    assert outside.read_text() == "keep me"
+    assert not (venv.scheme.purelib / "hello").exists()
+
+
+def test_uninstall_of_missing_distribution_is_empty(venv: Interpreter) -> None:
+    assert uninstall("not-installed", venv.scheme) == []
+
+
+def test_refuses_to_write_through_a_symlink_leading_outside(
+    tmp_path: Path, venv: Interpreter
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (venv.scheme.purelib / "hello").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(InstallError, match="outside the environment"):
+        install_wheel(build_wheel(HELLO, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    assert list(outside.iterdir()) == []
+    assert not list(venv.scheme.purelib.glob("*.dist-info"))
+
+
+# -- hostile wheels -------------------------------------------------------------------------------
+
+_OK = ("evil/__init__.py", b"")
+
+
+def _bomb(dest: Path) -> Path:
+    return hostile_wheel(dest, [_OK, ("evil/zeros.bin", bytes(2 << 20))])
+
+
+HOSTILE: dict[str, Callable[[Path], Path]] = {
+    "parent-dir": lambda d: hostile_wheel(d, [_OK, ("../../../evil.py", b"pwned")]),
+    "absolute": lambda d: hostile_wheel(d, [_OK, ("/tmp/torchup-evil-abs.py", b"pwned")]),
+    "backslash": lambda d: hostile_wheel(d, [_OK, ("..\\..\\evil.py", b"pwned")]),
+    "record-mismatch": lambda d: hostile_wheel(
+        d,
+        [_OK, ("evil/mod.py", b"print('tampered')\n")],
+        record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'original')},8"},
+    ),
+    "not-in-record": lambda d: hostile_wheel(
+        d, [_OK, ("evil/mod.py", b"")], record_overrides={"evil/mod.py": ""}
+    ),
+    "weak-hash": lambda d: hostile_wheel(
+        d,
+        [_OK, ("evil/mod.py", b"x")],
+        record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'x', 'md5')},1"},
+    ),
+    "duplicate": lambda d: hostile_wheel(d, [_OK, ("evil/m.py", b"1"), ("evil/m.py", b"2")]),
+    "symlink": lambda d: hostile_wheel(
+        d,
+        [_OK, ("evil/link", b"/etc/passwd")],
+        modes={"evil/link": stat.S_IFLNK | 0o777},
+    ),
+    "two-dist-infos": lambda d: hostile_wheel(
+        d, [_OK, ("other-1.0.dist-info/METADATA", b"Name: other\n")]
+    ),
+    "dist-info-mismatch": lambda d: hostile_wheel(d, [_OK], dist_info="other-1.0.dist-info"),
+    "entry-point-escape": lambda d: hostile_wheel(
+        d,
+        [_OK],
+        extra_dist_info={"entry_points.txt": b"[console_scripts]\n../../evil = evil:main\n"},
+    ),
+    "bad-data-scheme": lambda d: hostile_wheel(d, [_OK, ("evil-1.0.data/bogus/x", b"")]),
+    "zip-bomb": _bomb,
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+def test_hostile_wheels_are_refused_and_nothing_is_written(
+    tmp_path: Path, venv: Interpreter, case: str, cached: bool
+) -> None:
+    wheel = HOSTILE[case](tmp_path / "wheels")
+    watched = tmp_path
+    before = snapshot(watched)
+    cache = tmp_path / "cache" if cached else None
+    limits = WheelLimits(member_floor=1 << 20, total_floor=1 << 20, max_ratio=50)
+    with pytest.raises(InvalidWheelError) as info:
+        install_wheel(
+            wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=cache, limits=limits
+        )
+    assert info.value.filename == wheel.name
+    after = snapshot(watched)
+    # The only thing allowed to appear is the (empty) cache directory itself.
+    assert {k: v for k, v in after.items() if k != "cache"} == before
+    assert not Path("/tmp/torchup-evil-abs.py").exists()
+
+
+def test_default_limits_accept_a_big_stored_payload(tmp_path: Path, venv: Interpreter) -> None:
+    # A 64 MiB STORED member (ratio 1:1) is not a bomb, however big.
+    spec = DistSpec("big", "1.0", payload_bytes=64 << 20)
+    wheel = build_wheel(spec, tmp_path / "wheels")
+    install_wheel(wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=tmp_path / "c")
+    assert (venv.scheme.purelib / "big" / "_payload.bin").stat().st_size == 64 << 20
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("pkg/mod.py", False),
+        ("pkg/", False),
+        ("pkg-1.0.data/scripts/x", False),
+        ("../x", True),
+        ("pkg/../../x", True),
+        ("pkg/./x", True),
+        ("pkg//x", True),
+        ("/abs", True),
+        ("C:/windows", True),
+        ("a\\b", True),
+        ("", True),
+        ("nul\x00", True),
+    ],
+)
+def test_member_names(name: str, problem: bool) -> None:
+    assert (_member_problem(name) is not None) is problem

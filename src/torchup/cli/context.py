@@ -88,13 +88,20 @@ class Context:
                 self.cache,
                 retries=retries,
                 timeout=timeout,
-                netrc_path=self.env.get("NETRC") or str(Path.home() / ".netrc"),
+                netrc_path=self._netrc_path(),
                 ssl_cert_file=self.env.get("SSL_CERT_FILE"),
                 proxy_url=proxy,
                 no_proxy=self.env.get("NO_PROXY") or self.env.get("no_proxy"),
                 offline=self.offline,
             )
         return self._client
+
+    def _netrc_path(self) -> str | None:
+        explicit = self.env.get("NETRC")
+        if explicit:
+            return explicit
+        default = Path.home() / ".netrc"
+        return str(default) if default.exists() else None
 
     def _int_env(self, name: str, default: int) -> int:
         raw = self.env.get(name)

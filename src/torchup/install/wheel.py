@@ -1014,22 +1014,15 @@ def install_wheel(
     shutil.rmtree(work, ignore_errors=True)
     _prune_empty_dirs(removed_old, roots, scheme.roots)
     files = tuple(Path(scheme_dict[s]) / rel for s, rel in destination.written)
-    dist_info_dir = Path(scheme_dict["platlib" if _is_platlib(unpacked) else "purelib"])
+    record = f"{unpacked.dist_info}/RECORD"
+    root_scheme = next(s for s, rel in destination.written if rel == record)
     return InstalledWheel(
         name=unpacked.name,
         version=unpacked.version,
-        dist_info=dist_info_dir / unpacked.dist_info,
+        dist_info=Path(scheme_dict[root_scheme]) / unpacked.dist_info,
         files=files,
         linked=destination.linked,
         copied=destination.copied,
         replaced=tuple(replaced),
     )
 
-
-def _is_platlib(unpacked: UnpackedWheel) -> bool:
-    text = (unpacked.root / unpacked.dist_info / "WHEEL").read_text(encoding="utf-8")
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "root-is-purelib":
-            return value.strip().lower() != "true"
-    return True

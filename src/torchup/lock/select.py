@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from packaging.markers import Environment, InvalidMarker, Marker
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
@@ -103,7 +104,14 @@ def select_packages(
         if not allow_sdist:
             for item in chosen:
                 if item.kind == "sdist":
-                    raise _no_wheel(lock, item.package, tags, where, sdist_refused=True)
+                    raise _no_wheel(
+                        lock,
+                        item.package,
+                        tags,
+                        where,
+                        sdist_refused=True,
+                        environment=environment,
+                    )
         return chosen
     return _select_locally(
         lock, environment, tags, extras, dependency_groups, wanted_backend, where, allow_sdist
@@ -139,7 +147,7 @@ def _select_with_packaging(
     out: list[Selected] = []
     try:
         for package, artifact in pylock.select(
-            environment=cast(dict[str, str], dict(environment)),
+            environment=cast("Environment", dict(environment)),
             tags=list(tags),
             extras=list(extras),
             dependency_groups=None if dependency_groups is None else list(dependency_groups),
@@ -234,12 +242,17 @@ def _select_locally(
         chosen[package.name] = (index, package)
     out: list[Selected] = []
     for _, package in chosen.values():
-        out.append(_artifact(lock, package, tags, where, allow_sdist))
+        out.append(_artifact(lock, package, tags, where, allow_sdist, environment))
     return tuple(out)
 
 
 def _artifact(
-    lock: Lock, package: LockedPackage, tags: Sequence[Tag], where: str, allow_sdist: bool
+    lock: Lock,
+    package: LockedPackage,
+    tags: Sequence[Tag],
+    where: str,
+    allow_sdist: bool,
+    environment: Mapping[str, str],
 ) -> Selected:
     if package.vcs is not None:
         return Selected(package, package.vcs, "vcs")
@@ -252,7 +265,9 @@ def _artifact(
         return Selected(package, best, "wheel")
     if package.sdist is not None and allow_sdist:
         return Selected(package, package.sdist, "sdist")
-    raise _no_wheel(lock, package, tags, where, sdist_refused=package.sdist is not None)
+    raise _no_wheel(
+        lock, package, tags, where, sdist_refused=package.sdist is not None, environment=environment
+    )
 
 
 def _best_wheel(wheels: Sequence[LockedFile], tags: Sequence[Tag]) -> LockedFile | None:
@@ -270,12 +285,22 @@ def _best_wheel(wheels: Sequence[LockedFile], tags: Sequence[Tag]) -> LockedFile
 
 
 def _no_wheel(
-    lock: Lock, package: LockedPackage, tags: Sequence[Tag], where: str, *, sdist_refused: bool
+    lock: Lock,
+    package: LockedPackage,
+    tags: Sequence[Tag],
+    where: str,
+    *,
+    sdist_refused: bool,
+    environment: Mapping[str, str],
 ) -> LockError:
     files = ", ".join(w.filename for w in package.wheels[:4])
     if len(package.wheels) > 4:
         files += f", and {len(package.wheels) - 4} more"
-    notes = [n.message for n in lock.meta.notes_for(package=package.name)]
+    notes = [
+        n.message
+        for n in lock.meta.notes_for(package=package.name)
+        if _note_applies(n.environment, environment, where)
+    ]
     parts = []
     if notes:
         parts.append("; ".join(dict.fromkeys(notes)))
@@ -288,6 +313,20 @@ def _no_wheel(
         f"{_label(package)} has no wheel for {where}",
         hint="; ".join(parts),
     )
+
+
+def _note_applies(note_environment: str, environment: Mapping[str, str], where: str) -> bool:
+    """A note's environment is a marker (evaluated here) or a label (compared)."""
+    if note_environment == where:
+        return True
+    try:
+        marker = Marker(note_environment)
+    except InvalidMarker:
+        return False
+    try:
+        return marker.evaluate({**environment, "extra": ""})  # type: ignore[arg-type]
+    except Exception:  # an undefined variable in a hand-edited note must not hide the error
+        return False
 
 
 def _label(package: LockedPackage) -> str:

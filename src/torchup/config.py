@@ -434,7 +434,7 @@ class _Ctx:
     def for_text(cls, text: str, path: str) -> _Ctx:
         return cls(path=path, lines=toml_key_lines(text))
 
-    def error(self, message: str, key: KeyPath, hint: str | None = None) -> ConfigError:
+    def error(self, message: str, key: KeyPath, hint: str) -> ConfigError:
         dotted = _dotted(key)
         return ConfigError(
             f"`{dotted}`: {message}",
@@ -448,7 +448,7 @@ class _Ctx:
         return self.error(
             f"expected {expected}, got {_describe(value)}",
             key,
-            hint=f"write `{key[-1] if key else 'value'}` as {expected}",
+            hint=f"make `{_dotted(key)}` {expected}",
         )
 
 
@@ -1005,6 +1005,7 @@ def _parse_pyproject(data: dict[str, Any], ctx: _Ctx) -> ProjectConfig:
                 raise ctx.error(
                     f"extra {extra!r} is defined twice (names are compared normalized)",
                     (*base, extra),
+                    hint="merge the two lists under one name",
                 )
             optional[normalized] = _expect_requirements(items, ctx, (*base, extra))
 
@@ -1069,6 +1070,7 @@ def _parse_dependency_groups(value: object, ctx: _Ctx) -> dict[str, tuple[Requir
             raise ctx.error(
                 f"group {group!r} is defined twice (names are compared normalized)",
                 (*base, group),
+                hint="merge the two lists under one name",
             )
         raw[normalized] = (group, _expect_list(items, ctx, (*base, group)))
 
@@ -1087,8 +1089,9 @@ def _parse_dependency_groups(value: object, ctx: _Ctx) -> dict[str, tuple[Requir
             entry = _expect_table(item, ctx, key)
             if set(entry) != {"include-group"}:
                 raise ctx.error(
-                    'a group entry must be a requirement string or {include-group = "name"}',
+                    "not a requirement string or an include-group table",
                     key,
+                    hint='write "torch>=2.4" or { include-group = "name" } (PEP 735)',
                 )
             target = _expect_str(entry["include-group"], ctx, (*key, "include-group"))
             target_norm = str(canonicalize_name(target))
@@ -1300,6 +1303,7 @@ def _parse_indexes(
                 raise ctx.error(
                     f"only one index can be the default (index {default_at} already is)",
                     (*key, i, "default"),
+                    hint="remove `default = true` from one of them",
                 )
             default_at = i
         out.append(index)
@@ -1333,20 +1337,38 @@ def _parse_source(table: dict[str, Any], ctx: _Ctx, key: KeyPath) -> SourceConfi
     if "group" in values:
         values["group"] = _expect_name(values["group"], ctx, (*key, "group"), "dependency group")
     if "extra" in values and "group" in values:
-        raise ctx.error("a source can name an `extra` or a `group`, not both", (*key, "group"))
+        raise ctx.error(
+            "a source can name an `extra` or a `group`, not both",
+            (*key, "group"),
+            hint="split it into two source entries",
+        )
     git_only = [k for k in ("rev", "tag", "branch", "lfs") if k in values]
     if git_only and kind != "git":
-        raise ctx.error(f"`{git_only[0]}` only applies to git sources", (*key, git_only[0]))
+        raise ctx.error(
+            f"`{git_only[0]}` only applies to git sources",
+            (*key, git_only[0]),
+            hint=f'remove `{git_only[0]}` or use git = "https://..."',
+        )
     refs = [k for k in ("rev", "tag", "branch") if k in values]
     if len(refs) > 1:
-        raise ctx.error(f"give one of rev, tag, branch (found {', '.join(refs)})", (*key, refs[1]))
+        raise ctx.error(
+            f"give one of rev, tag, branch (found {', '.join(refs)})",
+            (*key, refs[1]),
+            hint="keep the one you mean and remove the others",
+        )
     if "subdirectory" in values and kind not in ("url", "git"):
         raise ctx.error(
-            "`subdirectory` only applies to url and git sources", (*key, "subdirectory")
+            "`subdirectory` only applies to url and git sources",
+            (*key, "subdirectory"),
+            hint="for a path source, point `path` at the subdirectory itself",
         )
     for name in ("editable", "package"):
         if name in values and kind not in ("path", "workspace"):
-            raise ctx.error(f"`{name}` only applies to path and workspace sources", (*key, name))
+            raise ctx.error(
+                f"`{name}` only applies to path and workspace sources",
+                (*key, name),
+                hint=f"remove `{name}`",
+            )
     if kind == "url":
         values["url"] = _expect_url(values["url"], ctx, (*key, "url"))
     if kind == "git":
@@ -1368,10 +1390,18 @@ def _parse_sources(value: object, ctx: _Ctx, key: KeyPath) -> dict[str, tuple[So
         package_key: KeyPath = (*key, package)
         name = _expect_name(package, ctx, package_key, "package")
         if name in out:
-            raise ctx.error(f"sources for {package!r} are given twice", package_key)
+            raise ctx.error(
+                f"sources for {package!r} are given twice (names are compared normalized)",
+                package_key,
+                hint="merge them into one list of sources",
+            )
         if isinstance(entry, list):
             if not entry:
-                raise ctx.error("an empty list of sources", package_key)
+                raise ctx.error(
+                    "an empty list of sources",
+                    package_key,
+                    hint='remove the entry or add a source such as { index = "pytorch-cu128" }',
+                )
             entries = tuple(
                 _parse_source(_expect_table(item, ctx, (*package_key, i)), ctx, (*package_key, i))
                 for i, item in enumerate(entry)
@@ -1416,7 +1446,11 @@ def _parse_conflicts(
                         ctx, (*item_key, name), ("extra", "group", "package"), "a conflict item"
                     )
             if ("extra" in table) == ("group" in table):
-                raise ctx.error("a conflict item names exactly one `extra` or `group`", item_key)
+                raise ctx.error(
+                    "a conflict item names exactly one `extra` or `group`",
+                    item_key,
+                    hint='write { extra = "cpu" } or { group = "cu128" }',
+                )
             extra = (
                 _expect_name(table["extra"], ctx, (*item_key, "extra"), "extra")
                 if "extra" in table

@@ -344,7 +344,7 @@ class _Where:
     source: str
 
     def error(
-        self, message: str, *, key: str | None = None, hint: str | None = None
+        self, message: str, *, key: str | None = None, hint: str
     ) -> RequirementError:
         return RequirementError(message, path=self.path, line=self.line, key=key, hint=hint)
 
@@ -682,9 +682,13 @@ def _iter_options(tokens: list[str], where: _Where) -> Iterator[tuple[str, str |
             value = tokens[index]
             index += 1
         elif not takes_value and value is not None:
-            raise where.error(f"option {name} takes no value", key=name)
+            raise where.error(
+                f"option {name} takes no value", key=name, hint=f"write {name} on its own"
+            )
         if takes_value and not value:
-            raise where.error(f"option {name} needs a value", key=name)
+            raise where.error(
+                f"option {name} needs a value", key=name, hint=f"write `{name} VALUE`"
+            )
         yield canonical, value
 
 
@@ -763,10 +767,15 @@ def _parse_requirement(
     return ParsedRequirement(
         requirement=req,
         source=where.source,
-        extras=frozenset(req.extras),
+        extras=_normalized_extras(req),
         marker=req.marker,
         is_constraint=is_constraint,
     )
+
+
+def _normalized_extras(req: Requirement) -> frozenset[str]:
+    # PEP 685: extras compare normalized, so `[CUDA]` and `[cuda]` are one extra.
+    return frozenset(str(canonicalize_name(e)) for e in req.extras)
 
 
 def _parse_named(
@@ -791,7 +800,11 @@ def _parse_named(
     hashes = _fragment_hashes(target)
     version = _version_for(req.name, target, where, check_name=True)
     if editable and url and not url.startswith(("file:", *_VCS_SCHEMES)):
-        raise where.error("editable requirements need a local directory or a VCS URL", key="-e")
+        raise where.error(
+            "editable requirements need a local directory or a VCS URL",
+            key="-e",
+            hint="use `-e ./path` or `-e git+https://...`, or drop -e",
+        )
     return ParsedRequirement(
         requirement=req,
         source=where.source,
@@ -800,7 +813,7 @@ def _parse_named(
         url=url,
         path=path,
         version=version,
-        extras=frozenset(req.extras),
+        extras=_normalized_extras(req),
         marker=req.marker,
         is_constraint=is_constraint,
     )
@@ -849,7 +862,11 @@ def _parse_unnamed(
                 hint="-e needs a project directory or a VCS URL; drop -e for an archive",
             )
         if url and not url.startswith(("file:", *_VCS_SCHEMES)):
-            raise where.error("editable requirements need a local directory or a VCS URL", key="-e")
+            raise where.error(
+                "editable requirements need a local directory or a VCS URL",
+                key="-e",
+                hint="use `-e ./path` or `-e git+https://...`, or drop -e",
+            )
     name = from_file[0] if from_file else egg
     version = from_file[1] if from_file else None
     requirement: Requirement | None = None

@@ -60,6 +60,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
+from packaging.version import Version
 
 from .wheels import file_sha256
 
@@ -492,7 +493,7 @@ class IndexServer:
                 item["core-metadata"] = core
                 item["dist-info-metadata"] = core
                 out_files.append(item)
-            versions = sorted({e.version for e, _ in files})
+            versions = sorted({e.version for e, _ in files}, key=Version)
             doc = {
                 "meta": {"api-version": "1.1"},
                 "name": project,

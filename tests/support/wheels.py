@@ -580,7 +580,11 @@ def _tree_files(spec: DistSpec) -> dict[str, bytes]:
 
 
 def write_project(spec: DistSpec, directory: Path) -> Path:
-    """Write ``spec``'s source tree (pyproject + in-tree backend + package) into ``directory``."""
+    """Write ``spec``'s source tree (pyproject + in-tree backend + package) into ``directory``.
+
+    The backend takes name, version, tags and the METADATA text from ``_tiny_spec.json`` and
+    packages every other file in the tree; to change metadata, call this again with a new spec.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for rel, data in _tree_files(spec).items():

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from tests.support.server import IndexServer
 from tests.support.wheels import file_sha256
+
 from torchup.cache import Cache, PageEntry
 from torchup.errors import HashMismatchError, NetworkError
 from torchup.index import client as client_mod
@@ -180,7 +180,9 @@ def test_project_list(published: IndexServer, cache: Cache) -> None:
 # --- file:// and find-links -----------------------------------------------------------------
 
 
-def test_file_index_and_plain_directory(tmp_path: Path, make_wheel: MakeWheel, cache: Cache) -> None:
+def test_file_index_and_plain_directory(
+    tmp_path: Path, make_wheel: MakeWheel, cache: Cache
+) -> None:
     wheel = make_wheel("torch", "2.5.1+cpu", tags="cp311-cp311-linux_x86_64")
     project_dir = tmp_path / "idx" / "simple" / "torch"
     project_dir.mkdir(parents=True)

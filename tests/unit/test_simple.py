@@ -80,7 +80,9 @@ def test_recorded_torch_page_values() -> None:
 def test_recorded_yanked_with_reason() -> None:
     page = parse_html_page(_html("certifi"), f"{PYPI}/certifi/")
     yanked = {f.filename: f.yanked for f in page.files if f.is_yanked}
-    assert yanked["certifi-2022.5.18-py3-none-any.whl"] == "Incorrectly claims to support Python 3.5."
+    assert (
+        yanked["certifi-2022.5.18-py3-none-any.whl"] == "Incorrectly claims to support Python 3.5."
+    )
     assert all(f.yanked is None for f in page.files if "2024" in f.filename)
 
 

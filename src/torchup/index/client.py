@@ -14,13 +14,12 @@ Credentials never appear in messages or cache keys: every URL shown goes through
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import email.utils
 import hashlib
 import json
 import logging
 import os
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 from torchup.cache import Cache, PageEntry
 from torchup.errors import HashMismatchError, NetworkError
@@ -44,6 +42,8 @@ from torchup.index.simple import (
 )
 
 if TYPE_CHECKING:
+    import ssl
+
     import urllib3
 
 __all__ = [
@@ -159,6 +159,8 @@ def _is_file_url(url: str) -> bool:
 def _local_path(url: str) -> Path:
     if "://" not in url and not url.startswith("file:"):
         return Path(url)
+    from urllib.request import url2pathname  # urllib.request costs ~10 ms to import
+
     return Path(url2pathname(unquote(urlsplit(url).path)))
 
 
@@ -194,8 +196,11 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
+    import email.utils
+
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
 
@@ -308,6 +313,8 @@ class HttpClient:
     # --- connection setup -------------------------------------------------------------
 
     def _ssl_context(self) -> ssl.SSLContext:
+        import ssl
+
         # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it.
         context = ssl.create_default_context()
         if self._ssl_cert_file:
@@ -350,8 +357,6 @@ class HttpClient:
 
     def _auth_for(self, url: str) -> tuple[str, dict[str, str]]:
         """(credential-free URL, Authorization header if any) for ``url``."""
-        import urllib3
-
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         clean = strip_credentials(url)
@@ -367,8 +372,8 @@ class HttpClient:
                 creds = self._netrc_credentials(host)
         if creds is None:
             return clean, {}
-        header = urllib3.make_headers(basic_auth=f"{creds[0]}:{creds[1]}")
-        return clean, dict(header)
+        token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode("ascii")
+        return clean, {"Authorization": f"Basic {token}"}
 
     def _netrc_credentials(self, host: str) -> tuple[str, str] | None:
         if self._netrc_path is None:

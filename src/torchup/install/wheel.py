@@ -73,6 +73,7 @@ _CHUNK = 1 << 20
 # RECORD hashes weaker than these are refused (PEP 427: "md5 and sha1 are not permitted").
 _ALLOWED_HASHES = frozenset({"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"})
 _SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
+_SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 _STAGE_PREFIX = ".torchup-stage-"
 _TRASH_PREFIX = ".torchup-trash-"
 
@@ -259,6 +260,7 @@ def unpack_wheel(
         _check_members(infos, filename, archive_size, limits)
         dist_info = _dist_info_dir((i.filename for i in infos), filename)
         name, version = _check_identity(dist_info, filename)
+        _check_data_dirs(infos, dist_info, filename)
         record = _read_record(zf, filename, dist_info)
         files: list[UnpackedFile] = []
         dest.mkdir(parents=True, exist_ok=True)
@@ -352,6 +354,18 @@ def _check_members(
             f"the archive expands to {total} bytes from {archive_size} (a zip bomb?)",
             filename=filename,
         )
+
+
+def _check_data_dirs(infos: Sequence[zipfile.ZipInfo], dist_info: str, filename: str) -> None:
+    data_dir = dist_info[: -len(".dist-info")] + ".data/"
+    for info in infos:
+        if info.filename.startswith(data_dir) and not info.is_dir():
+            scheme, sep, _ = info.filename[len(data_dir) :].partition("/")
+            if not sep or scheme not in _SCHEMES:
+                raise InvalidWheelError(
+                    f"{info.filename} is not in a known .data scheme ({', '.join(_SCHEMES)})",
+                    filename=filename,
+                )
 
 
 def _file_sha256(path: Path) -> str:

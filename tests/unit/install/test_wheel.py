@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import warnings
@@ -14,9 +15,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-
 from tests.support.wheels import DistSpec, build_wheel
 from tests.unit.install.conftest import snapshot
+
 from torchup.errors import InstallError, InvalidWheelError
 from torchup.install import wheel as wheel_mod
 from torchup.install.interpreters import Interpreter
@@ -318,40 +319,75 @@ def _bomb(dest: Path) -> Path:
     return hostile_wheel(dest, [_OK, ("evil/zeros.bin", bytes(2 << 20))])
 
 
-HOSTILE: dict[str, Callable[[Path], Path]] = {
-    "parent-dir": lambda d: hostile_wheel(d, [_OK, ("../../../evil.py", b"pwned")]),
-    "absolute": lambda d: hostile_wheel(d, [_OK, ("/tmp/torchup-evil-abs.py", b"pwned")]),
-    "backslash": lambda d: hostile_wheel(d, [_OK, ("..\\..\\evil.py", b"pwned")]),
-    "record-mismatch": lambda d: hostile_wheel(
-        d,
-        [_OK, ("evil/mod.py", b"print('tampered')\n")],
-        record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'original')},8"},
+# case -> (builder, what the error says)
+HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "parent-dir": (
+        lambda d: hostile_wheel(d, [_OK, ("../../../evil.py", b"pwned")]),
+        "escapes the wheel",
     ),
-    "not-in-record": lambda d: hostile_wheel(
-        d, [_OK, ("evil/mod.py", b"")], record_overrides={"evil/mod.py": ""}
+    "absolute": (
+        lambda d: hostile_wheel(d, [_OK, ("/tmp/torchup-evil-abs.py", b"pwned")]),
+        "absolute path",
     ),
-    "weak-hash": lambda d: hostile_wheel(
-        d,
-        [_OK, ("evil/mod.py", b"x")],
-        record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'x', 'md5')},1"},
+    "backslash": (
+        lambda d: hostile_wheel(d, [_OK, ("..\\..\\evil.py", b"pwned")]),
+        "backslash",
     ),
-    "duplicate": lambda d: hostile_wheel(d, [_OK, ("evil/m.py", b"1"), ("evil/m.py", b"2")]),
-    "symlink": lambda d: hostile_wheel(
-        d,
-        [_OK, ("evil/link", b"/etc/passwd")],
-        modes={"evil/link": stat.S_IFLNK | 0o777},
+    "record-mismatch": (
+        lambda d: hostile_wheel(
+            d,
+            [_OK, ("evil/mod.py", b"print('tampered')\n")],
+            record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'original')},8"},
+        ),
+        "does not match its RECORD hash",
     ),
-    "two-dist-infos": lambda d: hostile_wheel(
-        d, [_OK, ("other-1.0.dist-info/METADATA", b"Name: other\n")]
+    "not-in-record": (
+        lambda d: hostile_wheel(
+            d, [_OK, ("evil/mod.py", b"")], record_overrides={"evil/mod.py": ""}
+        ),
+        "no hash in RECORD",
     ),
-    "dist-info-mismatch": lambda d: hostile_wheel(d, [_OK], dist_info="other-1.0.dist-info"),
-    "entry-point-escape": lambda d: hostile_wheel(
-        d,
-        [_OK],
-        extra_dist_info={"entry_points.txt": b"[console_scripts]\n../../evil = evil:main\n"},
+    "weak-hash": (
+        lambda d: hostile_wheel(
+            d,
+            [_OK, ("evil/mod.py", b"x")],
+            record_overrides={"evil/mod.py": f"evil/mod.py,{_record_hash(b'x', 'md5')},1"},
+        ),
+        "weak or unknown hash 'md5'",
     ),
-    "bad-data-scheme": lambda d: hostile_wheel(d, [_OK, ("evil-1.0.data/bogus/x", b"")]),
-    "zip-bomb": _bomb,
+    "duplicate": (
+        lambda d: hostile_wheel(d, [_OK, ("evil/m.py", b"1"), ("evil/m.py", b"2")]),
+        "appears twice",
+    ),
+    "symlink": (
+        lambda d: hostile_wheel(
+            d,
+            [_OK, ("evil/link", b"/etc/passwd")],
+            modes={"evil/link": stat.S_IFLNK | 0o777},
+        ),
+        "symbolic link",
+    ),
+    "two-dist-infos": (
+        lambda d: hostile_wheel(d, [_OK, ("other-1.0.dist-info/METADATA", b"Name: other\n")]),
+        "exactly one .dist-info",
+    ),
+    "dist-info-mismatch": (
+        lambda d: hostile_wheel(d, [_OK], dist_info="other-1.0.dist-info"),
+        "does not match the file name",
+    ),
+    "entry-point-escape": (
+        lambda d: hostile_wheel(
+            d,
+            [_OK],
+            extra_dist_info={"entry_points.txt": b"[console_scripts]\n../../evil = evil:main\n"},
+        ),
+        "not a file name",
+    ),
+    "bad-data-scheme": (
+        lambda d: hostile_wheel(d, [_OK, ("evil-1.0.data/bogus/x", b"")]),
+        "not in a known .data scheme",
+    ),
+    "zip-bomb": (_bomb, "zip bomb"),
 }
 
 
@@ -360,19 +396,23 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
 def test_hostile_wheels_are_refused_and_nothing_is_written(
     tmp_path: Path, venv: Interpreter, case: str, cached: bool
 ) -> None:
-    wheel = HOSTILE[case](tmp_path / "wheels")
+    build, message = HOSTILE[case]
+    wheel = build(tmp_path / "wheels")
     watched = tmp_path
     before = snapshot(watched)
     cache = tmp_path / "cache" if cached else None
     limits = WheelLimits(member_floor=1 << 20, total_floor=1 << 20, max_ratio=50)
-    with pytest.raises(InvalidWheelError) as info:
+    with pytest.raises(InvalidWheelError, match=re.escape(message)) as info:
         install_wheel(
             wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=cache, limits=limits
         )
     assert info.value.filename == wheel.name
     after = snapshot(watched)
-    # The only thing allowed to appear is the (empty) cache directory itself.
-    assert {k: v for k, v in after.items() if k != "cache"} == before
+    # Nothing changes outside the cache; there, only archive-valid wheels may stay unpacked
+    # (an entry point name is checked when installing, not when unpacking).
+    assert {k: v for k, v in after.items() if not k.startswith("cache")} == before
+    if case != "entry-point-escape":
+        assert not [k for k in after if k.startswith("cache/")]
     assert not Path("/tmp/torchup-evil-abs.py").exists()
 
 

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -119,7 +119,7 @@ class Cache:
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="torchup-cache-"))
             # The throw-away cache must not outlive the process, even without close().
-            self._finalizer: weakref.finalize | None = weakref.finalize(
+            self._finalizer: Callable[[], object] | None = weakref.finalize(
                 self, shutil.rmtree, str(root), ignore_errors=True
             )
         else:
@@ -241,8 +241,8 @@ class Cache:
         return stats
 
     def prune(self, *, older_than: float | None = None, now: float | None = None) -> PruneStats:
-        """Remove what no current torchup uses: buckets of other versions, temporary files left
-        by killed writers (older than an hour), and, with ``older_than`` (seconds), entries not
+        """Remove what no current torchup uses: buckets of other versions, temporary files and
+        scratch directories (``.tmp-*``) left by killed writers (older than an hour), and, with ``older_than`` (seconds), entries not
         modified or read within that time (by access time where the filesystem records it)."""
         now = time.time() if now is None else now
         files = size = 0
@@ -258,7 +258,16 @@ class Cache:
             root = self._root / bucket
             if not root.is_dir():
                 continue
-            for dirpath, _dirnames, filenames in os.walk(root):
+            for dirpath, dirnames, filenames in os.walk(root):
+                for name in list(dirnames):
+                    # Scratch directories (tempfile.TemporaryDirectory) of killed processes.
+                    path = Path(dirpath) / name
+                    if name.startswith(_TMP_PREFIX) and _age(path, now) > _TMP_GRACE_SECONDS:
+                        stats = _tree_stats(path)
+                        files += stats.files
+                        size += stats.bytes
+                        shutil.rmtree(path, ignore_errors=True)
+                        dirnames.remove(name)
                 for name in filenames:
                     path = Path(dirpath) / name
                     try:
@@ -288,6 +297,13 @@ class Cache:
     def __repr__(self) -> str:
         kind = "temporary" if self._temporary else "persistent"
         return f"Cache({str(self._root)!r}, {kind})"
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def _tree_stats(root: Path) -> PruneStats:

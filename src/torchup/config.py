@@ -68,6 +68,7 @@ __all__ = [
     "add_index",
     "set_source",
     "remove_source",
+    "read_env",
     "read_text",
     "find_pyproject",
     "load_project",
@@ -281,6 +282,11 @@ class _LineScanner:
     def _record(self, path: KeyPath, line: int) -> None:
         self.lines.setdefault(path, line)
 
+    def _record_parents(self, path: KeyPath, line: int) -> None:
+        # `[a.b]` defines `a` implicitly; an earlier explicit line for `a` wins (setdefault).
+        for end in range(1, len(path) + 1):
+            self._record(path[:end], line)
+
     # -- grammar ----------------------------------------------------------------------------
     def run(self) -> None:
         prefix: KeyPath = ()
@@ -296,6 +302,7 @@ class _LineScanner:
                 self._skip_blank(newlines=False)
                 self._advance(2)  # ]]
                 parent = self._resolve(keys[:-1])
+                self._record_parents(parent, line)
                 table = (*parent, keys[-1])
                 count = self.aot_counts.get(table, 0)
                 self.aot_counts[table] = count + 1
@@ -308,7 +315,7 @@ class _LineScanner:
                 self._skip_blank(newlines=False)
                 self._advance()  # ]
                 prefix = self._resolve(keys)
-                self._record(prefix, line)
+                self._record_parents(prefix, line)
             else:
                 self._key_value(prefix)
             if self.pos == start:  # never loop forever on text we do not understand
@@ -404,7 +411,9 @@ class _LineScanner:
             index += 2 if self.text[index] == "\\" else 1
         raw = self.text[self.pos + 1 : index]
         self._advance(index + 1 - self.pos)
-        # Keys with escapes are rare; the raw text is close enough to match a key path.
+        if "\\" in raw:
+            # Let tomllib apply TOML's escapes, so `"q\"uote"` maps to the key it names.
+            raw = str(tomllib.loads(f'k = "{raw}"')["k"])
         return raw
 
     def _multiline_string(self, quote: str) -> None:
@@ -516,7 +525,7 @@ def _expect_url(value: object, ctx: _Ctx, key: KeyPath, *, allow_path: bool = Fa
     text = _expect_str(value, ctx, key).strip()
     if _URL_RE.match(text) or text.startswith("file:"):
         return text
-    if allow_path and text:
+    if allow_path and _looks_like_path(text):
         return text
     raise ctx.error(
         f"expected a URL, got {text!r}",
@@ -1552,6 +1561,9 @@ def read_setup_cfg(text: str, path: str = "setup.cfg") -> ProjectConfig:
         parser.read_string(text, source=path)
     except ConfigParserError as exc:
         line = getattr(exc, "lineno", None)
+        errors = getattr(exc, "errors", None)
+        if line is None and errors:
+            line = errors[0][0]
         raise ConfigError(
             f"invalid setup.cfg: {str(exc).splitlines()[0]}",
             path=path,
@@ -1870,9 +1882,8 @@ class Settings:
 
 
 def _looks_like_path(value: str) -> bool:
-    return (
-        value.startswith((".", "/", "~")) or "\\" in value or bool(re.match(r"^[A-Za-z]:", value))
-    )
+    """A local path as written in config: relative (./, ../), absolute, home, or Windows."""
+    return value.startswith((".", "/", "~")) or bool(re.match(r"^[A-Za-z]:[\\/]", value))
 
 
 def _env_error(name: str, value: str, expected: str, example: str | None) -> ConfigError:
@@ -2177,6 +2188,11 @@ def remove_source(doc_text: str, package: str, *, path: str = "pyproject.toml") 
 # --------------------------------------------------------------------------------------------
 # The edge: the only functions here that touch the disk
 # --------------------------------------------------------------------------------------------
+
+
+def read_env() -> Settings:
+    """Settings from this process's environment: the only place ``os.environ`` is read."""
+    return Settings.from_env(os.environ)
 
 
 def read_text(path: str | os.PathLike[str]) -> str | None:

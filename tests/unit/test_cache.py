@@ -111,16 +111,20 @@ def test_prune_removes_old_buckets_stale_temps_and_unused_entries(tmp_path: Path
     stale_tmp.write_bytes(b"t")
     live_tmp = keep.parent / ".tmp-live"  # a writer that may still be running
     live_tmp.write_bytes(b"t")
+    scratch = cache.bucket("archives-v1") / ".tmp-metadata-x"  # a killed process's scratch dir
+    scratch.mkdir()
+    (scratch / "big.whl").write_bytes(b"w" * 1000)
     now = time.time()
     long_ago = now - 10 * 86400
-    os.utime(stale_tmp, (long_ago, long_ago))
-    os.utime(old, (long_ago, long_ago))
+    for path in (stale_tmp, old, scratch):
+        os.utime(path, (long_ago, long_ago))
 
     stats = cache.prune(now=now)
     assert not (tmp_path / "simple-v0").exists()
     assert not stale_tmp.exists() and live_tmp.exists()
+    assert not scratch.exists()
     assert old.exists()  # without older_than, entries stay
-    assert stats.files == 2 and stats.bytes == 101
+    assert stats.files == 3 and stats.bytes == 1101
 
     stats = cache.prune(older_than=86400, now=now)
     assert not old.exists() and keep.exists()

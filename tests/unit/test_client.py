@@ -244,6 +244,19 @@ def test_ranges_and_head(published: IndexServer, cache: Cache) -> None:
     ]
 
 
+def test_range_read_retried_after_a_broken_connection(published: IndexServer, cache: Cache) -> None:
+    url, path = _wheel_url(published)
+    published.truncate("torch-2.5.1", after_bytes=5, times=1)
+    assert _fast(cache, retries=1).get_range(url, 0, 50) == path.read_bytes()[:50]
+    assert [r.status for r in published.requests] == [206, 206]
+
+
+def test_missing_local_file_is_a_404(tmp_path: Path, cache: Cache) -> None:
+    with pytest.raises(NetworkError) as info:
+        _fast(cache).get_suffix(path_to_url(tmp_path / "nope.whl"), 10)
+    assert info.value.status == 404
+
+
 def test_range_ignored_raises_without_reading(published: IndexServer, cache: Cache) -> None:
     published.range = False
     url, _path = _wheel_url(published)
@@ -301,6 +314,24 @@ def test_retries_5xx_then_succeeds(published: IndexServer, cache: Cache) -> None
     published.fail("/foo/", status=503, times=2)
     assert _fast(cache, retries=2).fetch_page(published.index_url() + "/foo/") is not None
     assert [r.status for r in published.requests] == [503, 503, 200]
+
+
+def test_retries_429(published: IndexServer, cache: Cache) -> None:
+    published.fail("/foo/", status=429, times=1)
+    assert _fast(cache, retries=1).fetch_page(published.index_url() + "/foo/") is not None
+    assert [r.status for r in published.requests] == [429, 200]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("3", 3.0), ("0", 0.0), ("-5", 0.0), (None, None), ("soon", None), ("", None)],
+)
+def test_retry_after(value: str | None, expected: float | None) -> None:
+    assert client_mod._retry_after(value) == expected
+
+
+def test_retry_after_http_date_in_the_past_is_zero() -> None:
+    assert client_mod._retry_after("Mon, 01 Jan 2024 00:00:00 GMT") == 0.0
 
 
 def test_gives_up_with_a_readable_error(published: IndexServer, cache: Cache) -> None:

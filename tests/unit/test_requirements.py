@@ -79,7 +79,14 @@ def test_seed_004_index_variant() -> None:
     parsed = parse(SEED_004_INDEX)
     assert parsed.extra_index_urls == ("https://download.pytorch.org/whl/cu118",)
     names = [r.name for r in parsed.requirements]
-    assert names == ["certifi", "whisperx", "pyannote-audio", "torch", "torchaudio", "pytorch-triton"]
+    assert names == [
+        "certifi",
+        "whisperx",
+        "pyannote-audio",
+        "torch",
+        "torchaudio",
+        "pytorch-triton",
+    ]
     torch = parsed.requirements[3]
     assert torch.requirement is not None and str(torch.requirement.specifier) == "==2.2.1+cu118"
     assert torch.source == "reqs.txt:7"
@@ -118,15 +125,47 @@ GOOD_LINES = [
         set(),
         'python_version >= "3.8"',
     ),
-    ("./dist/foo-1.0-py3-none-any.whl", "foo", "1.0", None, "./dist/foo-1.0-py3-none-any.whl", set(), None),
+    (
+        "./dist/foo-1.0-py3-none-any.whl",
+        "foo",
+        "1.0",
+        None,
+        "./dist/foo-1.0-py3-none-any.whl",
+        set(),
+        None,
+    ),
     ("./dist/foo_bar-2.0.tar.gz", "foo-bar", "2.0", None, "./dist/foo_bar-2.0.tar.gz", set(), None),
     ("./project[cuda,dev]", None, None, None, "./project", {"cuda", "dev"}, None),
     (".", None, None, None, ".", set(), None),
-    ("git+https://github.com/a/b@main#egg=bee", "bee", None, "git+https://github.com/a/b@main#egg=bee", None, set(), None),
+    (
+        "git+https://github.com/a/b@main#egg=bee",
+        "bee",
+        None,
+        "git+https://github.com/a/b@main#egg=bee",
+        None,
+        set(),
+        None,
+    ),
     ("foo @ ./local/dir", "foo", None, None, "./local/dir", set(), None),
-    ("foo @ file:///tmp/foo-1.0-py3-none-any.whl", "foo", "1.0", "file:///tmp/foo-1.0-py3-none-any.whl", "/tmp/foo-1.0-py3-none-any.whl", set(), None),
+    (
+        "foo @ file:///tmp/foo-1.0-py3-none-any.whl",
+        "foo",
+        "1.0",
+        "file:///tmp/foo-1.0-py3-none-any.whl",
+        "/tmp/foo-1.0-py3-none-any.whl",
+        set(),
+        None,
+    ),
     # `/` inside a marker value does not make it a path.
-    ("foo ; platform_release == '5.4/x'", "foo", None, None, None, set(), 'platform_release == "5.4/x"'),
+    (
+        "foo ; platform_release == '5.4/x'",
+        "foo",
+        None,
+        None,
+        None,
+        set(),
+        'platform_release == "5.4/x"',
+    ),
 ]
 
 
@@ -202,7 +241,9 @@ def test_env_var_expansion_uses_the_given_mapping_only() -> None:
     text = "--index-url ${INDEX}/simple\nfoo==${VERSION}\nbar==${UNSET_VAR}\n"
     with pytest.raises(RequirementError, match=r"reqs.txt:3: invalid requirement"):
         parse(text, env={"INDEX": "https://example.org", "VERSION": "1.0"})
-    parsed = parse(text.replace("bar==${UNSET_VAR}\n", ""), env={"INDEX": "https://e.org", "VERSION": "1.0"})
+    parsed = parse(
+        text.replace("bar==${UNSET_VAR}\n", ""), env={"INDEX": "https://e.org", "VERSION": "1.0"}
+    )
     assert parsed.index_url == "https://e.org/simple"
     assert str(parsed.requirements[0].requirement) == "foo==1.0"
 
@@ -254,12 +295,16 @@ def test_cycle_is_an_error_naming_the_chain() -> None:
     files = {"a.txt": "foo\n-r b.txt\n", "b.txt": "-r a.txt\n"}
     with pytest.raises(RequirementError) as info:
         parse_requirements_file("a.txt", read_file=files_reader(files))
-    assert str(info.value).startswith("b.txt:1: requirements file includes itself: a.txt -> b.txt -> a.txt")
+    assert str(info.value).startswith(
+        "b.txt:1: requirements file includes itself: a.txt -> b.txt -> a.txt"
+    )
 
 
 def test_missing_nested_file_names_the_including_line() -> None:
     files = {"a.txt": "foo\n\n-r missing.txt\n"}
-    with pytest.raises(RequirementError, match=r"^a.txt:3: could not read included file missing.txt"):
+    with pytest.raises(
+        RequirementError, match=r"^a.txt:3: could not read included file missing.txt"
+    ):
         parse_requirements_file("a.txt", read_file=files_reader(files))
 
 
@@ -297,8 +342,14 @@ BAD = [
         "reqs.txt:1: requirement names 'torch' but the wheel 'tortch-1.0-py3-none-any.whl' is for 'tortch'",
     ),
     ("foo @ https://x.org/foo-1.0.whl; python_version>'3'\n", "reqs.txt:1: invalid requirement"),
-    ("-e ./dist/foo-1.0-py3-none-any.whl\n", "reqs.txt:1: cannot install ./dist/foo-1.0-py3-none-any.whl as editable"),
-    ("-e https://x.org/foo\n", "reqs.txt:1: editable requirements need a local directory or a VCS URL"),
+    (
+        "-e ./dist/foo-1.0-py3-none-any.whl\n",
+        "reqs.txt:1: cannot install ./dist/foo-1.0-py3-none-any.whl as editable",
+    ),
+    (
+        "-e https://x.org/foo\n",
+        "reqs.txt:1: editable requirements need a local directory or a VCS URL",
+    ),
     ("--index-url 'unterminated\n", "reqs.txt:1: cannot split options"),
     ("./proj[b@d]\n", "reqs.txt:1: invalid extra name 'b@d'"),
 ]
@@ -330,7 +381,10 @@ def test_unknown_option_suggests_the_closest() -> None:
 
 DIST_NAMES = [
     (TORCH_URL, ("torch", "2.2.1+cu118")),
-    ("https://x/pytorch_triton-2.1.0%2B7d1a95b046-cp311-cp311-linux_x86_64.whl", ("pytorch-triton", "2.1.0+7d1a95b046")),
+    (
+        "https://x/pytorch_triton-2.1.0%2B7d1a95b046-cp311-cp311-linux_x86_64.whl",
+        ("pytorch-triton", "2.1.0+7d1a95b046"),
+    ),
     ("./dist/Foo_Bar-1.0.tar.gz", ("foo-bar", "1.0")),
     ("C:\\wheels\\foo-1.0-py3-none-any.whl", ("foo", "1.0")),
     ("https://github.com/a/b/archive/befe2b242eb59dcd7a8a122d127614d5c63d36e9.zip", None),

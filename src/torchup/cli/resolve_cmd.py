@@ -7,7 +7,7 @@ builds the provider for a Target and runs one resolution.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,8 +195,13 @@ class ResolvedRun:
 def resolve_inputs(
     ctx: Context, ns: argparse.Namespace, inputs: Inputs, *, python: str | None = None,
     preferences: dict[str, Any] | None = None, installed: dict[str, Any] | None = None,
+    build_metadata: Callable[[Any], Any] | None = None,
 ) -> ResolvedRun:
-    """Build target, indexes and provider; resolve ``inputs``."""
+    """Build target, indexes and provider; resolve ``inputs``.
+
+    ``build_metadata(dist)`` gives an sdist's metadata by building it; it is asked only for
+    sdists whose PKG-INFO is not static (PEP 643), which are read without a build.
+    """
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
@@ -260,7 +265,15 @@ def resolve_inputs(
         no_deps=bool(getattr(ns, "no_deps", False)),
     )
     provider = IndexProvider(
-        target, finder, fetcher, policy, options, direct_files=inputs.direct_files
+        target,
+        finder,
+        fetcher,
+        policy,
+        options,
+        direct_files=inputs.direct_files,
+        # Without this an sdist-only version was always "unavailable (source build needed)",
+        # even when its PKG-INFO holds static metadata (packse: no-wheels, no-binary, ...).
+        build_metadata=_sdist_metadata_reader(ctx.client, build_metadata),
     )
     try:
         result = resolve_requirements(provider, inputs.requirements)
@@ -281,3 +294,65 @@ def _pinned_version(req: Any) -> Any:
         if spec.operator in ("==", "===") and "*" not in spec.version:
             return Version(spec.version)
     return None
+
+
+# PEP 643: from Metadata-Version 2.2 on, an sdist's PKG-INFO fields are what the built wheel
+# will carry unless listed as Dynamic; the resolver needs only these three.
+_RESOLVER_FIELDS = ("requires-dist", "requires-python", "provides-extra")
+
+
+def _sdist_metadata_reader(
+    client: Any, fallback: Callable[[Any], Any] | None
+) -> Callable[[Any], Any]:
+    """``dist -> Metadata | None`` for sdists: static PKG-INFO, else ``fallback`` (a build)."""
+
+    def read(dist: Any) -> Any:
+        meta = _static_sdist_metadata(client, dist)
+        if meta is None and fallback is not None:
+            return fallback(dist)
+        return meta
+
+    return read
+
+
+def _static_sdist_metadata(client: Any, dist: Any) -> Any:
+    """The sdist's PKG-INFO as Metadata when PEP 643 makes it trustworthy, else None."""
+    import tarfile
+    import tempfile
+    import zipfile
+
+    from torchup.index.metadata import parse_metadata
+
+    with tempfile.TemporaryDirectory(prefix="torchup-sdist-") as tmp:
+        path = Path(tmp) / dist.filename
+        client.download(dist.url, path, hashes=dict(getattr(dist, "hashes", {}) or {}))
+        data: bytes | None = None
+        try:
+            if dist.filename.endswith(".zip"):
+                with zipfile.ZipFile(path) as zf:
+                    names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")]
+                    data = zf.read(names[0]) if names else None
+            else:
+                with tarfile.open(path) as tf:
+                    for member in tf:
+                        parts = member.name.strip("/").split("/")
+                        if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
+                            f = tf.extractfile(member)
+                            data = f.read() if f else None
+                            break
+        except (OSError, tarfile.TarError, zipfile.BadZipFile):
+            return None
+    if data is None:
+        return None
+    meta = parse_metadata(data, dist)
+    try:
+        from packaging.version import Version
+
+        if Version(str(meta.metadata_version)) < Version("2.2"):
+            return None
+    except ValueError:
+        return None
+    dynamic = {str(d).lower() for d in (meta.dynamic or [])}
+    if dynamic & set(_RESOLVER_FIELDS):
+        return None
+    return meta

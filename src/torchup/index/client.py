@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from torchup.cache import Cache, PageEntry
-from torchup.errors import HashMismatchError, NetworkError
+from torchup.errors import HashMismatchError, IndexError_, NetworkError
 from torchup.index.simple import (
     JSON_CONTENT_TYPE,
     DistFile,
@@ -162,6 +162,14 @@ def _local_path(url: str) -> Path:
     from urllib.request import url2pathname  # urllib.request costs ~10 ms to import
 
     return Path(url2pathname(unquote(urlsplit(url).path)))
+
+
+def _open_local(url: str) -> BinaryIO:
+    """Open a local file for a ``file://`` URL (or path); missing files are a 404 NetworkError."""
+    try:
+        return _local_path(url).open("rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise NetworkError(f"{url} does not exist", url=url, status=404) from exc
 
 
 def _parse_cache_control(value: str | None) -> dict[str, str | None]:
@@ -482,7 +490,7 @@ class HttpClient:
             attempt += 1
             time.sleep(delay)
 
-    def _raise_status(self, url: str, status: int, what: str = "fetch") -> None:
+    def _raise_status(self, url: str, status: int, what: str = "fetch") -> NoReturn:
         shown = redact_url(url)
         hint = None
         if status in (401, 403):
@@ -600,7 +608,7 @@ class HttpClient:
             try:
                 data = json.loads(page.body)
             except ValueError as exc:
-                raise NetworkError(
+                raise IndexError_(
                     f"the index page {redact_url(url)} is not valid JSON: {exc}",
                     url=redact_url(url),
                 ) from exc
@@ -650,10 +658,8 @@ class HttpClient:
     def head(self, url: str) -> HeadResult:
         """HEAD ``url``: size and whether byte ranges are accepted. Raises for errors."""
         if _is_file_url(url):
-            path = _local_path(url)
-            if not path.is_file():
-                raise NetworkError(f"{url} does not exist", url=url, status=404)
-            return HeadResult(url, 200, path.stat().st_size, True)
+            with _open_local(url) as f:
+                return HeadResult(url, 200, os.fstat(f.fileno()).st_size, True)
         response = self._request("HEAD", url, {"Accept-Encoding": "identity"})
         if response.status != 200:
             self._raise_status(url, response.status, "inspect")
@@ -675,7 +681,7 @@ class HttpClient:
         if end <= start:
             return b""
         if _is_file_url(url):
-            with _local_path(url).open("rb") as f:
+            with _open_local(url) as f:
                 f.seek(start)
                 return f.read(end - start)
         return self._ranged(url, f"bytes={start}-{end - 1}")[0]
@@ -686,23 +692,37 @@ class HttpClient:
         Raises :class:`RangeNotSupported` (body unread) when the server ignores the Range.
         """
         if _is_file_url(url):
-            path = _local_path(url)
-            total = path.stat().st_size
-            start = max(0, total - n)
-            with path.open("rb") as f:
+            with _open_local(url) as f:
+                total = os.fstat(f.fileno()).st_size
+                start = max(0, total - n)
                 f.seek(start)
                 return SuffixResult(f.read(), start, total)
         data, first, size = self._ranged(url, f"bytes=-{n}")
         return SuffixResult(data, first, size if size is not None else first + len(data))
 
     def _ranged(self, url: str, spec: str) -> tuple[bytes, int, int | None]:
+        attempt = 0
+        while True:
+            try:
+                return self._ranged_once(url, spec)
+            except _TransientReadError:
+                if attempt >= self.retries:
+                    raise
+                attempt += 1
+                time.sleep(self.backoff * (2 ** (attempt - 1)))
+
+    def _ranged_once(self, url: str, spec: str) -> tuple[bytes, int, int | None]:
         response = self._request(
             "GET", url, {"Range": spec, "Accept-Encoding": "identity"}, preload=False, decode=False
         )
         try:
             if response.status == 206:
                 parsed = _content_range(response.headers.get("Content-Range"))
-                data = response.read()
+                try:
+                    data = response.read()
+                except Exception as exc:
+                    _reraise_read_error(exc, url)
+                    raise
                 if parsed is None:
                     raise NetworkError(
                         f"{redact_url(url)} answered a Range request without Content-Range",
@@ -717,7 +737,6 @@ class HttpClient:
                     status=response.status,
                 )
             self._raise_status(url, response.status)
-            raise AssertionError("unreachable")
         finally:
             if response.status == 206:
                 response.release_conn()
@@ -731,11 +750,9 @@ class HttpClient:
         closes the connection, so a caller may stop reading at any point. A connection that
         breaks mid-body raises :class:`NetworkError`."""
         if _is_file_url(url):
-            path = _local_path(url)
-            if not path.is_file():
-                raise NetworkError(f"{url} does not exist", url=url, status=404)
-            with path.open("rb") as f:
-                yield StreamBody(iter(lambda: f.read(chunk_size), b""), path.stat().st_size)
+            with _open_local(url) as f:
+                size = os.fstat(f.fileno()).st_size
+                yield StreamBody(iter(lambda: f.read(chunk_size), b""), size)
             return
         response = self._request(
             "GET", url, {"Accept-Encoding": "identity"}, preload=False, decode=False

@@ -142,6 +142,17 @@ class _Sparse:
                 return data[start - seg_start : end - seg_start]
         raise _NeedMore(start, end)
 
+    def missing(self, start: int, end: int) -> tuple[int, int]:
+        """``[start, end)`` shrunk so it does not re-read known bytes at either edge (a
+        known segment inside the range is re-read: one request beats two)."""
+        for seg_start, data in self.segments:
+            seg_end = seg_start + len(data)
+            if seg_start <= start < seg_end:
+                start = seg_end
+            if seg_start < end <= seg_end:
+                end = seg_start
+        return start, max(start, end)
+
     def segment_ending_at(self, end: int) -> tuple[int, bytes]:
         for seg_start, data in self.segments:
             if seg_start + len(data) == end:
@@ -347,45 +358,55 @@ def find_metadata_in_zip(data: bytes, project: str | None = None) -> bytes:
 
 
 class _ChunkReader:
-    """Reads exact byte counts from an iterator of chunks; ``consumed`` counts pulled bytes."""
+    """Reads exact byte counts from an iterator of chunks; ``consumed`` counts pulled bytes.
+
+    Keeps a read offset into the current buffer instead of deleting consumed bytes, so that
+    walking thousands of small headers costs O(bytes), not O(headers x chunk size).
+    """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
-        self._buf = bytearray()
+        self._buf = b""
+        self._pos = 0
         self.consumed = 0
+
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
 
     def _pull(self) -> bool:
         for chunk in self._chunks:
             if chunk:
                 self.consumed += len(chunk)
-                self._buf += chunk
+                self._buf = self._buf[self._pos :] + chunk
+                self._pos = 0
                 return True
         return False
 
     def read(self, n: int) -> bytes:
-        while len(self._buf) < n:
+        while self._available() < n:
             if not self._pull():
                 raise _ZipFormatError("unexpected end of stream")
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
         return out
 
     def read_some(self) -> bytes:
-        if not self._buf and not self._pull():
+        if not self._available() and not self._pull():
             raise _ZipFormatError("unexpected end of stream")
-        out = bytes(self._buf)
-        self._buf.clear()
+        out = self._buf[self._pos :]
+        self._buf, self._pos = b"", 0
         return out
 
     def unread(self, data: bytes) -> None:
-        self._buf[:0] = data
+        self._buf = data + self._buf[self._pos :]
+        self._pos = 0
 
     def skip(self, n: int) -> None:
         while n > 0:
-            if not self._buf and not self._pull():
+            if not self._available() and not self._pull():
                 raise _ZipFormatError("unexpected end of stream")
-            take = min(n, len(self._buf))
-            del self._buf[:take]
+            take = min(n, self._available())
+            self._pos += take
             n -= take
 
 
@@ -749,8 +770,10 @@ class MetadataFetcher:
             except _NeedMore as need:
                 if need.start < 0 or need.end > total or need.start >= need.end:
                     raise _ZipFormatError("the zip's offsets point outside the file") from None
-                data = self.client.get_range(dist.url, need.start, need.end)
-                known.add(need.start, cost.add(data))
+                start, end = known.missing(need.start, need.end)
+                if start >= end:
+                    raise _ZipFormatError("the zip's structure is inconsistent") from None
+                known.add(start, cost.add(self.client.get_range(dist.url, start, end)))
         raise _ZipFormatError("the zip's structure needs too many reads")
 
     def _by_stream(self, dist: DistFile, cost: _Cost, project: str) -> bytes:
@@ -765,7 +788,10 @@ class MetadataFetcher:
     def _by_download(self, dist: DistFile, cost: _Cost, project: str) -> bytes:
         import zipfile
 
-        with tempfile.TemporaryDirectory(prefix=".tmp-metadata-", dir=self.cache.dir) as tmp:
+        # In the cache (big wheels may not fit a RAM-backed /tmp); Cache.prune() removes the
+        # directory if this process is killed before it does.
+        scratch = self.cache.bucket("archives-v1")
+        with tempfile.TemporaryDirectory(prefix=".tmp-metadata-", dir=scratch) as tmp:
             target = Path(tmp) / dist.filename
             result = self.client.download(dist.url, target, hashes=dist.hashes)
             cost.bytes += result.size

@@ -307,6 +307,32 @@ def build_wheel(
         env=env,
         timeout=timeout,
     )
+    return _build(
+        runner,
+        source_dir,
+        out_dir,
+        system,
+        editable=editable,
+        config_settings=config_settings,
+        metadata_directory=metadata_directory,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def _build(
+    runner: _Runner,
+    source_dir: Path,
+    out_dir: Path,
+    system: BuildSystem,
+    *,
+    editable: bool,
+    config_settings: Mapping[str, Any] | None,
+    metadata_directory: Path | None,
+    env: Mapping[str, str] | None,
+    timeout: float | None,
+) -> Path:
+    """Run the build hook with a prepared runner; return the wheel's path."""
     hook = "build_editable" if editable else "build_wheel"
     kwargs: dict[str, Any] = {
         "wheel_directory": str(out_dir),
@@ -372,14 +398,14 @@ def prepare_metadata(
         return out_dir / name
     # The hook is optional: build the wheel and take its .dist-info (what pip does).
     with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
-        wheel = build_wheel(
+        wheel = _build(
+            runner,
             source_dir,
             Path(tmp),
-            build_env_python=build_env_python,
-            provision=provision,
+            system,
             editable=editable,
-            isolated=isolated,
             config_settings=config_settings,
+            metadata_directory=None,
             env=env,
             timeout=timeout,
         )

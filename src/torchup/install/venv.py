@@ -25,6 +25,7 @@ from torchup.install.interpreters import _VENV_PLACEHOLDER, Interpreter, query_i
 __all__ = ["create_venv", "is_venv"]
 
 _WINDOWS = os.name == "nt"
+_IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy", "graalpy": "GraalPy"}
 
 
 def is_venv(path: Path) -> bool:
@@ -66,9 +67,10 @@ def _pyvenv_cfg(
     from torchup import __version__ as torchup_version
 
     base = interpreter.base_executable
+    impl = interpreter.implementation
     lines = [
         f"home = {base.parent}",
-        f"implementation = {interpreter.implementation.capitalize().replace('Cpython', 'CPython')}",
+        f"implementation = {_IMPLEMENTATIONS.get(impl, impl)}",
         f"version_info = {interpreter.version}",
         f"include-system-site-packages = {'true' if system_site_packages else 'false'}",
         f"version = {interpreter.version}",

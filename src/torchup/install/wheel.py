@@ -34,7 +34,7 @@ import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, cast
 
@@ -148,10 +148,16 @@ class InstalledWheel:
     name: str
     version: str
     dist_info: Path
-    files: tuple[Path, ...]
     linked: int
     copied: int
     replaced: tuple[Path, ...]
+    scheme_dirs: Mapping[str, str] = field(default_factory=dict, hash=False, repr=False)
+    written: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every path placed, RECORD included (built on demand: thousands for torch)."""
+        return tuple(Path(self.scheme_dirs[s]) / rel for s, rel in self.written)
 
 
 # -- validation + unpacking ---------------------------------------------------------------------
@@ -299,8 +305,15 @@ def unpack_wheel(
                         hasher.update(chunk)
                         out.write(chunk)
                         size += len(chunk)
-            except (OSError, zipfile.BadZipFile, EOFError) as exc:
-                # A file where a directory must go (or the reverse), a CRC error, a full disk.
+            except (
+                OSError,
+                zipfile.BadZipFile,
+                EOFError,
+                RuntimeError,
+                NotImplementedError,
+            ) as exc:
+                # A file where a directory must go (or the reverse), a CRC error, a full disk,
+                # an encrypted member (RuntimeError) or an unknown compression method.
                 raise InvalidWheelError(
                     f"cannot unpack {member}: {exc}", filename=filename
                 ) from exc
@@ -338,7 +351,8 @@ def _check_members(
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise InvalidWheelError(f"member {name!r} is a symbolic link", filename=filename)
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = stat.S_IFMT(mode)  # 0 when the archiver recorded permissions only
+        if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
             raise InvalidWheelError(f"member {name!r} is not a regular file", filename=filename)
         size = info.file_size
         if size > limits.member_floor and size > limits.max_ratio * max(info.compress_size, 1):
@@ -423,7 +437,7 @@ def unpack_wheel_cached(
 class _CachedFile(io.RawIOBase):
     """A file of the unpacked tree, opened only if someone reads it (linking never does)."""
 
-    def __init__(self, path: Path, entry: UnpackedFile) -> None:
+    def __init__(self, path: str, entry: UnpackedFile) -> None:
         super().__init__()
         self.path = path
         self.entry = entry
@@ -485,8 +499,9 @@ def _make_source(unpacked: UnpackedWheel) -> Any:
             return None  # done while unpacking
 
         def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+            root = str(unpacked.root)
             for entry in unpacked.files:
-                stream = _CachedFile(unpacked.root / entry.path, entry)
+                stream = _CachedFile(f"{root}/{entry.path}", entry)
                 try:
                     yield (
                         (entry.path, entry.hash, str(entry.size)),
@@ -535,17 +550,27 @@ class _StagingDestination:
         self.copied = 0
         self.compile: Callable[[list[tuple[str, Path, str]]], list[tuple[str, str]]] | None = None
         self.written: list[tuple[str, str]] = []  # (scheme, scheme-relative path)
+        # The hot path (tens of thousands of files for torch) works on strings and remembers
+        # which directories exist: pathlib and repeated stat() calls cost more than link().
+        self._stage = str(stage)
+        self._seen: set[tuple[str, str]] = set()
+        self._dirs: set[str] = set()
 
-    def _target(self, scheme: str, path: str, what: str = "path") -> tuple[str, Path]:
+    def _target(self, scheme: str, path: str, what: str = "path") -> tuple[str, str]:
         rel = _safe_relpath(path, what, self.filename)
-        target = self.stage / scheme / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or target.is_symlink():
+        key = (scheme, rel)
+        if key in self._seen:
             raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
-        self.written.append((scheme, rel))
+        self._seen.add(key)
+        target = f"{self._stage}/{scheme}/{rel}"
+        parent = target.rpartition("/")[0]
+        if parent not in self._dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._dirs.add(parent)
+        self.written.append(key)
         return rel, target
 
-    def _link(self, source: Path, target: Path) -> None:
+    def _link(self, source: str, target: str) -> None:
         if self.link_mode == "symlink":
             os.symlink(source, target)
             self.linked += 1
@@ -563,13 +588,13 @@ class _StagingDestination:
         shutil.copymode(source, target)
         self.copied += 1
 
-    def _write_stream(self, target: Path, stream: BinaryIO, executable: bool) -> tuple[str, int]:
+    def _write_stream(self, target: str, stream: BinaryIO, executable: bool) -> tuple[str, int]:
         from installer.utils import copyfileobj_with_hashing, make_file_executable
 
         with open(target, "wb") as out:
             digest, size = copyfileobj_with_hashing(stream, out, "sha256")
         if executable:
-            make_file_executable(target)
+            make_file_executable(Path(target))
         self.copied += 1
         return f"sha256={digest}", size
 
@@ -604,7 +629,8 @@ class _StagingDestination:
             self.interpreter, self.script_kind
         )
         rel, target = self._target("scripts", script_name, "script")
-        target.write_bytes(data)
+        with open(target, "wb") as out:
+            out.write(data)
         os.chmod(target, 0o777 & ~_umask())
         self.copied += 1
         return RecordEntry(rel, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))
@@ -1027,16 +1053,15 @@ def install_wheel(
     tx.commit()
     shutil.rmtree(work, ignore_errors=True)
     _prune_empty_dirs(removed_old, roots, scheme.roots)
-    files = tuple(Path(scheme_dict[s]) / rel for s, rel in destination.written)
     record = f"{unpacked.dist_info}/RECORD"
     root_scheme = next(s for s, rel in destination.written if rel == record)
     return InstalledWheel(
         name=unpacked.name,
         version=unpacked.version,
         dist_info=Path(scheme_dict[root_scheme]) / unpacked.dist_info,
-        files=files,
         linked=destination.linked,
         copied=destination.copied,
         replaced=tuple(replaced),
+        scheme_dirs=scheme_dict,
+        written=tuple(destination.written),
     )
-

@@ -180,6 +180,8 @@ def dumps_lock(lock: Lock, *, validate: bool = True) -> str:
     for key in _TOP_ORDER:
         if key in data:
             out.append(f"{_key(key)} = {_value(data[key])}\n")
+    if not data.get("packages"):
+        out.append("packages = []\n")  # PEP 751 requires the key even when nothing is locked
     for package in data.get("packages", []):
         out.append("\n[[packages]]\n")
         out.extend(_package_lines(package))

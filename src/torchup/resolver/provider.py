@@ -155,6 +155,13 @@ class IndexProvider:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="torchup-fetch")
         self._explicit_pre: set[str] = set(options.prerelease_packages)
+        # Yanked versions the user pinned exactly (==/===) in a root requirement or constraint:
+        # PEP 592 lets them be selected, for every requirement on that package (not only the
+        # pin itself), else a transitive `b>0.1` would veto the user's `b==1.0.0`.
+        self._allowed_yanks: dict[str, set[Version]] = {}
+        for cname, specs in options.constraints.items():
+            for spec in specs:
+                self._note_exact_pins(cname, spec)
         self.chosen_files: dict[str, Any] = {}
 
     def close(self) -> None:
@@ -180,6 +187,15 @@ class IndexProvider:
         for pkg, need in reqs:
             if need.names_prerelease:
                 self._explicit_pre.add(pkg.name)
+            self._note_exact_pins(pkg.name, need.specifier)
+
+    def _note_exact_pins(self, name: str, spec: SpecifierSet) -> None:
+        for s in spec:
+            if s.operator in ("==", "===") and "*" not in s.version:
+                try:
+                    self._allowed_yanks.setdefault(name, set()).add(Version(s.version))
+                except ValueError:  # `===` may name a non-PEP 440 string
+                    continue
 
     def versions(self, package: Pkg) -> Sequence[Version]:
         if package == ROOT:
@@ -308,6 +324,14 @@ class IndexProvider:
             self._order[name] = order
         return order
 
+    def allows_prereleases(self, name: str) -> bool:
+        """Whether every requirement on ``name`` may match pre-releases (for hints)."""
+        return self._prerelease_policy(name) is True
+
+    def yank_allowed(self, name: str, version: Version) -> bool:
+        """Whether a root requirement or constraint pins this yanked version exactly."""
+        return version in self._allowed_yanks.get(name, ())
+
     def _prerelease_policy(self, name: str) -> bool | None:
         mode = self.options.prerelease
         if name in self._explicit_pre or mode == "allow":
@@ -320,18 +344,24 @@ class IndexProvider:
         policy = self._prerelease_policy(name)
         choices = self._choices_for(name)
         yanked_ok = _is_exact_pin(spec)
-        pool = [v for v in universe if yanked_ok or not choices[v].yanked]
+        pinned = self._allowed_yanks.get(name, ())
+        pool = [v for v in universe if yanked_ok or not choices[v].yanked or v in pinned]
         if policy is not None:
             return list(spec.filter(pool, prereleases=policy))
         mode = self.options.prerelease
         explicit = any(s.prereleases for s in spec)
         if explicit and mode in ("explicit", "if-necessary-or-explicit"):
             return list(spec.filter(pool, prereleases=True))
-        finals = list(spec.filter(pool, prereleases=False))
-        if finals or mode == "explicit":
-            return finals
-        # if-necessary: only pre-releases satisfy this requirement, so allow them.
-        return list(spec.filter(pool, prereleases=True))
+        if mode != "explicit" and self._only_prereleases(name):
+            # if-necessary: the project has published nothing but pre-releases.
+            return list(spec.filter(pool, prereleases=True))
+        # A requirement that only a pre-release satisfies does not opt in by itself when final
+        # releases exist (`a>0.1` with 0.1.0 and 1.0.0a1): the user must name a pre-release
+        # (`a>=1.0.0a1`) or pass --prerelease allow (packse: package-only-prereleases-in-range).
+        return list(spec.filter(pool, prereleases=False))
+
+    def _only_prereleases(self, name: str) -> bool:
+        return all(v.is_prerelease for v in self._choices_for(name))
 
     def _meta_future(self, name: str, version: Version, choice: VersionChoice) -> Future[Any]:
         key = (name, version)

@@ -364,7 +364,13 @@ class _Solver(Generic[P, R]):
         # Per package, the accumulated mask after each of its assignments (index, mask). The dict
         # order is discovery order, which breaks ties in the decision heuristic.
         self._acc: dict[P, list[tuple[int, int]]] = {root: []}
+        self._now: dict[P, int] = {root: self._universes[root].full}  # = _acc[p][-1] or full
+        # Incompatibilities by package. Those whose term for the package is one positive version
+        # (every dependency and every unavailable version: most of the store) can only become
+        # satisfied on that package when it is narrowed to exactly that version, so they sit in
+        # per-version buckets that propagation opens only then.
         self._incompatibilities: dict[P, list[Incompatibility[P]]] = {}
+        self._by_version: dict[P, dict[int, list[Incompatibility[P]]]] = {}
         self._assignments: list[_Assignment[P]] = []
         self._decisions: dict[P, int] = {}
         self._level = 0
@@ -379,9 +385,10 @@ class _Solver(Generic[P, R]):
             Incompatibility((Term(self._root, root_universe.absent, root_universe),), RootCause())
         )
         next_package: P | None = self._root
+        pending: Sequence[Incompatibility[P]] = ()
         while next_package is not None:
-            self._propagate(next_package)
-            next_package = self._decide()
+            self._propagate(next_package, pending)
+            next_package, pending = self._decide()
         versions: dict[P, Version] = {}
         dependencies: dict[P, list[P]] = {}
         for package, index in self._decisions.items():
@@ -395,23 +402,23 @@ class _Solver(Generic[P, R]):
         return self._edges.get((self._root, 0), [])
 
     # -- partial solution ---------------------------------------------------------------
-    def _current(self, package: P) -> int:
-        stack = self._acc[package]
-        return stack[-1][1] if stack else self._universes[package].full
-
     def _assign(self, package: P, mask: int, cause: Incompatibility[P] | None) -> None:
         if cause is None:
             self._level += 1
-        stack = self._acc[package]
-        accumulated = (stack[-1][1] if stack else self._universes[package].full) & mask
-        stack.append((len(self._assignments), accumulated))
+        accumulated = self._now[package] & mask
+        self._now[package] = accumulated
+        self._acc[package].append((len(self._assignments), accumulated))
         self._assignments.append(_Assignment(package, mask, self._level, cause))
 
     def _backtrack(self, level: int) -> None:
         assignments = self._assignments
         while assignments and assignments[-1].level > level:
             popped = assignments.pop()
-            self._acc[popped.package].pop()
+            stack = self._acc[popped.package]
+            stack.pop()
+            self._now[popped.package] = (
+                stack[-1][1] if stack else self._universes[popped.package].full
+            )
             if popped.cause is None:
                 del self._decisions[popped.package]
         self._level = level
@@ -420,11 +427,13 @@ class _Solver(Generic[P, R]):
     def _relation(self, incompatibility: Incompatibility[P]) -> tuple[int, Term[P] | None]:
         """How the partial solution relates to ``incompatibility``; O(terms)."""
         unsatisfied: Term[P] | None = None
+        now = self._now
         for term in incompatibility.terms:
-            accumulated = self._current(term.package)
-            if not accumulated & ~term.mask:
+            accumulated = now[term.package]
+            common = accumulated & term.mask
+            if common == accumulated:
                 continue  # satisfied: every state still possible is in the term
-            if not accumulated & term.mask:
+            if not common:
                 return _CONTRADICTED, None
             if unsatisfied is not None:
                 return _INCONCLUSIVE, None
@@ -436,7 +445,12 @@ class _Solver(Generic[P, R]):
     # -- incompatibility store ----------------------------------------------------------
     def _add(self, incompatibility: Incompatibility[P]) -> None:
         for term in incompatibility.terms:
-            self._incompatibilities.setdefault(term.package, []).append(incompatibility)
+            mask = term.mask
+            if mask and not mask & (mask - 1) and not mask & term.universe.absent:
+                buckets = self._by_version.setdefault(term.package, {})
+                buckets.setdefault(mask.bit_length() - 1, []).append(incompatibility)
+            else:
+                self._incompatibilities.setdefault(term.package, []).append(incompatibility)
 
     def _universe(self, package: P) -> Universe:
         universe = self._universes.get(package)
@@ -444,6 +458,7 @@ class _Solver(Generic[P, R]):
             universe = Universe(self._provider.versions(package))
             self._universes[package] = universe
             self._acc[package] = []
+            self._now[package] = universe.full
         return universe
 
     def _allowed(self, package: P, requirement: R, universe: Universe) -> int:
@@ -515,28 +530,48 @@ class _Solver(Generic[P, R]):
             self._prefetch(fresh)
 
     # -- the three parts of the algorithm ------------------------------------------------
-    def _propagate(self, package: P) -> None:
-        """Unit propagation from ``package``; resolves conflicts as they appear."""
+    def _propagate(self, package: P, pending: Sequence[Incompatibility[P]] = ()) -> None:
+        """Unit propagation from ``package`` (and ``pending``, added while it was satisfied).
+
+        Cost per changed package: its general incompatibilities plus one version bucket.
+        """
         changed: dict[P, None] = {package: None}
+        for incompatibility in pending:
+            conflict_package = self._check(incompatibility, changed)
+            if conflict_package is not None:
+                changed = {conflict_package: None}
+                break
         while changed:
             current = next(reversed(changed))
             del changed[current]
-            incompatibilities = self._incompatibilities.get(current, [])
+            candidates = self._incompatibilities.get(current, [])
+            accumulated = self._now[current]
+            if accumulated and not accumulated & (accumulated - 1):
+                bucket = self._by_version.get(current, {}).get(accumulated.bit_length() - 1)
+                if bucket:
+                    candidates = [*candidates, *bucket]
             # Newest first: learned incompatibilities are the most specific (as in pub).
-            for i in range(len(incompatibilities) - 1, -1, -1):
-                incompatibility = incompatibilities[i]
-                relation, term = self._relation(incompatibility)
-                if relation == _SATISFIED:
-                    learned = self._resolve_conflict(incompatibility)
-                    relation, term = self._relation(learned)
-                    assert relation == _ALMOST and term is not None, "learned clause not unit"
-                    self._assign(term.package, term.mask ^ term.universe.full, learned)
-                    changed = {term.package: None}
+            for i in range(len(candidates) - 1, -1, -1):
+                conflict_package = self._check(candidates[i], changed)
+                if conflict_package is not None:
+                    changed = {conflict_package: None}
                     break
-                if relation == _ALMOST:
-                    assert term is not None
-                    self._assign(term.package, term.mask ^ term.universe.full, incompatibility)
-                    changed[term.package] = None
+
+    def _check(self, incompatibility: Incompatibility[P], changed: dict[P, None]) -> P | None:
+        """Derive from ``incompatibility`` if it is unit; on a conflict, learn, backjump, derive
+        from the learned one and return the package to restart from."""
+        relation, term = self._relation(incompatibility)
+        if relation == _ALMOST:
+            assert term is not None
+            self._assign(term.package, term.mask ^ term.universe.full, incompatibility)
+            changed[term.package] = None
+        elif relation == _SATISFIED:
+            learned = self._resolve_conflict(incompatibility)
+            relation, term = self._relation(learned)
+            assert relation == _ALMOST and term is not None, "learned clause is not unit"
+            self._assign(term.package, term.mask ^ term.universe.full, learned)
+            return term.package
+        return None
 
     def _resolve_conflict(self, incompatibility: Incompatibility[P]) -> Incompatibility[P]:
         """Learn from a satisfied incompatibility and backjump; raises _Failure at the root."""
@@ -616,8 +651,12 @@ class _Solver(Generic[P, R]):
             return True
         return len(terms) == 1 and terms[0].package == self._root and terms[0].positive
 
-    def _decide(self) -> P | None:
-        """Pick the next version (fewest candidates first); None when the solution is complete."""
+    def _decide(self) -> tuple[P | None, Sequence[Incompatibility[P]]]:
+        """Pick the next version (fewest candidates first); None when the solution is complete.
+
+        Also returns the incompatibilities to check before anything else: the chosen version's
+        own, when deciding it would have satisfied one of them (so it was not decided).
+        """
         best: P | None = None
         best_count = -1
         best_mask = 0
@@ -631,25 +670,27 @@ class _Solver(Generic[P, R]):
             if best is None or count < best_count:
                 best, best_count, best_mask = package, count, accumulated
         if best is None:
-            return None
+            return None, ()
         self._step()
         index = (best_mask & -best_mask).bit_length() - 1
         bit = 1 << index
+        own = self._dependency_incompatibilities(best, index)
         conflict = False
-        for incompatibility in self._dependency_incompatibilities(best, index):
+        for incompatibility in own:
             if all(
                 (not bit & ~term.mask)
                 if term.package == best
-                else (not self._current(term.package) & ~term.mask)
+                else (self._now[term.package] & term.mask == self._now[term.package])
                 for term in incompatibility.terms
             ):
                 conflict = True  # deciding would satisfy it; let propagation rule the version out
                 break
-        if not conflict:
-            self._reporter.deciding(best, self._universes[best].versions[index])
-            self._assign(best, bit, None)
-            self._decisions[best] = index
-        return best
+        if conflict:
+            return best, own
+        self._reporter.deciding(best, self._universes[best].versions[index])
+        self._assign(best, bit, None)
+        self._decisions[best] = index
+        return best, ()
 
     def _step(self) -> None:
         self._steps += 1

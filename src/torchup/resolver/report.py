@@ -79,42 +79,146 @@ def explain(
 def describe_versions(name: str, mask: int, universe: Universe) -> str:
     """Render the versions in ``mask`` compactly, relative to ``universe``.
 
-    The result names exactly the set within the universe (checked with PEP 440 matching):
-    ``foo`` (all versions), ``foo==1.0``, ``foo>=1.0``, ``foo>=1.0,<2.0 | >=3.0``,
-    ``foo!=1.5``, or a list ``foo 1.0 | 1.2`` when no specifier says it. Cost O(universe) per
-    candidate specifier tried (a handful per run of consecutive versions).
+    The result names exactly that set within the universe under PEP 440 matching (with
+    pre-releases): ``foo`` (all versions), ``foo==1.0``, ``foo>=1.0``, ``foo>=1.0,<2.0 | >=3.0``,
+    ``foo!=1.5``, or a list ``foo 1.0 | 1.2`` when no specifier says it. Cost: one sort of the
+    universe, then O(runs of consecutive versions) small checks.
     """
-    allowed = mask & universe.all_versions
-    if allowed == universe.all_versions:
-        return name if len(universe) != 1 else f"{name}=={universe.versions[0]}"
-    if not allowed:
-        return f"no version of {name}"
-    ordered = sorted(universe.versions)
-    inside = [bool(allowed >> universe.index[v] & 1) for v in ordered]
-    members = [v for v, ok in zip(ordered, inside, strict=True) if ok]
-    if len(members) == 1:
-        exact = f"=={members[0]}"
-        if _names_exactly(exact, ordered, members):
-            return name + exact
-        return f"{name} {members[0]}"
-    runs: list[tuple[int, int]] = []
-    for i, ok in enumerate(inside):
-        if not ok:
-            continue
-        if runs and runs[-1][1] == i - 1:
-            runs[-1] = (runs[-1][0], i)
-        else:
-            runs.append((i, i))
-    if len(runs) <= 3:
-        return name + " | ".join(_run_text(ordered, start, end) for start, end in runs)
-    outside = [v for v, ok in zip(ordered, inside, strict=True) if not ok]
-    if len(outside) <= 5:
-        excluded = ",".join(f"!={v}" for v in outside)
-        if _names_exactly(excluded, ordered, members):
-            return name + excluded
-    if len(members) <= _MAX_LISTED or len(runs) > 8:
-        return _listing(name, members)
-    return name + " | ".join(_run_text(ordered, start, end) for start, end in runs)
+    return _Ordered(universe).render(name, mask)
+
+
+class _Ordered:
+    """A universe in PEP 440 order, for rendering sets of its versions."""
+
+    def __init__(self, universe: Universe) -> None:
+        self.universe = universe
+        self.versions = sorted(universe.versions)
+        # Specifier quirks (local labels, pre/post releases, zero padding) only ever involve
+        # versions with the same release as a version named in the specifier; plain ordering
+        # decides the rest. So a candidate is checked against those groups only.
+        self.by_release: dict[tuple[int, ...], list[Version]] = {}
+        for version in self.versions:
+            self.by_release.setdefault(_release(version), []).append(version)
+
+    def render(self, name: str, mask: int) -> str:
+        universe = self.universe
+        allowed = mask & universe.all_versions
+        if allowed == universe.all_versions:
+            return name if len(universe) != 1 else f"{name}=={universe.versions[0]}"
+        if not allowed:
+            return f"no version of {name}"
+        inside = [bool(allowed >> universe.index[v] & 1) for v in self.versions]
+        members = [v for v, ok in zip(self.versions, inside, strict=True) if ok]
+        if len(members) == 1:
+            if self._names_exactly(f"=={members[0]}", allowed, members):
+                return f"{name}=={members[0]}"
+            return f"{name} {members[0]}"
+        runs: list[tuple[int, int]] = []
+        for i, ok in enumerate(inside):
+            if ok and runs and runs[-1][1] == i - 1:
+                runs[-1] = (runs[-1][0], i)
+            elif ok:
+                runs.append((i, i))
+        if len(runs) > 3:
+            outside = [v for v, ok in zip(self.versions, inside, strict=True) if not ok]
+            if len(outside) <= 5:
+                excluded = ",".join(f"!={v}" for v in outside)
+                if self._names_exactly(excluded, allowed, outside):
+                    return name + excluded
+            if len(members) <= _MAX_LISTED or len(runs) > 8:
+                return _listing(name, members)
+        if len(runs) == 1:
+            text, is_spec = self._run(*runs[0], alone=True)
+            return name + text if is_spec else f"{name} {text}"
+        parts = [self._run(start, end, alone=False) for start, end in runs]
+        head, is_spec = parts[0]
+        return name + (head if is_spec else f" {head}") + "".join(f" | {p}" for p, _ in parts[1:])
+
+    def _run(self, start: int, end: int, *, alone: bool) -> tuple[str, bool]:
+        """Text for ``versions[start:end+1]`` alone, and whether it starts as a specifier.
+
+        A lone version inside a union is written bare ("foo<1 | 1.5 | >=2"). A run whose ends
+        cannot be bounded (a local build next to its public version) has its end release
+        group(s) written bare and the rest as a specifier, or failing that is listed.
+        """
+        ordered = self.versions
+        if start == end and not alone:
+            return str(ordered[start]), False
+        spec = self._spec(start, end)
+        if spec is not None:
+            return spec, True
+        first, last = _release(ordered[start]), _release(ordered[end])
+        after_head, before_tail = start, end
+        while after_head <= end and _release(ordered[after_head]) == first:
+            after_head += 1
+        while before_tail >= start and _release(ordered[before_tail]) == last:
+            before_tail -= 1
+        for middle_start, middle_end in ((start, before_tail), (after_head, end)):
+            if middle_start > middle_end:
+                continue
+            middle = self._spec(middle_start, middle_end)
+            if middle is None:
+                continue
+            head = [str(v) for v in ordered[start:middle_start]]
+            tail = [str(v) for v in ordered[middle_end + 1 : end + 1]]
+            return " | ".join([*head, middle, *tail]), not head
+        return _capped([str(v) for v in ordered[start : end + 1]]), False
+
+    def _spec(self, start: int, end: int) -> str | None:
+        """A specifier naming exactly ``versions[start:end+1]`` in the universe, if any."""
+        ordered = self.versions
+        run_mask = 0
+        for version in ordered[start : end + 1]:
+            run_mask |= 1 << self.universe.index[version]
+        candidates: list[str] = []
+        publics = {v.public for v in ordered[start : end + 1]}
+        if len(publics) == 1:
+            candidates.append(f"=={ordered[start]}" if start == end else f"=={publics.pop()}")
+        lowers = [""]
+        if start > 0:
+            low, below = ordered[start], ordered[start - 1]
+            lowers = [f">={low}", f">{below}", f">={low.public}", f">{below.public}"]
+        uppers = [""]
+        if end < len(ordered) - 1:
+            high, above = ordered[end], ordered[end + 1]
+            uppers = [f"<{above}", f"<={high}", f"<{above.public}", f"<={high.public}"]
+        candidates.extend(",".join(p for p in (lo, up) if p) for lo in lowers for up in uppers)
+        anchors = [ordered[i] for i in (start - 1, start, end, end + 1) if 0 <= i < len(ordered)]
+        for spec in dict.fromkeys(c for c in candidates if c):
+            if self._names_exactly(spec, run_mask, anchors):
+                return spec
+        return None
+
+    def _names_exactly(self, spec: str, allowed: int, anchors: Sequence[Version]) -> bool:
+        """Whether ``spec`` matches exactly the versions in ``allowed`` (see ``by_release``)."""
+        try:
+            specifier = SpecifierSet(spec)
+        except InvalidSpecifier:
+            return False
+        index = self.universe.index
+        for release in dict.fromkeys(_release(v) for v in anchors):
+            for version in self.by_release.get(release, ()):
+                matches = specifier.contains(version, prereleases=True)
+                if matches != bool(allowed >> index[version] & 1):
+                    return False
+        # Away from the anchors, ordering decides: the smallest and largest versions stand in.
+        for version in (self.versions[0], self.versions[-1]):
+            if specifier.contains(version, prereleases=True) != bool(allowed >> index[version] & 1):
+                return False
+        return True
+
+
+def _release(version: Version) -> tuple[int, ...]:
+    release = version.release
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    return release
+
+
+def _capped(versions: Sequence[str]) -> str:
+    if len(versions) <= _MAX_LISTED:
+        return " | ".join(versions)
+    return " | ".join(versions[:_MAX_LISTED]) + f" | ... ({len(versions)} versions)"
 
 
 def _listing(name: str, members: Sequence[Version]) -> str:
@@ -122,39 +226,6 @@ def _listing(name: str, members: Sequence[Version]) -> str:
         return f"{name} " + " | ".join(str(v) for v in members)
     shown = " | ".join(str(v) for v in members[:_MAX_LISTED])
     return f"{name} {shown} | ... ({len(members)} versions)"
-
-
-def _names_exactly(spec: str, ordered: Sequence[Version], members: Sequence[Version]) -> bool:
-    try:
-        specifier = SpecifierSet(spec)
-    except InvalidSpecifier:
-        return False
-    return list(specifier.filter(ordered, prereleases=True)) == list(members)
-
-
-def _run_text(ordered: Sequence[Version], start: int, end: int) -> str:
-    """A specifier for ``ordered[start:end+1]`` alone, or the versions listed."""
-    members = ordered[start : end + 1]
-    candidates: list[str] = []
-    if start == end:
-        candidates.append(f"=={ordered[start]}")
-    lowers = [""]
-    if start > 0:
-        low, below = ordered[start], ordered[start - 1]
-        lowers = [f">={low}", f">{below}", f">={low.public}", f">{below.public}"]
-    uppers = [""]
-    if end < len(ordered) - 1:
-        high, above = ordered[end], ordered[end + 1]
-        uppers = [f"<{above}", f"<={high}", f"<{above.public}", f"<={high.public}"]
-    candidates.extend(",".join(p for p in (lo, up) if p) for lo in lowers for up in uppers)
-    seen: set[str] = set()
-    for spec in candidates:
-        if spec in seen:
-            continue
-        seen.add(spec)
-        if _names_exactly(spec, ordered, members):
-            return spec
-    return " " + " | ".join(str(v) for v in members)
 
 
 def _available(universe: Universe) -> str:
@@ -177,6 +248,8 @@ class _Writer:
         self._root = root
         self._known: dict[tuple[object, int], str] = {}  # (package, version set) -> as written
         self._names: dict[object, str] = {}
+        self._ordered: dict[Universe, _Ordered] = {}
+        self._rendered: dict[tuple[Universe, int], str] = {}
         self._derivations: dict[Incompatibility[Any], int] = {}
         self._numbers: dict[Incompatibility[Any], int] = {}
         self._lines: list[tuple[str, int | None]] = []
@@ -199,18 +272,34 @@ class _Writer:
             return self._name(package)
         return self._constraint(term)
 
-    def _constraint(self, term: Term[Any], *, exact: bool = False) -> str:
+    def _constraint(self, term: Term[Any], *, exact: bool = False, note: bool = False) -> str:
         """The term's version set; all versions is the bare name.
 
         A set that some requirement in the tree allows is shown as that requirement was
         written, except for ``exact`` (the versions a fact is about: "foo==1.0 depends on").
+        With ``note``, such a text is followed by the one or two versions it stands for when
+        they are local builds it does not spell out ("torch==2.2.1 (only 2.2.1+cu118)"): the
+        step readers of uv's reports miss.
         """
         versions = _set_of(term)
-        if not (exact and term.positive):
-            known = self._known.get((term.package, versions))
-            if known is not None:
-                return known
-        return describe_versions(self._name(term.package), versions, term.universe)
+        known = None if exact and term.positive else self._known.get((term.package, versions))
+        if known is None:
+            return self._render(term.package, versions, term.universe)
+        if note and versions.bit_count() <= 2:
+            members = sorted(term.universe.members(versions))
+            if any(v.local is not None and str(v) not in known for v in members):
+                return f"{known} (only {' and '.join(str(v) for v in members)})"
+        return known
+
+    def _render(self, package: object, versions: int, universe: Universe) -> str:
+        key = (universe, versions)
+        text = self._rendered.get(key)
+        if text is None:
+            ordered = self._ordered.get(universe)
+            if ordered is None:
+                ordered = self._ordered[universe] = _Ordered(universe)
+            text = self._rendered[key] = ordered.render(self._name(package), versions)
+        return text
 
     def _is_all(self, term: Term[Any]) -> bool:
         return _set_of(term) == term.universe.all_versions and len(term.universe) > 1
@@ -271,13 +360,13 @@ class _Writer:
         terms = [t for t in inc.terms if not (t.package == self._root and t.positive)]
         positive = [t for t in terms if t.positive]
         negative = [t for t in terms if not t.positive]
-        needs = " or ".join(self._constraint(t) for t in negative)
+        needs = " or ".join(self._constraint(t, note=True) for t in negative)
         if not negative:
             if len(positive) == 1:
                 term = positive[0]
                 if self._is_all(term):
                     return f"no version of {self._name(term.package)} can be used"
-                return f"{self._constraint(term)} cannot be used"
+                return f"{self._constraint(term, note=True)} cannot be used"
             if len(positive) == 2:
                 return f"{self._any(positive[0])} is incompatible with {self._any(positive[1])}"
             listed = ", ".join(self._any(t) for t in positive[:-1])

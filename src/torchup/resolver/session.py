@@ -127,8 +127,10 @@ def _hints(provider: IndexProvider, exc: NoSolution) -> list[str]:
         except Exception:  # noqa: BLE001 - hints must never mask the real error
             continue
         if not universe:
+            # The explanation already says "<name> was not found"; add only a routing reason.
             reason = provider.missing_reason(Pkg(name))
-            hints.append(reason or f"{name} was not found on any of the configured indexes")
+            if reason:
+                hints.append(reason)
             continue
         choices = [provider.choice(name, v) for v in universe]
         usable = [c for c in choices if c is not None and c.usable]
@@ -140,6 +142,30 @@ def _hints(provider: IndexProvider, exc: NoSolution) -> list[str]:
             hints.append(
                 f"only pre-releases of {name} exist ({universe[0]}, ...): pass --prerelease allow, "
                 f"or require one explicitly ({name}>={universe[-1]})"
+            )
+        # The explanation lists these as "available", so say why they were not taken.
+        finals = [v for v in universe if not v.is_prerelease]
+        newer_pre = sorted(
+            (v for v in universe if v.is_prerelease and finals and v > max(finals)), reverse=True
+        )
+        if newer_pre and not provider.allows_prereleases(name):
+            shown = ", ".join(map(str, newer_pre[:3]))
+            hints.append(
+                f"pre-releases of {name} ({shown}) match only requirements that name a "
+                f"pre-release ({name}>={newer_pre[-1]}), unless you pass --prerelease allow"
+            )
+        yanked = sorted(
+            (
+                c.version
+                for c in choices
+                if c is not None and c.yanked and not provider.yank_allowed(name, c.version)
+            ),
+            reverse=True,
+        )
+        if yanked:
+            hints.append(
+                f"{name} {', '.join(map(str, yanked[:3]))} {'is' if len(yanked) == 1 else 'are'} "
+                f"yanked: a yanked version is used only when pinned exactly ({name}=={yanked[0]})"
             )
         if not usable:
             reasons = sorted({c.unavailable for c in choices if c is not None and c.unavailable})
@@ -171,6 +197,10 @@ def _packages_in(exc: NoSolution) -> set[Pkg]:
             if isinstance(pkg, Pkg):
                 out.add(pkg)
         cause = getattr(inc, "cause", None)
+        # NoVersions names its package only in the cause (the term is the dependant's).
+        pkg = getattr(cause, "package", None)
+        if isinstance(pkg, Pkg):
+            out.add(pkg)
         for attr in ("conflict", "other", "left", "right"):
             stack.append(getattr(cause, attr, None))
             stack.append(getattr(inc, attr, None))

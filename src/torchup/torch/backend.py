@@ -793,12 +793,14 @@ def choose_backend(
     o, m = _platform(os, machine)
     v = _as_version(torch_version)
     row, approx = release_for(v)
-    torch_label = str(v.public) if v is not None else f"{row.label} (the newest release known)"
+    tv = str(v.public) if v is not None else row.label
+    torch_label = tv
     head: list[str] = []
     warnings: list[str] = []
     if approx:
         warnings.append(approx)
-    tv = str(v.public) if v is not None else row.label
+    if v is None:
+        head.append(f"no torch version given: choosing for torch {tv}, the newest torchup knows")
 
     if o == "macos":
         head.append(
@@ -811,18 +813,18 @@ def choose_backend(
     has_nvidia_driver = bool(detected.nvidia_driver) or detected.cuda_driver_version is not None
     if has_nvidia_driver or nvidia:
         if has_nvidia_driver:
-            return _choose_cuda(detected, nvidia, v, row, torch_label, o, m, warnings, tv)
+            return _choose_cuda(detected, nvidia, v, row, torch_label, o, m, head, warnings, tv)
         warnings.append(
             "found an NVIDIA GPU but no NVIDIA driver (no /sys/module/nvidia, nvidia-smi or "
             "NVML): install the driver, or set TORCHUP_CUDA_DRIVER_VERSION"
         )
     amd = detected.amd_archs
     if amd:
-        choice = _choose_rocm(detected, v, row, torch_label, o, m, warnings, tv)
+        choice = _choose_rocm(detected, v, row, torch_label, o, m, head, warnings, tv)
         if choice is not None:
             return choice
     if detected.intel:
-        choice = _choose_xpu(detected, row, torch_label, o, m, warnings, tv)
+        choice = _choose_xpu(detected, row, torch_label, o, m, head, warnings, tv)
         if choice is not None:
             return choice
     if not (nvidia or amd or detected.intel):
@@ -840,10 +842,12 @@ def _choose_cuda(
     torch_label: str,
     o: str,
     m: str,
+    head: list[str],
     warnings: list[str],
     tv: str,
 ) -> Choice:
-    reasons: list[str] = []
+    reasons: list[str] = list(head)
+    table_os = "windows" if _is_windows_like(o, detected.wsl) else "linux"
     driver_words = []
     if detected.nvidia_driver:
         driver_words.append(f"NVIDIA driver {detected.nvidia_driver}")
@@ -908,7 +912,7 @@ def _choose_cuda(
         warnings.append(
             f"{chosen.name} runs on driver {detected.nvidia_driver or '?'} only through CUDA "
             "minor-version compatibility (no PTX JIT; some libraries may refuse to load); "
-            f"upgrade the driver to >= {cuda_needs_driver(chosen, os=o)} for full support"
+            f"upgrade the driver to >= {cuda_needs_driver(chosen, os=table_os)} for full support"
         )
         return Choice(chosen, tuple(reasons), tuple(warnings), tv)
     usable = [b for b in candidates if verdicts[b].full] + [
@@ -933,8 +937,8 @@ def _choose_cuda(
     oldest = candidates[-1]
     warnings.append(
         f"the NVIDIA driver is too old for every CUDA build of torch {torch_label}: using the "
-        f"CPU build; upgrade the driver to >= {cuda_needs_driver(oldest, os=o)} "
-        f"(>= {cuda_minor_compat_floor(oldest, os=o)} at the least) for {oldest.name}, "
+        f"CPU build; upgrade the driver to >= {cuda_needs_driver(oldest, os=table_os)} "
+        f"(>= {cuda_minor_compat_floor(oldest, os=table_os)} at the least) for {oldest.name}, "
         "or pick an older torch"
     )
     return Choice(CPU, tuple(reasons), tuple(warnings), tv)
@@ -964,11 +968,12 @@ def _choose_rocm(
     torch_label: str,
     o: str,
     m: str,
+    head: list[str],
     warnings: list[str],
     tv: str,
 ) -> Choice | None:
     archs = detected.amd_archs
-    reasons = [f"AMD GPU{'s' if len(archs) > 1 else ''}: " + ", ".join(archs)]
+    reasons = [*head, f"AMD GPU{'s' if len(archs) > 1 else ''}: " + ", ".join(archs)]
     candidates = [b for b in backends_for_torch(v, os=o, machine=m) if b.kind == "rocm"]
     if not candidates:
         warnings.append(
@@ -982,14 +987,6 @@ def _choose_rocm(
         f"torch {torch_label} ships ROCm builds " + ", ".join(b.name for b in candidates)
     )
 
-    def effective(arch: str, b: Backend) -> str | None:
-        if rocm_supports(b, arch):
-            return arch
-        alt = _HSA_OVERRIDES.get(arch)
-        if alt and rocm_supports(b, alt[0]):
-            return alt[0]
-        return None
-
     for b in candidates:
         native = [a for a in archs if rocm_supports(b, a)]
         if len(native) == len(archs):
@@ -1001,23 +998,32 @@ def _choose_rocm(
         reasons.append(
             f"{b.name} skipped: no kernels for " + ", ".join(a for a in archs if a not in native)
         )
-    for b in candidates:
-        if all(effective(a, b) for a in archs):
-            overrides = {a: _HSA_OVERRIDES[a][1] for a in archs if not rocm_supports(b, a)}
-            env = ", ".join(f"{a}: HSA_OVERRIDE_GFX_VERSION={val}" for a, val in overrides.items())
-            reasons.append(f"chose {b.name}: its kernels run on these GPUs with an override")
-            warnings.append(
-                f"PyTorch does not build for {', '.join(overrides)}; set {env} at run time "
-                "(unsupported by AMD, usually works)"
-            )
-            return Choice(b, tuple(reasons), tuple(warnings), tv)
+    # HSA_OVERRIDE_GFX_VERSION is one value for the whole process: usable only when every GPU
+    # needs the same override (an RX 6700 XT alone, not next to a natively supported card).
+    overrides = {_HSA_OVERRIDES[a] for a in archs if a in _HSA_OVERRIDES}
+    if len(overrides) == 1 and all(a in _HSA_OVERRIDES for a in archs):
+        ((target, value),) = overrides
+        for b in candidates:
+            if rocm_supports(b, target):
+                reasons.append(
+                    f"chose {b.name}: its {target} kernels run on {', '.join(archs)} with "
+                    f"HSA_OVERRIDE_GFX_VERSION={value}"
+                )
+                warnings.append(
+                    f"PyTorch does not build for {', '.join(archs)}; set "
+                    f"HSA_OVERRIDE_GFX_VERSION={value} at run time to use the {target} kernels "
+                    "(unsupported by AMD; usually works)"
+                )
+                return Choice(b, tuple(reasons), tuple(warnings), tv)
     some = [b for b in candidates if any(rocm_supports(b, a) for a in archs)]
     if some:
-        chosen = some[0]
+        chosen = max(some, key=lambda b: (sum(rocm_supports(b, a) for a in archs), -some.index(b)))
         lost = [a for a in archs if not rocm_supports(chosen, a)]
+        reasons.append(f"chose {chosen.name}: it has kernels for the most AMD GPUs")
         warnings.append(
             f"no ROCm build of torch {torch_label} supports every AMD GPU; with {chosen.name} "
-            f"these cannot be used: {', '.join(lost)}"
+            f"these cannot be used: {', '.join(lost)} (hide them with HIP_VISIBLE_DEVICES, "
+            "e.g. an integrated GPU)"
         )
         return Choice(chosen, tuple(reasons), tuple(warnings), tv)
     warnings.append(
@@ -1034,12 +1040,13 @@ def _choose_xpu(
     torch_label: str,
     o: str,
     m: str,
+    head: list[str],
     warnings: list[str],
     tv: str,
 ) -> Choice | None:
     intel = [g for g in detected.gpus if g.vendor == "intel"]
     names = ", ".join(g.name or (f"PCI {g.pci_id}" if g.pci_id else "Intel GPU") for g in intel)
-    reasons = [f"Intel GPU: {names or 'present'}"]
+    reasons = [*head, f"Intel GPU: {names or 'present'}"]
     if not (row.xpu and o in ("linux", "windows") and m == "x86_64"):
         warnings.append(
             f"torch {torch_label} has no XPU build for {o} {m} (XPU wheels exist for Linux and "

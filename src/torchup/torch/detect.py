@@ -1296,6 +1296,12 @@ def detect(
     return _finish(state, sysm, os_name)
 
 
+def _machine_name(os_name: str, machine: str) -> str:
+    m = normalize_machine(machine)
+    # Apple calls it arm64 (wheel tags macosx_11_0_arm64); Linux calls it aarch64.
+    return "arm64" if os_name == "macos" and m == "aarch64" else m
+
+
 def _finish(state: _Merge, sysm: System, os_name: str) -> Detection:
     nvidia = state.nvidia
     pci_nvidia = tuple(g for g in state.pci if g.vendor == "nvidia")
@@ -1335,7 +1341,7 @@ def _finish(state: _Merge, sysm: System, os_name: str) -> Detection:
         amd_archs=archs,
         intel=bool(state.intel),
         os=os_name,
-        machine=normalize_machine(sysm.machine),
+        machine=_machine_name(os_name, sysm.machine),
         wsl=sysm.wsl,
         sources=tuple(state.sources),
         notes=tuple(dict.fromkeys(state.notes)),

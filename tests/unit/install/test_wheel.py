@@ -367,6 +367,12 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str]] = {
         ),
         "symbolic link",
     ),
+    "fifo": (
+        lambda d: hostile_wheel(
+            d, [_OK, ("evil/fifo", b"")], modes={"evil/fifo": stat.S_IFIFO | 0o644}
+        ),
+        "not a regular file",
+    ),
     "two-dist-infos": (
         lambda d: hostile_wheel(d, [_OK, ("other-1.0.dist-info/METADATA", b"Name: other\n")]),
         "exactly one .dist-info",
@@ -414,6 +420,13 @@ def test_hostile_wheels_are_refused_and_nothing_is_written(
     if case != "entry-point-escape":
         assert not [k for k in after if k.startswith("cache/")]
     assert not Path("/tmp/torchup-evil-abs.py").exists()
+
+
+def test_permission_only_modes_are_regular_files(tmp_path: Path, venv: Interpreter) -> None:
+    # zipfile.writestr(ZipInfo(...)) records 0o600 with no file-type bits; that is a plain file.
+    wheel = hostile_wheel(tmp_path / "w", [_OK, ("evil/x.py", b"")], modes={"evil/x.py": 0o600})
+    install_wheel(wheel, venv.scheme, interpreter=venv.executable)
+    assert (venv.scheme.purelib / "evil" / "x.py").is_file()
 
 
 def test_default_limits_accept_a_big_stored_payload(tmp_path: Path, venv: Interpreter) -> None:

@@ -119,12 +119,12 @@ class _Ordered:
                 runs[-1] = (runs[-1][0], i)
             elif ok:
                 runs.append((i, i))
+        outside = [v for v, ok in zip(self.versions, inside, strict=True) if not ok]
+        if len(runs) > 1 and len(outside) <= (5 if len(runs) > 3 else 2):
+            excluded = ",".join(f"!={v}" for v in outside)
+            if self._names_exactly(excluded, allowed, outside):
+                return name + excluded
         if len(runs) > 3:
-            outside = [v for v, ok in zip(self.versions, inside, strict=True) if not ok]
-            if len(outside) <= 5:
-                excluded = ",".join(f"!={v}" for v in outside)
-                if self._names_exactly(excluded, allowed, outside):
-                    return name + excluded
             if len(members) <= _MAX_LISTED or len(runs) > 8:
                 return _listing(name, members)
         if len(runs) == 1:

@@ -79,7 +79,7 @@ def resolve_requirements(
     try:
         solution = resolve(provider, root_deps, root=ROOT)
     except NoSolution as exc:
-        hints = _hints(provider, exc)
+        hints = _hints(provider, exc, root_deps)
         message = "no solution found for " + str(target) + ":\n" + str(exc)
         raise ResolutionError(message, hint="\n      ".join(hints) if hints else None) from None
     versions: Mapping[Pkg, Version] = solution.versions
@@ -116,7 +116,9 @@ def resolve_requirements(
     return ResolveResult(target=target, packages=tuple(out))
 
 
-def _hints(provider: IndexProvider, exc: NoSolution) -> list[str]:
+def _hints(
+    provider: IndexProvider, exc: NoSolution, root_deps: Sequence[tuple[Pkg, Need]] = ()
+) -> list[str]:
     """Plain-words hints for the packages that took part in the failure."""
     names = sorted({p.name for p in _packages_in(exc) if p != ROOT})
     hints: list[str] = []
@@ -173,13 +175,20 @@ def _hints(provider: IndexProvider, exc: NoSolution) -> list[str]:
                 hints.append(
                     f"no version of {name} can be used on {target}: it " + "; it ".join(reasons[:2])
                 )
-        labels = sorted({v.local for v in universe if v.local})
         sys_platform = target.environment.get("sys_platform")
-        if labels and sys_platform == "darwin":
-            hints.append(
-                f"{name} builds labelled +{labels[0]} have no wheel for macOS; macOS builds carry no "
-                f"local label: require {name}=={universe[0].public} instead of a +label"
-            )
+        if sys_platform == "darwin":
+            for pkg, need in root_deps:
+                if pkg.name != name:
+                    continue
+                for spec in need.specifier:
+                    if "+" in spec.version and spec.operator in ("==", "==="):
+                        public, label = spec.version.split("+", 1)
+                        hints.append(
+                            f"{name}=={spec.version} has no wheel for macOS: macOS builds carry no "
+                            f"local label (+{label}); require {name}=={public} there, e.g. "
+                            f"`{name}=={spec.version}; sys_platform != 'darwin'` and "
+                            f"`{name}=={public}; sys_platform == 'darwin'`"
+                        )
     return list(dict.fromkeys(hints))
 
 

@@ -84,7 +84,7 @@ TorchChannel = Literal["stable", "test", "nightly"]
 Authenticate = Literal["always", "auto", "never"]
 
 # `auto`, `cpu`, `xpu`, `cu126`, `rocm6.4`: the spellings uv's --torch-backend accepts.
-TORCH_BACKEND_RE = re.compile(r"^(auto|cpu|xpu|cu\d{2,3}|rocm\d+(\.\d+){0,2})$")
+TORCH_BACKEND_RE = re.compile(r"^(auto|cpu|xpu|cu\d{2,3}|rocm\d+(\.\d+){0,2})$", re.ASCII)
 _INDEX_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -200,7 +200,8 @@ KeyPath = tuple[str | int, ...]
 def parse_toml(text: str, path: str) -> dict[str, Any]:
     """``tomllib.loads`` with a ConfigError naming ``path:line`` instead of a traceback."""
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         match = re.search(r"\(at line (\d+), column \d+\)", message)
@@ -573,7 +574,7 @@ def _expect_markers(value: object, ctx: _Ctx, key: KeyPath) -> tuple[Marker, ...
 
 def _expect_backend(value: object, ctx: _Ctx, key: KeyPath) -> str:
     text = _expect_str(value, ctx, key).strip().lower()
-    if not TORCH_BACKEND_RE.match(text):
+    if not TORCH_BACKEND_RE.fullmatch(text):
         raise ctx.error(
             f"unknown torch backend {text!r}",
             key,
@@ -584,7 +585,7 @@ def _expect_backend(value: object, ctx: _Ctx, key: KeyPath) -> str:
 
 def _expect_name(value: object, ctx: _Ctx, key: KeyPath, what: str) -> str:
     text = _expect_str(value, ctx, key)
-    if not _NAME_RE.match(text):
+    if not _NAME_RE.fullmatch(text):
         raise ctx.error(
             f"invalid {what} name {text!r}",
             key,
@@ -1244,7 +1245,7 @@ def _parse_index(table: dict[str, Any], ctx: _Ctx, key: KeyPath) -> tuple[IndexC
     name: str | None = None
     if "name" in table:
         name = _expect_str(table["name"], ctx, (*key, "name"))
-        if not _INDEX_NAME_RE.match(name):
+        if not _INDEX_NAME_RE.fullmatch(name):
             raise ctx.error(
                 f"invalid index name {name!r}",
                 (*key, "name"),
@@ -1764,7 +1765,7 @@ class Settings:
         backend = raw("TORCHUP_TORCH_BACKEND")
         if backend is not None:
             backend = backend.lower()
-            if not TORCH_BACKEND_RE.match(backend):
+            if not TORCH_BACKEND_RE.fullmatch(backend):
                 raise _env_error(
                     "TORCHUP_TORCH_BACKEND", backend, "a torch backend", "auto, cpu, cu128, rocm6.4"
                 )
@@ -1778,7 +1779,7 @@ class Settings:
                 ) from None
         retries = None
         if (value := raw("TORCHUP_HTTP_RETRIES")) is not None:
-            if not value.isdigit():
+            if not re.fullmatch(r"[0-9]{1,6}", value):
                 raise _env_error("TORCHUP_HTTP_RETRIES", value, "a whole number >= 0", "3")
             retries = int(value)
         timeout = None
@@ -1790,12 +1791,12 @@ class Settings:
             if not timeout > 0 or timeout != timeout or timeout == float("inf"):
                 raise _env_error("TORCHUP_HTTP_TIMEOUT", value, "a number of seconds > 0", "30")
         driver = raw("TORCHUP_CUDA_DRIVER_VERSION")
-        if driver is not None and not re.match(r"^\d+(\.\d+){0,2}$", driver):
+        if driver is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", driver, re.ASCII):
             raise _env_error(
                 "TORCHUP_CUDA_DRIVER_VERSION", driver, "an NVIDIA driver version", "550.54.14"
             )
         capability = raw("TORCHUP_GPU_COMPUTE_CAPABILITY")
-        if capability is not None and not re.match(r"^\d+\.\d+$", capability):
+        if capability is not None and not re.fullmatch(r"\d+\.\d+", capability, re.ASCII):
             raise _env_error(
                 "TORCHUP_GPU_COMPUTE_CAPABILITY", capability, "a compute capability", "8.6"
             )
@@ -1804,7 +1805,7 @@ class Settings:
         if arch_raw is not None:
             arches = tuple(a.strip().lower() for a in arch_raw.split(",") if a.strip())
             for arch in arches:
-                if not re.match(r"^gfx[0-9a-f]{3,4}$", arch):
+                if not re.fullmatch(r"gfx[0-9a-f]{3,4}", arch):
                     raise _env_error("TORCHUP_AMD_GPU_ARCH", arch, "an AMD GPU target", "gfx90a")
         indexes: list[IndexConfig] = []
         for item in (raw("TORCHUP_INDEX") or "").split():
@@ -1812,7 +1813,7 @@ class Settings:
             if not sep or _URL_RE.match(item):
                 name, index_url = "", item
             if not (_URL_RE.match(index_url) or _looks_like_path(index_url)) or (
-                name and not _INDEX_NAME_RE.match(name)
+                name and not _INDEX_NAME_RE.fullmatch(name)
             ):
                 raise _env_error(
                     "TORCHUP_INDEX", item, "space-separated `name=url` or `url` items", None

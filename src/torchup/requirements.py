@@ -343,9 +343,7 @@ class _Where:
     line: int | None
     source: str
 
-    def error(
-        self, message: str, *, key: str | None = None, hint: str
-    ) -> RequirementError:
+    def error(self, message: str, *, key: str | None = None, hint: str) -> RequirementError:
         return RequirementError(message, path=self.path, line=self.line, key=key, hint=hint)
 
 
@@ -694,7 +692,7 @@ def _iter_options(tokens: list[str], where: _Where) -> Iterator[tuple[str, str |
 
 def _check_hash(value: str, where: _Where) -> str:
     algorithm, sep, digest = value.partition(":")
-    if not sep or algorithm not in STRONG_HASHES or not _HEX_RE.match(digest):
+    if not sep or algorithm not in STRONG_HASHES or not _HEX_RE.fullmatch(digest):
         raise where.error(
             f"invalid --hash {value!r}",
             key="--hash",
@@ -925,7 +923,7 @@ def _without_url(req: Requirement) -> Requirement:
 def _parse_extras(text: str, where: _Where) -> frozenset[str]:
     names = [part.strip() for part in text.strip("[]").split(",") if part.strip()]
     for name in names:
-        if not re.match(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", name):
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
             raise where.error(f"invalid extra name {name!r}", hint="extras look like `[cuda,dev]`")
     return frozenset(canonicalize_name(n) for n in names)
 
@@ -936,7 +934,7 @@ def _egg_name(location: str) -> str | None:
         key, _, value = part.partition("=")
         if key == "egg" and value:
             base = value.split("[", 1)[0]
-            if re.match(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", base):
+            if re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", base):
                 return str(canonicalize_name(base))
     return None
 
@@ -946,7 +944,7 @@ def _fragment_hashes(location: str) -> tuple[str, ...]:
     hashes = []
     for part in fragment.split("&"):
         key, _, value = part.partition("=")
-        if key in STRONG_HASHES and _HEX_RE.match(value):
+        if key in STRONG_HASHES and _HEX_RE.fullmatch(value):
             hashes.append(f"{key}:{value.lower()}")
     return tuple(hashes)
 

@@ -109,13 +109,32 @@ def _render_doc(counts: dict[str, int], xfails: dict[str, str]) -> str:
         "`torchup pip compile` on the scenario's root requirements in-process, with the "
         "scenario's Python version, platform, pre-release and binary options.",
         "",
-        f"**{counts.get('passed', 0)} passed, {counts.get('xfailed', 0)} expected failures, "
-        f"{counts.get('failed', 0)} failed** of {len(NON_UNIVERSAL)} non-universal scenarios. "
+        f"**{counts.get('passed', 0)} passed, {counts.get('xfailed', 0)} xfailed (expected "
+        f"failures), {counts.get('failed', 0)} failed** of {len(NON_UNIVERSAL)} non-universal "
+        "scenarios. "
         f"The {len(UNIVERSAL)} universal (`universal = true`, lock-style) scenarios are "
         "collected and skipped: they run in `tests/conformance/test_packse_universal.py` once "
         "a universal resolver exists.",
         "",
-        "Pre-releases follow PEP 440 (as packse expects), not uv 0.12+'s default.",
+        "## Rules the scenarios pin down",
+        "",
+        "- **Pre-releases** (default mode `if-necessary-or-explicit`): a package's pre-releases "
+        "are candidates when a requirement on it names a pre-release (`a>=1.0.0a1`; a root "
+        "requirement that does so opts the package in everywhere), when the package has "
+        "published nothing but pre-releases, or with `--prerelease allow`. A range that only a "
+        "pre-release satisfies (`a>0.1.0` with 0.1.0 and 1.0.0a1) does *not* opt in by itself. "
+        "`<V` never matches pre-releases of `V` unless the specifier names one (PEP 440). "
+        "This is PEP 440 as packse reads it, not uv 0.12+'s default.",
+        "- **Yanked** versions (PEP 592) are used only when pinned exactly (`==`/`===`); a root "
+        "requirement or constraint pinning one makes it selectable for every requirement on "
+        "that package.",
+        "- **Local versions**: `==1.2.3` matches `1.2.3+foo`; `>`, `<`, `>=`, `<=` compare "
+        "public versions (PEP 440).",
+        "- **Requires-Python** is checked against the target's full version (`--python-version "
+        "3.9` means 3.9.0), upper bounds included (see the expected failure).",
+        "- **sdists**: an sdist whose `PKG-INFO` is static (Metadata-Version >= 2.2 with none of "
+        "Requires-Dist, Requires-Python, Provides-Extra listed as Dynamic, PEP 643) is "
+        "resolved without a build; `--no-binary` / `--only-binary` decide which files count.",
         "",
         "## Expected failures",
         "",
@@ -126,7 +145,13 @@ def _render_doc(counts: dict[str, int], xfails: dict[str, str]) -> str:
             lines.append(f"| `{name}` | {xfails[name]} |")
     else:
         lines.append("None.")
-    lines += ["", "## Results by folder", "", "| folder | scenarios | passed | xfailed |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Results by folder",
+        "",
+        "| folder | scenarios | passed | xfailed |",
+        "|---|---|---|---|",
+    ]
     for group in sorted(by_group):
         names = by_group[group]
         passed = sum(_OUTCOMES.get(n) == "passed" for n in names)

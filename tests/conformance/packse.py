@@ -25,12 +25,17 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
-import tomllib
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from packaging.requirements import Requirement
 
@@ -55,7 +60,10 @@ __all__ = [
     "publish_scenarios",
 ]
 
-SCENARIO_ROOT = Path("/work/shared/conformance/packse/scenarios")
+# The vendored scenario files; PACKSE_SCENARIOS points elsewhere (a packse checkout's scenarios/).
+SCENARIO_ROOT = Path(
+    os.environ.get("PACKSE_SCENARIOS", "/work/shared/conformance/packse/scenarios")
+)
 
 # packse's defaults (scenario.py): PackageMetadata.requires_python, and the Python version the
 # uv scenario tests run with when a scenario names none.

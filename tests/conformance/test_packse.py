@@ -10,17 +10,26 @@ Expected failures live in ``xfail.toml`` (scenario name -> written reason), stri
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tests.conformance.packse import PLATFORMS, Scenario, load_scenarios
+from tests.conformance.packse import PLATFORMS, SCENARIO_ROOT, Scenario, load_scenarios
 from torchup.cli.main import main
 
 HERE = Path(__file__).parent
+if not SCENARIO_ROOT.is_dir():
+    pytest.skip(
+        f"packse scenarios not found at {SCENARIO_ROOT} (set PACKSE_SCENARIOS)",
+        allow_module_level=True,
+    )
 SCENARIOS = load_scenarios()
 NON_UNIVERSAL = {s.name: s for s in SCENARIOS if not s.universal}
 UNIVERSAL = {s.name: s for s in SCENARIOS if s.universal}
@@ -54,11 +63,20 @@ def test_xfail_list_names_real_scenarios() -> None:
 def compile_args(scenario: Scenario, index_url: str, src: Path) -> list[str]:
     """The `torchup pip compile` command line for a scenario."""
     args = [
-        "pip", "compile", str(src),
-        "--index-url", index_url,
-        "--python-version", scenario.target_python,
-        "--python-platform", PLATFORMS.get(scenario.python_platform or "", "linux"),
-        "--no-header", "--no-annotate", "--color", "never", "--no-progress",
+        "pip",
+        "compile",
+        str(src),
+        "--index-url",
+        index_url,
+        "--python-version",
+        scenario.target_python,
+        "--python-platform",
+        PLATFORMS.get(scenario.python_platform or "", "linux"),
+        "--no-header",
+        "--no-annotate",
+        "--color",
+        "never",
+        "--no-progress",
     ]
     if scenario.prereleases:
         args += ["--prerelease", "allow"]
@@ -98,9 +116,7 @@ def test_packse(
             # Version equality ignores nothing that matters here but compare the text too, so
             # "1.2.3+foo" never passes for "1.2.3".
             assert got == expected, f"pins differ\n{context}"
-            assert {k: str(v) for k, v in got.items()} == {
-                k: str(v) for k, v in expected.items()
-            }
+            assert {k: str(v) for k, v in got.items()} == {k: str(v) for k, v in expected.items()}
     else:
         assert code == 1, f"expected a resolution error (exit 1), got exit {code}\n{context}"
         assert "internal error" not in err, context

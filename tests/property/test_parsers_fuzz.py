@@ -209,7 +209,17 @@ scalars = st.one_of(
     st.integers(-5, 5),
     st.floats(allow_nan=True, allow_infinity=True),
     noise,
-    st.sampled_from(["", "first-index", "allow", "cu128", "explicit", "sys_platform == 'linux'"]),
+    st.sampled_from(
+        [
+            "",
+            "first-index",
+            "allow",
+            "cu128",
+            "explicit",
+            "sys_platform == 'linux'",
+            "extra == 'cpu'",
+        ]
+    ),
     st.lists(noise, max_size=3),
     st.dictionaries(names, noise, max_size=2),
     st.lists(st.dictionaries(names, noise, max_size=2), min_size=1, max_size=2),

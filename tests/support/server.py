@@ -541,6 +541,9 @@ class _Handler(BaseHTTPRequestHandler):
     index_server: IndexServer  # set on the bound subclass
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections like they would on PyPI
     server_version = "torchup-test-index/1.0"
+    # TCP_NODELAY: headers and body go out as separate writes; with Nagle on, each keep-alive
+    # response then waited ~40 ms for the client's delayed ACK (pages took 40 ms, not 1 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # quiet: tests read .requests instead

@@ -438,3 +438,20 @@ def test_per_backend_entries() -> None:
     defaulted = Lock(packages=lock.packages, meta=LockMetadata(torch_backend="cu128"))
     (chosen,) = select_for_target(defaulted, linux.with_backend("auto"))
     assert str(chosen.package.version) == "2.8.0+cu128"
+
+
+@pytest.mark.parametrize(
+    "marker", ["extra == 'cpu'", "dependency_groups == 'dev'", "'cpu' in extra"]
+)
+def test_markers_a_lock_cannot_evaluate_are_lock_errors(marker: str) -> None:
+    package = LockedPackage(
+        name="a",
+        version="1",
+        marker=marker,
+        wheels=(LockedFile(url="https://x.org/a-1-py3-none-any.whl", hashes=H),),
+    )
+    linux = Target.for_platform("3.12", "linux")
+    with pytest.raises(LockError, match=r"cannot evaluate the marker of a 1"):
+        select_for_target(Lock(packages=(package,)), linux)
+    with pytest.raises(LockError, match=r"cannot evaluate `environments`"):
+        select_for_target(Lock(environments=(marker,)), linux)

@@ -249,7 +249,7 @@ def resolve_inputs(
     for c in inputs.constraints:
         name = canonicalize_name(c.name)
         constraints[name] = (*constraints.get(name, ()), c.specifier)
-    overrides = {canonicalize_name(o.name): o for o in inputs.overrides}
+    overrides: dict[str, Any] = {canonicalize_name(o.name): o for o in inputs.overrides}
     no_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "no_binary", []) for x in v.split(","))
     only_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "only_binary", []) for x in v.split(","))
     options = ProviderOptions(

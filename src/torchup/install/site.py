@@ -164,10 +164,10 @@ def _read_distribution(dist_info: Path) -> InstalledDistribution | None:
     )
 
 
-def scan_site_packages(paths: Iterable[Path]) -> dict[NormalizedName, InstalledDistribution]:
+def scan_site_packages(paths: Iterable[Path]) -> dict[str, InstalledDistribution]:
     """Every distribution in ``paths`` by normalized name; an earlier path wins (as on
     ``sys.path``). Only ``.dist-info`` is read; legacy ``.egg-info`` installs are skipped."""
-    found: dict[NormalizedName, InstalledDistribution] = {}
+    found: dict[str, InstalledDistribution] = {}
     for site in dict.fromkeys(Path(p) for p in paths):
         try:
             entries = sorted(os.scandir(site), key=lambda e: e.name)
@@ -278,7 +278,7 @@ def format_list(
 
 def format_show(
     names: Iterable[str],
-    installed: Mapping[NormalizedName, InstalledDistribution],
+    installed: Mapping[str, InstalledDistribution],
     environment: Mapping[str, str],
     *,
     files: bool = False,
@@ -288,10 +288,11 @@ def format_show(
     Requires/Required-by use the dependencies that apply in ``environment`` without extras,
     sorted case-insensitively, as pip prints them.
     """
+    by_name = {d.canonical_name: d for d in installed.values()}
     blocks: list[str] = []
     missing: list[str] = []
     for requested in names:
-        dist = installed.get(canonicalize_name(requested))
+        dist = by_name.get(canonicalize_name(requested))
         if dist is None:
             missing.append(requested)
             continue
@@ -299,7 +300,7 @@ def format_show(
         required_by = sorted(
             (
                 other.name
-                for other in installed.values()
+                for other in by_name.values()
                 if any(
                     canonicalize_name(r.name) == dist.canonical_name
                     for r in other.dependencies(environment)
@@ -367,17 +368,18 @@ class CheckProblem:
 
 
 def check_requirements(
-    installed: Mapping[NormalizedName, InstalledDistribution], environment: Mapping[str, str]
+    installed: Mapping[str, InstalledDistribution], environment: Mapping[str, str]
 ) -> list[CheckProblem]:
     """Missing and conflicting requirements, as ``pip check`` finds them: markers evaluated in
     ``environment`` with no extras; pre-release installs satisfy any specifier. Missing ones
     first, then conflicts, each sorted by distribution name."""
+    by_name = {d.canonical_name: d for d in installed.values()}
     missing: list[CheckProblem] = []
     conflicting: list[CheckProblem] = []
-    for key in sorted(installed):
-        dist = installed[key]
+    for key in sorted(by_name):
+        dist = by_name[key]
         for req in dist.dependencies(environment):
-            dep = installed.get(canonicalize_name(req.name))
+            dep = by_name.get(canonicalize_name(req.name))
             if dep is None:
                 missing.append(CheckProblem(key, dist.version, req))
                 continue

@@ -16,7 +16,7 @@ import shlex
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from torchup.errors import EnvironmentError_, TorchupError
@@ -258,9 +258,6 @@ def _create_with_stdlib(
     if proc.returncode != 0:
         raise EnvironmentError_(f"could not create a virtual environment at {path}:\n{proc.stderr}")
     return query_interpreter(path / "Scripts" / "python.exe")
-
-
-SeedInstaller = Callable[[Path, Interpreter], None]
 
 
 def create_venv(

@@ -270,12 +270,14 @@ def unpack_wheel(
         record = _read_record(zf, filename, dist_info)
         files: list[UnpackedFile] = []
         dest.mkdir(parents=True, exist_ok=True)
+        dest_str = str(dest)
+        made = {dest_str}
         exec_mode = 0o777 & ~_umask()
         for info in infos:
             if info.is_dir():
                 continue
             member = info.filename
-            target = dest / member
+            target = f"{dest_str}/{member}"
             is_record = member == f"{dist_info}/RECORD"
             is_signature = member.startswith(f"{dist_info}/") and (
                 member.rsplit("/", 1)[-1] in _SIGNATURES
@@ -297,7 +299,10 @@ def unpack_wheel(
                         filename=filename,
                     )
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
+                parent = target.rpartition("/")[0]
+                if parent not in made:  # one mkdir per directory, not one per file
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
                 hasher = hashlib.new(expected[0] if expected else "sha256")
                 size = 0
                 with zf.open(info) as src, open(target, "xb") as out:
@@ -555,6 +560,7 @@ class _StagingDestination:
         self._stage = str(stage)
         self._seen: set[tuple[str, str]] = set()
         self._dirs: set[str] = set()
+        self._cannot_link = False
 
     def _target(self, scheme: str, path: str, what: str = "path") -> tuple[str, str]:
         rel = _safe_relpath(path, what, self.filename)
@@ -575,14 +581,17 @@ class _StagingDestination:
             os.symlink(source, target)
             self.linked += 1
             return
-        if self.link_mode == "hardlink":
+        if self.link_mode == "hardlink" and not self._cannot_link:
             try:
                 os.link(source, target)
                 self.linked += 1
                 return
             except OSError as exc:
-                # Another filesystem, too many links, or a filesystem without hard links.
-                if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM, errno.ENOTSUP):
+                # Another filesystem, or one without hard links: copy this and every later
+                # file. Too many links to one inode (EMLINK) only affects this file.
+                if exc.errno in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                    self._cannot_link = True
+                elif exc.errno != errno.EMLINK:
                     raise
         shutil.copyfile(source, target)
         shutil.copymode(source, target)
@@ -806,16 +815,17 @@ class _Roots:
     def _under(path: str, roots: Iterable[str]) -> bool:
         return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
-    def contains_dir(self, directory: Path) -> bool:
+    def contains_dir(self, directory: str | Path) -> bool:
         key = str(directory)
         known = self._memo.get(key)
         if known is None:
-            known = self._under(os.path.realpath(directory), self.real)
+            known = self._under(os.path.realpath(key), self.real)
             self._memo[key] = known
         return known
 
-    def contains(self, path: Path) -> bool:
-        return self._under(os.path.abspath(path), self.lexical) and self.contains_dir(path.parent)
+    def contains(self, path: str | Path) -> bool:
+        text = os.path.abspath(path)
+        return self._under(text, self.lexical) and self.contains_dir(os.path.dirname(text))
 
 
 def _merge(src_dir: Path, dst_dir: Path, tx: _Transaction, roots: _Roots) -> list[Path]:
@@ -870,7 +880,8 @@ def find_dist_info(site_dirs: Iterable[Path], name: str) -> list[Path]:
     return sorted(found)
 
 
-def _record_paths(dist_info: Path) -> list[Path]:
+def _record_paths(dist_info: Path) -> list[str]:
+    """Absolute, normalised paths of the files RECORD lists (strings: there are thousands)."""
     record = dist_info / "RECORD"
     try:
         text = record.read_text(encoding="utf-8")
@@ -879,49 +890,83 @@ def _record_paths(dist_info: Path) -> list[Path]:
             f"cannot uninstall {dist_info.name}: it has no RECORD file",
             hint="it was not installed by a standards-compliant installer; remove it by hand",
         ) from None
-    site = dist_info.parent
-    paths = [dist_info]
-    for row in csv.reader(io.StringIO(text)):
-        if row and row[0]:
-            paths.append(Path(os.path.normpath(site / row[0])))
-    return paths
+    site = str(dist_info.parent)
+    return [
+        os.path.normpath(os.path.join(site, row[0]))
+        for row in csv.reader(io.StringIO(text))
+        if row and row[0]
+    ]
 
 
-def _bytecode_of(py_files: Iterable[Path]) -> list[Path]:
+def _bytecode_of(py_files: Iterable[str]) -> list[str]:
     """``__pycache__/<stem>.*.pyc`` next to each removed module (pip removes them too)."""
-    by_dir: dict[Path, set[str]] = {}
+    by_dir: dict[str, set[str]] = {}
     for path in py_files:
-        by_dir.setdefault(path.parent / "__pycache__", set()).add(path.stem)
-    out: list[Path] = []
+        head, tail = os.path.split(path)
+        by_dir.setdefault(os.path.join(head, "__pycache__"), set()).add(tail[: -len(".py")])
+    out: list[str] = []
     for cache_dir, stems in by_dir.items():
         try:
             names = os.listdir(cache_dir)
         except OSError:
             continue
         for name in names:
-            if (
-                name.endswith((".pyc", ".opt-1.pyc", ".opt-2.pyc"))
-                and name.split(".", 1)[0] in stems
-            ):
-                out.append(cache_dir / name)
+            if name.endswith(".pyc") and name.split(".", 1)[0] in stems:
+                out.append(os.path.join(cache_dir, name))
     return out
+
+
+def _whole_directories(files: Iterable[str], keep: set[str]) -> tuple[list[str], set[str]]:
+    """Directories made only of ``files`` (moved in one rename, as pip does), and the files
+    left over. ``keep`` holds directories never moved whole (scheme roots, their parents)."""
+    remaining = set(files)
+    moved: list[str] = []
+    for directory in sorted({os.path.dirname(p) for p in remaining}, key=len):
+        if directory in keep or os.path.islink(directory):
+            continue
+        if any(directory.startswith(m + os.sep) for m in moved):
+            continue  # already inside a directory that goes whole
+        contents: set[str] = set()
+        for dirpath, dirnames, filenames in os.walk(directory):
+            contents.update(os.path.join(dirpath, n) for n in filenames)
+            for name in dirnames:  # a symlink to a directory is an entry, not a subtree
+                if os.path.islink(os.path.join(dirpath, name)):
+                    contents.add(os.path.join(dirpath, name))
+        if contents <= remaining:
+            moved.append(directory)
+            remaining -= contents
+    return moved, remaining
+
+
+def _keep_dirs(roots: _Roots) -> set[str]:
+    keep: set[str] = set()
+    for root in roots.lexical:
+        path = Path(root)
+        keep.add(str(path))
+        keep.update(str(p) for p in path.parents)
+    return keep
 
 
 def _park_distribution(dist_info: Path, tx: _Transaction, roots: _Roots) -> list[Path]:
     """Move every file of one installed distribution to the trash; returns what was removed."""
-    removed: list[Path] = []
     recorded = _record_paths(dist_info)
-    py_files = [p for p in recorded if p.suffix == ".py"]
-    for path in [*recorded, *_bytecode_of(py_files)]:
-        if path != dist_info and (dist_info in path.parents):
+    inside_info = str(dist_info) + os.sep
+    files: list[str] = []
+    for path in dict.fromkeys([*recorded, *_bytecode_of(p for p in recorded if p.endswith(".py"))]):
+        if path.startswith(inside_info):
             continue  # goes with the dist-info directory below
         if not os.path.lexists(path) or not roots.contains(path):
             continue  # already gone, or outside the environment: never touched
-        if path.is_dir() and not path.is_symlink() and path != dist_info:
+        if os.path.isdir(path) and not os.path.islink(path):
             continue  # RECORD lists files; directories go once empty
-        tx.remove(path)
-        removed.append(path)
-    return removed
+        files.append(path)
+    directories, loose = _whole_directories(files, _keep_dirs(roots))
+    tx.remove(dist_info)
+    for directory in directories:
+        tx.remove(Path(directory))
+    for path in sorted(loose):
+        tx.remove(Path(path))
+    return [dist_info, *map(Path, files)]
 
 
 def _prune_empty_dirs(paths: Iterable[Path], roots: _Roots, stop: Iterable[Path]) -> None:
@@ -932,8 +977,10 @@ def _prune_empty_dirs(paths: Iterable[Path], roots: _Roots, stop: Iterable[Path]
         while str(probe) not in keep and roots.contains(probe) and probe != probe.parent:
             try:
                 probe.rmdir()
+            except FileNotFoundError:
+                pass  # moved away whole: look at its parent
             except OSError:
-                break  # not empty (or gone): its parents are not empty either
+                break  # not empty: its parents are not empty either
             probe = probe.parent
 
 
@@ -1036,11 +1083,10 @@ def install_wheel(
         replaced = find_dist_info(scheme.site_dirs, unpacked.name)
         for old in replaced:
             removed_old += _park_distribution(old, tx, roots)
-        placed: list[Path] = []
         for scheme_name in sorted({s for s, _ in destination.written}):
             final = Path(scheme_dict[scheme_name])
             tx.mkdirs(final)
-            placed += _merge(stage / scheme_name, final, tx, roots)
+            _merge(stage / scheme_name, final, tx, roots)
     except OSError as exc:
         tx.rollback()
         shutil.rmtree(work, ignore_errors=True)

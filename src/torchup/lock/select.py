@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from packaging.markers import Environment, InvalidMarker, Marker
 from packaging.tags import Tag
@@ -156,6 +156,8 @@ def _select_with_packaging(
             out.append(_ours(ours, type(artifact).__name__, getattr(artifact, "name", None)))
     except PylockSelectError as exc:
         raise _PackagingRefused(str(exc)) from None
+    except Exception as exc:  # e.g. a marker naming `extra` in a lock; explained locally
+        raise _PackagingRefused(f"{type(exc).__name__}: {exc}") from None
     return tuple(out)
 
 
@@ -199,7 +201,7 @@ def _select_locally(
             )
     if lock.environments:
         env = dict(environment)
-        if not any(m.evaluate(env) for m in lock.environments):  # type: ignore[arg-type]
+        if not any(_evaluate(m, env, "requirement", "`environments`") for m in lock.environments):
             covered = "; ".join(str(m) for m in lock.environments)
             raise LockError(
                 f"the lock was not made for {where} (it covers: {covered})",
@@ -214,9 +216,8 @@ def _select_locally(
     }
     chosen: dict[str, tuple[int, LockedPackage]] = {}
     for index, package in enumerate(lock.packages):
-        if package.marker is not None and not package.marker.evaluate(
-            marker_env,  # type: ignore[arg-type]
-            context="lock_file",
+        if package.marker is not None and not _evaluate(
+            package.marker, marker_env, "lock_file", f"the marker of {_label(package)}"
         ):
             continue
         if backend is not None and package.backends and backend not in package.backends:
@@ -315,6 +316,18 @@ def _no_wheel(
     )
 
 
+def _evaluate(marker: Marker, environment: Mapping[str, Any], context: str, what: str) -> bool:
+    """Evaluate a marker from a lock; one packaging cannot evaluate is a LockError."""
+    try:
+        return marker.evaluate(dict(environment), context=context)  # type: ignore[arg-type]
+    except Exception as exc:
+        raise LockError(
+            f"cannot evaluate {what} ({marker}): {exc}",
+            hint="lock markers use `'name' in extras` and `'name' in dependency_groups`, "
+            "not `extra == ...`; re-create the lock with `torchup lock`",
+        ) from None
+
+
 def _note_applies(note_environment: str, environment: Mapping[str, str], where: str) -> bool:
     """A note's environment is a marker (evaluated here) or a label (compared)."""
     if note_environment == where:
@@ -324,7 +337,7 @@ def _note_applies(note_environment: str, environment: Mapping[str, str], where: 
     except InvalidMarker:
         return False
     try:
-        return marker.evaluate({**environment, "extra": ""})  # type: ignore[arg-type]
+        return marker.evaluate({**environment, "extra": ""})
     except Exception:  # an undefined variable in a hand-edited note must not hide the error
         return False
 

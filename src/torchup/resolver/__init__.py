@@ -19,7 +19,7 @@ from torchup.resolver.pubgrub import (
     Universe,
     resolve,
 )
-from torchup.resolver.report import describe_versions, explain
+from torchup.resolver.report import describe_versions, explain, simplify
 
 __all__ = [
     "ROOT",
@@ -41,4 +41,5 @@ __all__ = [
     "describe_versions",
     "explain",
     "resolve",
+    "simplify",
 ]

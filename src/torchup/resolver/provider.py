@@ -159,6 +159,7 @@ class IndexProvider:
         # PEP 592 lets them be selected, for every requirement on that package (not only the
         # pin itself), else a transitive `b>0.1` would veto the user's `b==1.0.0`.
         self._allowed_yanks: dict[str, set[Version]] = {}
+        self._only_pre: dict[str, bool] = {}
         for cname, specs in options.constraints.items():
             for spec in specs:
                 self._note_exact_pins(cname, spec)
@@ -361,7 +362,10 @@ class IndexProvider:
         return list(spec.filter(pool, prereleases=False))
 
     def _only_prereleases(self, name: str) -> bool:
-        return all(v.is_prerelease for v in self._choices_for(name))
+        only = self._only_pre.get(name)
+        if only is None:
+            only = self._only_pre[name] = all(v.is_prerelease for v in self._choices_for(name))
+        return only
 
     def _meta_future(self, name: str, version: Version, choice: VersionChoice) -> Future[Any]:
         key = (name, version)

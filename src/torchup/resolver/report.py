@@ -35,7 +35,7 @@ from torchup.resolver.pubgrub import (
     Universe,
 )
 
-__all__ = ["Names", "explain", "describe_versions"]
+__all__ = ["Names", "explain", "simplify", "describe_versions"]
 
 
 class Names(Protocol):
@@ -65,15 +65,30 @@ def explain(
     :data:`~torchup.resolver.pubgrub.ROOT`). Cost: linear in the tree size, plus O(universe)
     per distinct version set rendered; no recursion, so trees thousands deep are fine.
     """
-    if root is None:
-        root = incompatibility.terms[0].package if incompatibility.terms else ROOT
-    writer = _Writer(provider, root)
+    writer = _Writer(provider, _find_root(incompatibility, root))
     writer.learn_requirements(incompatibility)
-    tree = writer.simplify(incompatibility)
-    text = writer.write(tree)
+    text = writer.write(writer.simplify(incompatibility))
     for hint in hints:
         text += f"\n\nhint: {hint}"
     return text
+
+
+def simplify(
+    incompatibility: Incompatibility[Any], provider: Names, *, root: object = None
+) -> Incompatibility[Any]:
+    """The tree :func:`explain` writes: runs of same-kind facts merged into one fact.
+
+    Facts merge when they differ only in the versions of their first term (one reason for
+    many versions, one dependency of many versions); every derived node still follows from
+    its two causes. Nodes are shared with the input where nothing changed. Cost: linear.
+    """
+    return _Writer(provider, _find_root(incompatibility, root)).simplify(incompatibility)
+
+
+def _find_root(incompatibility: Incompatibility[Any], root: object) -> object:
+    if root is not None:
+        return root
+    return incompatibility.terms[0].package if incompatibility.terms else ROOT
 
 
 def describe_versions(name: str, mask: int, universe: Universe) -> str:
@@ -93,6 +108,7 @@ class _Ordered:
     def __init__(self, universe: Universe) -> None:
         self.universe = universe
         self.versions = sorted(universe.versions)
+        self.bits = [universe.index[v] for v in self.versions]
         # Specifier quirks (local labels, pre/post releases, zero padding) only ever involve
         # versions with the same release as a version named in the specifier; plain ordering
         # decides the rest. So a candidate is checked against those groups only.
@@ -107,12 +123,13 @@ class _Ordered:
             return name if len(universe) != 1 else f"{name}=={universe.versions[0]}"
         if not allowed:
             return f"no version of {name}"
-        inside = [bool(allowed >> universe.index[v] & 1) for v in self.versions]
+        if not allowed & (allowed - 1):  # one version: skip the O(universe) scan
+            only = universe.versions[allowed.bit_length() - 1]
+            if self._names_exactly(f"=={only}", allowed, [only]):
+                return f"{name}=={only}"
+            return f"{name} {only}"
+        inside = [bool(allowed >> bit & 1) for bit in self.bits]
         members = [v for v, ok in zip(self.versions, inside, strict=True) if ok]
-        if len(members) == 1:
-            if self._names_exactly(f"=={members[0]}", allowed, members):
-                return f"{name}=={members[0]}"
-            return f"{name} {members[0]}"
         runs: list[tuple[int, int]] = []
         for i, ok in enumerate(inside):
             if ok and runs and runs[-1][1] == i - 1:
@@ -168,12 +185,13 @@ class _Ordered:
         """A specifier naming exactly ``versions[start:end+1]`` in the universe, if any."""
         ordered = self.versions
         run_mask = 0
-        for version in ordered[start : end + 1]:
-            run_mask |= 1 << self.universe.index[version]
+        for bit in self.bits[start : end + 1]:
+            run_mask |= 1 << bit
         candidates: list[str] = []
-        publics = {v.public for v in ordered[start : end + 1]}
-        if len(publics) == 1:
-            candidates.append(f"=={ordered[start]}" if start == end else f"=={publics.pop()}")
+        if start == end:
+            candidates.append(f"=={ordered[start]}")
+        elif ordered[start].public == ordered[end].public:  # sorted: so the whole run shares it
+            candidates.append(f"=={ordered[start].public}")
         lowers = [""]
         if start > 0:
             low, below = ordered[start], ordered[start - 1]

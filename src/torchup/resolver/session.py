@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from torchup.errors import ResolutionError

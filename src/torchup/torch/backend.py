@@ -196,8 +196,11 @@ def backend_of_version(version: Version | str) -> Backend | None:
     return parse_local_label(v.local)
 
 
-def index_url(backend: Backend, channel: Channel = "stable", base: str = DEFAULT_INDEX_BASE) -> str:
-    """The simple-index URL of a backend: ``.../whl/cu128``, ``.../whl/nightly/cu128``."""
+def index_url(backend: Backend, channel: str = "stable", base: str = DEFAULT_INDEX_BASE) -> str:
+    """The simple-index URL of a backend: ``.../whl/cu128``, ``.../whl/nightly/cu128``.
+
+    ``channel`` is one of :data:`CHANNELS` (checked: anything else raises ConfigError).
+    """
     if channel not in CHANNELS:
         raise ConfigError(
             f"invalid torch channel {channel!r}",
@@ -751,7 +754,7 @@ class Choice:
     warnings: tuple[str, ...] = ()
     torch_version: str | None = None
 
-    def index_url(self, channel: Channel = "stable", base: str = DEFAULT_INDEX_BASE) -> str:
+    def index_url(self, channel: str = "stable", base: str = DEFAULT_INDEX_BASE) -> str:
         """The PyTorch index URL of the chosen backend."""
         return index_url(self.backend, channel, base)
 

@@ -375,6 +375,14 @@ def parse_nvidia_smi_query_csv(text: str, fields: Sequence[str] | None = None) -
         for row in rows
         if len(row) == len(header)
     ]
+    # An error message has one "column" too: keep rows whose driver_version looks like one.
+    records = [
+        r
+        for r in records
+        if "driver_version" not in r
+        or _na(r["driver_version"]) is None
+        or _DRIVER_RE.fullmatch(r["driver_version"])
+    ]
     if not records:
         return NvidiaReport(error=lines[0].strip() if lines else "no output")
     driver = next((r["driver_version"] for r in records if _na(r.get("driver_version"))), None)
@@ -947,13 +955,15 @@ class Probe:
     """A named reader: which facts it can provide and on which OSes it runs.
 
     ``provides`` is a subset of {"driver", "cuda", "nvidia_gpus", "amd", "intel", "pci",
-    "apple"}; :func:`detect` skips a probe whose facts are all known already ("pci" never is).
+    "apple"}; :func:`detect` skips a probe whose facts are all known already ("pci" never is),
+    or when any fact in ``skip_when`` is known (a costly probe made pointless by another).
     """
 
     name: str
     provides: frozenset[str]
     read: Callable[[System], Facts | None]
     oses: frozenset[str] = frozenset({"linux"})
+    skip_when: frozenset[str] = frozenset()
 
 
 def _probe_sys_module(system: System) -> Facts | None:
@@ -1096,7 +1106,7 @@ def _probe_macos(system: System) -> Facts | None:
 _LINUX = frozenset({"linux"})
 _LINUX_WINDOWS = frozenset({"linux", "windows"})
 
-# Cheapest first: kernel files, then NVML (one dlopen, every fact), then tools.
+# Cheapest first: kernel files, NVML (one dlopen, every fact), nvidia-smi, libcuda, AMD, bus.
 DEFAULT_PROBES: tuple[Probe, ...] = (
     Probe("sys-module", frozenset({"driver"}), _probe_sys_module, _LINUX),
     Probe("proc-driver", frozenset({"driver"}), _probe_proc_driver, _LINUX),
@@ -1107,14 +1117,19 @@ DEFAULT_PROBES: tuple[Probe, ...] = (
         _probe_nvidia_smi_query,
         _LINUX_WINDOWS,
     ),
-    Probe("nvidia-smi", frozenset({"driver", "cuda"}), _probe_nvidia_smi_table, _LINUX_WINDOWS),
     Probe("libcuda", frozenset({"cuda"}), _probe_libcuda, _LINUX_WINDOWS),
+    Probe("nvidia-smi", frozenset({"driver", "cuda"}), _probe_nvidia_smi_table, _LINUX_WINDOWS),
     Probe("kfd", frozenset({"amd"}), _probe_kfd, _LINUX),
     Probe("rocm-agent-enumerator", frozenset({"amd"}), _probe_rocm_agent_enumerator, _LINUX),
     Probe("amd-smi", frozenset({"amd"}), _probe_amd_smi, _LINUX),
     Probe("pci", frozenset({"intel", "pci"}), _probe_pci, _LINUX),
+    # PowerShell takes ~1 s to start: not worth it once an NVIDIA driver answered.
     Probe(
-        "windows-video", frozenset({"intel", "pci"}), _probe_windows_video, frozenset({"windows"})
+        "windows-video",
+        frozenset({"intel", "pci"}),
+        _probe_windows_video,
+        frozenset({"windows"}),
+        skip_when=frozenset({"driver"}),
     ),
     Probe("macos", frozenset({"apple"}), _probe_macos, frozenset({"macos"})),
 )
@@ -1198,6 +1213,9 @@ def _known(state: _Merge) -> set[str]:
     return known
 
 
+_BUS_SOURCES = frozenset({"/sys/bus/pci/devices", "Win32_VideoController"})
+
+
 @dataclass
 class _Merge:
     driver: str | None = None
@@ -1208,7 +1226,6 @@ class _Merge:
     intel: tuple[Gpu, ...] = ()
     apple: tuple[Gpu, ...] = ()
     pci: tuple[Gpu, ...] = ()
-    names: dict[int, str] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     pinned_driver: bool = False
@@ -1232,6 +1249,13 @@ class _Merge:
             )
         if facts.cuda_driver_version is not None and self.cuda is None and not self.pinned_driver:
             self.cuda = facts.cuda_driver_version
+        intel = tuple(g for g in facts.gpus if g.vendor == "intel")
+        if intel and not self.intel:
+            self.intel = intel
+        if facts.source in _BUS_SOURCES:
+            # Bus listings say a GPU is present, not that a driver serves it: kept apart.
+            self.pci = facts.gpus
+            return
         nvidia = tuple(g for g in facts.gpus if g.vendor == "nvidia")
         if nvidia and not self.pinned_nvidia:
             richer = sum(g.compute_capability is not None for g in nvidia) > sum(
@@ -1242,14 +1266,9 @@ class _Merge:
         amd = tuple(g for g in facts.gpus if g.vendor == "amd" and g.arch)
         if amd and not self.pinned_amd and not self.amd:
             self.amd = amd
-        intel = tuple(g for g in facts.gpus if g.vendor == "intel")
-        if intel and not self.intel:
-            self.intel = intel
         apple = tuple(g for g in facts.gpus if g.vendor == "apple")
         if apple and not self.apple:
             self.apple = apple
-        if facts.source in ("/sys/bus/pci/devices", "Win32_VideoController"):
-            self.pci = facts.gpus
 
 
 def detect(
@@ -1281,7 +1300,10 @@ def detect(
     for probe in probes:
         if os_name not in probe.oses:
             continue
-        if "pci" not in probe.provides and probe.provides <= _known(state):
+        known = _known(state)
+        if "pci" not in probe.provides and probe.provides <= known:
+            continue
+        if probe.skip_when & known:
             continue
         try:
             facts = probe.read(sysm)

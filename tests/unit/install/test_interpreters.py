@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from packaging.version import Version
-from tests.unit.install.conftest import PYENV_ROOT, pyenv_python
 
 from torchup.errors import EnvironmentError_
 from torchup.install.interpreters import (
@@ -21,6 +20,8 @@ from torchup.install.interpreters import (
     select_environment,
 )
 from torchup.install.venv import create_venv
+
+from .conftest import PYENV_ROOT, pyenv_python
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from tests.support.wheels import DistSpec, build_wheel
-from tests.unit.install.conftest import pyenv_python, snapshot
 
 from torchup.errors import EnvironmentError_
 from torchup.install import venv as venv_mod
 from torchup.install.interpreters import Interpreter, query_interpreter
 from torchup.install.venv import create_venv, is_venv
+
+from .conftest import pyenv_python, snapshot
 
 
 def _ask(python: Path, code: str) -> str:

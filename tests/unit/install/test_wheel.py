@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -16,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from tests.support.wheels import DistSpec, build_wheel
-from tests.unit.install.conftest import snapshot
 
 from torchup.errors import InstallError, InvalidWheelError
 from torchup.install import wheel as wheel_mod
@@ -29,6 +29,8 @@ from torchup.install.wheel import (
     uninstall,
     unpack_wheel_cached,
 )
+
+from .conftest import snapshot
 
 HELLO = DistSpec(
     "Hello-World",
@@ -156,6 +158,24 @@ def test_link_modes(
     )
     assert check(venv.scheme.purelib / "hello" / "sub" / "mod.py")
     assert run(venv.executable, "-c", "import hello.sub.mod as m; print(m.X)") == "1\n"
+
+
+def test_falls_back_to_copies_across_filesystems(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    def no_links(src: str, dst: str) -> None:
+        calls.append(dst)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    wheel = build_wheel(HELLO, tmp_path / "wheels")
+    result = install_wheel(
+        wheel, venv.scheme, interpreter=venv.executable, unpacked_cache=unpacked_cache
+    )
+    assert result.linked == 0 and len(calls) == 1  # tried once, then copied the rest
+    assert (venv.scheme.purelib / "hello" / "sub" / "mod.py").read_text() == "X = 1\n"
 
 
 def test_install_without_cache_leaves_no_temporaries(tmp_path: Path, venv: Interpreter) -> None:

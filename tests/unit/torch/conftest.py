@@ -115,6 +115,8 @@ def libraries_from_ctypes_probe(text: str) -> dict[str, Any]:
 
 
 def _build_tree(machine: Path, root: Path) -> None:
+    if (root / ".built").exists():
+        return
     sys_root, proc_root = root / "sys", root / "proc"
     sys_root.mkdir(parents=True, exist_ok=True)
     proc_root.mkdir(parents=True, exist_ok=True)
@@ -155,6 +157,7 @@ def _build_tree(machine: Path, root: Path) -> None:
             if m.group(5):
                 (drivers / m.group(5)).mkdir(parents=True, exist_ok=True)
                 (d / "driver").symlink_to(drivers / m.group(5))
+    (root / ".built").write_text("")
 
 
 def make_system(

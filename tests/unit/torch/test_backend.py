@@ -93,17 +93,22 @@ def test_auto_is_not_a_concrete_backend() -> None:
         (CPU, "test", None, "https://download.pytorch.org/whl/test/cpu"),
         (Backend("rocm", (6, 2, 4)), "stable", None, "https://download.pytorch.org/whl/rocm6.2.4"),
         (XPU, "nightly", None, "https://download.pytorch.org/whl/nightly/xpu"),
-        (ROCM64, "stable", "https://mirror.example/pytorch/whl/", "https://mirror.example/pytorch/whl/rocm6.4"),
+        (
+            ROCM64,
+            "stable",
+            "https://mirror.example/pytorch/whl/",
+            "https://mirror.example/pytorch/whl/rocm6.4",
+        ),
     ],
 )
 def test_index_url(backend: Backend, channel: str, base: str | None, url: str) -> None:
     kwargs = {"base": base} if base else {}
-    assert index_url(backend, channel, **kwargs) == url  # type: ignore[arg-type]
+    assert index_url(backend, channel, **kwargs) == url
 
 
 def test_index_url_rejects_unknown_channel() -> None:
     with pytest.raises(ConfigError, match="nightly"):
-        index_url(CPU, "beta")  # type: ignore[arg-type]
+        index_url(CPU, "beta")
 
 
 def test_local_label_and_back() -> None:
@@ -173,7 +178,12 @@ def test_cuda_needs_driver_only_for_cuda() -> None:
 
 @pytest.mark.parametrize(
     ("text", "parts"),
-    [("580.159.04", (580, 159, 4)), ("570.26", (570, 26)), ("550", (550,)), ("535.54.03b", (535, 54, 3))],
+    [
+        ("580.159.04", (580, 159, 4)),
+        ("570.26", (570, 26)),
+        ("550", (550,)),
+        ("535.54.03b", (535, 54, 3)),
+    ],
 )
 def test_driver_version_tuple(text: str, parts: tuple[int, ...]) -> None:
     assert driver_version_tuple(text) == parts
@@ -236,18 +246,53 @@ def test_release_table_is_consistent() -> None:
         (None, "linux", "x86_64", ["cu130", "cu128", "cu126", "rocm7.2", "xpu", "cpu"]),
         ("2.11.0+cu130", "linux", "x86_64", ["cu130", "cu128", "cu126", "rocm7.2", "xpu", "cpu"]),
         ("2.4.1", "linux", "x86_64", ["cu124", "cu121", "cu118", "rocm6.1", "cpu"]),
-        ("2.5.1", "linux", "x86_64", ["cu124", "cu121", "cu118", "rocm6.2", "rocm6.1", "xpu", "cpu"]),
-        ("2.6.0", "linux", "x86_64", ["cu126", "cu124", "cu118", "rocm6.2.4", "rocm6.1", "xpu", "cpu"]),
-        ("2.7.1", "linux", "x86_64", ["cu128", "cu126", "cu118", "rocm6.3", "rocm6.2.4", "xpu", "cpu"]),
-        ("2.8.0", "linux", "x86_64", ["cu129", "cu128", "cu126", "rocm6.4", "rocm6.3", "xpu", "cpu"]),
-        ("2.9.1", "linux", "x86_64", ["cu130", "cu128", "cu126", "rocm6.4", "rocm6.3", "xpu", "cpu"]),
-        ("2.10.0", "linux", "x86_64", ["cu130", "cu128", "cu126", "rocm7.1", "rocm7.0", "xpu", "cpu"]),
+        (
+            "2.5.1",
+            "linux",
+            "x86_64",
+            ["cu124", "cu121", "cu118", "rocm6.2", "rocm6.1", "xpu", "cpu"],
+        ),
+        (
+            "2.6.0",
+            "linux",
+            "x86_64",
+            ["cu126", "cu124", "cu118", "rocm6.2.4", "rocm6.1", "xpu", "cpu"],
+        ),
+        (
+            "2.7.1",
+            "linux",
+            "x86_64",
+            ["cu128", "cu126", "cu118", "rocm6.3", "rocm6.2.4", "xpu", "cpu"],
+        ),
+        (
+            "2.8.0",
+            "linux",
+            "x86_64",
+            ["cu129", "cu128", "cu126", "rocm6.4", "rocm6.3", "xpu", "cpu"],
+        ),
+        (
+            "2.9.1",
+            "linux",
+            "x86_64",
+            ["cu130", "cu128", "cu126", "rocm6.4", "rocm6.3", "xpu", "cpu"],
+        ),
+        (
+            "2.10.0",
+            "linux",
+            "x86_64",
+            ["cu130", "cu128", "cu126", "rocm7.1", "rocm7.0", "xpu", "cpu"],
+        ),
         ("2.11.0", "windows", "AMD64", ["cu130", "cu128", "cu126", "xpu", "cpu"]),
         ("2.11.0", "macos", "arm64", ["cpu"]),
         ("2.9.0", "linux", "aarch64", ["cu130", "cu128", "cu126", "cpu"]),
         ("2.7.0", "linux", "aarch64", ["cu128", "cpu"]),
         ("2.5.1", "linux", "aarch64", ["cpu"]),
-        ("2.12.0.dev20260301", "linux", "x86_64", ["cu130", "cu128", "cu126", "rocm7.2", "xpu", "cpu"]),
+        (
+            "2.12.0.dev20260301",
+            "linux",
+            "x86_64",
+            ["cu130", "cu128", "cu126", "rocm7.2", "xpu", "cpu"],
+        ),
     ],
 )
 def test_backends_for_torch(
@@ -542,7 +587,9 @@ def test_macos_is_cpu_with_mps_note() -> None:
         (("gfx1036", "gfx1100"), None, "rocm7.2", True),  # iGPU next to a dGPU
     ],
 )
-def test_choose_rocm(archs: tuple[str, ...], torch: str | None, expected: str, warned: bool) -> None:
+def test_choose_rocm(
+    archs: tuple[str, ...], torch: str | None, expected: str, warned: bool
+) -> None:
     gpus = tuple(Gpu("amd", arch=a) for a in archs)
     choice = choose_backend(Detection(gpus=gpus, amd_archs=tuple(sorted(archs))), torch)
     assert choice.backend.name == expected

@@ -252,7 +252,11 @@ def test_nvidia_smi_xml_535(capture: Callable[..., Any]) -> None:
     report = parse_nvidia_smi_xml(capture("nvidia-gtx1080ti-driver535", "nvidia-smi-x.txt").output)
     assert (report.driver_version, report.cuda_driver_version) == ("535.183.01", (12, 2))
     (gpu,) = report.gpus
-    assert (gpu.name, gpu.family, gpu.pci_id) == ("NVIDIA GeForce GTX 1080 Ti", "Pascal", "10de:1b06")
+    assert (gpu.name, gpu.family, gpu.pci_id) == (
+        "NVIDIA GeForce GTX 1080 Ti",
+        "Pascal",
+        "10de:1b06",
+    )
 
 
 @pytest.mark.parametrize(
@@ -279,7 +283,10 @@ def test_kernel_module_files(capture: Callable[..., Any], machine: str, version:
             "Build  (dvs-builder@U16-I3-B03-4-3)  Wed Jun  5 23:55:12 UTC 2024\n",
             "550.90.07",
         ),
-        ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  375.74  Wed Jun 14 01:39:39 PDT 2017", "375.74"),
+        (
+            "NVRM version: NVIDIA UNIX x86_64 Kernel Module  375.74  Wed Jun 14 01:39:39 PDT 2017",
+            "375.74",
+        ),
         ("GCC version:  gcc version 12.3.0\n", None),
         ("", None),
     ],
@@ -351,8 +358,12 @@ def test_kfd_nodes(
         ("amd-mi300x-rocm", ("gfx942", "gfx942")),
     ],
 )
-def test_rocm_agent_enumerator(capture: Callable[..., Any], machine: str, archs: tuple[str, ...]) -> None:
-    assert parse_rocm_agent_enumerator(capture(machine, "rocm-agent-enumerator.txt").output) == archs
+def test_rocm_agent_enumerator(
+    capture: Callable[..., Any], machine: str, archs: tuple[str, ...]
+) -> None:
+    assert (
+        parse_rocm_agent_enumerator(capture(machine, "rocm-agent-enumerator.txt").output) == archs
+    )
 
 
 def test_amd_smi_text(capture: Callable[..., Any]) -> None:
@@ -369,11 +380,16 @@ def test_amd_smi_json(capture: Callable[..., Any]) -> None:
         ("AMD Instinct MI300X", "gfx942", "0000:05:00.0"),
         ("AMD Instinct MI300X", "gfx942", "0000:26:00.0"),
     ]
-    assert parse_amd_smi('{"gpu_data": [{"gpu": 0, "asic": {"target_graphics_version": "gfx90a"}}]}')[
-        0
-    ].arch == "gfx90a"
+    assert (
+        parse_amd_smi('{"gpu_data": [{"gpu": 0, "asic": {"target_graphics_version": "gfx90a"}}]}')[
+            0
+        ].arch
+        == "gfx90a"
+    )
     assert parse_amd_smi("[not json") == ()
-    assert parse_amd_smi("GPU: 0\n    ASIC:\n        TARGET_GRAPHICS_VERSION: N/A\n")[0].arch is None
+    assert (
+        parse_amd_smi("GPU: 0\n    ASIC:\n        TARGET_GRAPHICS_VERSION: N/A\n")[0].arch is None
+    )
 
 
 # --- PCI, WSL, Windows, macOS ----------------------------------------------------------------------
@@ -383,8 +399,14 @@ def test_amd_smi_json(capture: Callable[..., Any]) -> None:
     ("machine", "expected"),
     [
         (H100, [("nvidia", "10de:2330", False)]),
-        ("nvidia-gtx1080ti-driver535", [("intel", "8086:3e92", False), ("nvidia", "10de:1b06", False)]),
-        ("nvidia-a100-v100-driver570", [("nvidia", "10de:20b5", False), ("nvidia", "10de:1db6", False)]),
+        (
+            "nvidia-gtx1080ti-driver535",
+            [("intel", "8086:3e92", False), ("nvidia", "10de:1b06", False)],
+        ),
+        (
+            "nvidia-a100-v100-driver570",
+            [("nvidia", "10de:20b5", False), ("nvidia", "10de:1db6", False)],
+        ),
         ("amd-rx7900xtx-rocm", [("amd", "1002:744c", False), ("amd", "1002:13c0", False)]),
         ("amd-mi300x-rocm", [("amd", "1002:74a1", False), ("amd", "1002:74a1", False)]),
         ("intel-arc-a770", [("intel", "8086:56a0", True)]),
@@ -410,7 +432,9 @@ def test_win32_video_controllers(capture: Callable[..., Any]) -> None:
 
 
 def test_wsl_and_macos_captures(capture: Callable[..., Any]) -> None:
-    assert parse_proc_version_is_wsl(capture("nvidia-wsl2-rtx3060-driver576", "proc-version.txt").output)
+    assert parse_proc_version_is_wsl(
+        capture("nvidia-wsl2-rtx3060-driver576", "proc-version.txt").output
+    )
     listing = capture("nvidia-wsl2-rtx3060-driver576", "ls-wsl-lib.txt").output.split()
     assert {"nvidia-smi", "libnvidia-ml.so.1", "libcuda.so.1"} <= set(listing)
     gpu = parse_sysctl_cpu_brand(capture("macos-arm64", "sysctl.txt").output)
@@ -520,8 +544,26 @@ MACHINES = [
     ("nvidia-rtx4090-driver550", {}, "550.144.03", (12, 4), ((8, 9),), (), False, "cu128"),
     ("nvidia-a100-v100-driver570", {}, "570.133.20", (12, 8), ((7, 0), (8, 0)), (), False, "cu128"),
     ("nvidia-rtx5090-driver575", {}, "575.57.08", (12, 9), ((12, 0),), (), False, "cu128"),
-    ("nvidia-wsl2-rtx3060-driver576", {"wsl": True}, "576.80", (12, 9), ((8, 6),), (), False, "cu128"),
-    ("nvidia-windows-rtx4070-driver581", {"os": "windows"}, "581.57", (13, 0), ((8, 9),), (), True, "cu130"),
+    (
+        "nvidia-wsl2-rtx3060-driver576",
+        {"wsl": True},
+        "576.80",
+        (12, 9),
+        ((8, 6),),
+        (),
+        False,
+        "cu128",
+    ),
+    (
+        "nvidia-windows-rtx4070-driver581",
+        {"os": "windows"},
+        "581.57",
+        (13, 0),
+        ((8, 9),),
+        (),
+        False,  # PowerShell skipped: the NVIDIA driver answered
+        "cu130",
+    ),
     ("amd-rx7900xtx-rocm", {}, None, None, (), ("gfx1036", "gfx1100"), False, "rocm7.2"),
     ("amd-rx6700xt-rocm", {}, None, None, (), ("gfx1031",), False, "rocm7.2"),
     ("amd-mi300x-rocm", {}, None, None, (), ("gfx942",), False, "rocm7.2"),
@@ -582,6 +624,21 @@ def test_detect_h100_without_nvml_falls_back_to_nvidia_smi(
     assert any(s.startswith("nvidia-smi --query-gpu") for s in detection.sources)
 
 
+def test_windows_without_nvidia_driver_asks_win32_video_controller(
+    machine_system: Callable[..., System],
+) -> None:
+    system = machine_system("nvidia-windows-rtx4070-driver581", os="windows")
+    no_smi = System(**{**system.__dict__, "which": lambda name: None})
+    detection = detect(system=no_smi)
+    assert detection.intel and detection.nvidia_driver is None
+    assert [g.pci_id for g in detection.gpus] == ["10de:2786", "8086:4680"]
+    assert any("no NVIDIA driver answered" in n for n in detection.notes)
+    choice = choose_backend(detection, os="windows")
+    assert choice.backend.name == "xpu"  # UHD 770: with a warning that XPU will not use it
+    assert any("TORCHUP_CUDA_DRIVER_VERSION" in w for w in choice.warnings)
+    assert any("older integrated graphics" in w for w in choice.warnings)
+
+
 def test_detect_old_driver_retries_query_without_compute_cap(
     machine_system: Callable[..., System],
 ) -> None:
@@ -626,7 +683,10 @@ def test_detect_nvidia_on_pci_without_driver(tmp_path: Path) -> None:
     for name, value in (("vendor", "0x10de"), ("device", "0x2684"), ("class", "0x030000")):
         (d / name).write_text(value + "\n")
     system = System(
-        sys_root=tmp_path, proc_root=tmp_path, run=lambda argv: None, which=lambda n: None,
+        sys_root=tmp_path,
+        proc_root=tmp_path,
+        run=lambda argv: None,
+        which=lambda n: None,
         load_library=lambda n: None,
     )
     detection = detect(system=system)
@@ -692,7 +752,10 @@ def test_a_crashing_probe_becomes_a_note(tmp_path: Path) -> None:
 
     probes = (Probe("boom", frozenset({"driver"}), boom), *DEFAULT_PROBES)
     system = System(
-        sys_root=tmp_path, proc_root=tmp_path, run=lambda a: None, which=lambda n: None,
+        sys_root=tmp_path,
+        proc_root=tmp_path,
+        run=lambda a: None,
+        which=lambda n: None,
         load_library=lambda n: None,
     )
     detection = detect(probes, system=system)
@@ -768,7 +831,7 @@ def test_inspect_metadata_text_without_detection() -> None:
     metadata = (
         "Metadata-Version: 2.1\nName: torch\nVersion: 2.8.0\n"
         "Requires-Dist: filelock\n"
-        "Requires-Dist: nvidia-cuda-runtime-cu12==12.8.90; platform_system == \"Linux\"\n"
+        'Requires-Dist: nvidia-cuda-runtime-cu12==12.8.90; platform_system == "Linux"\n'
     )
     installed = inspect_installed_torch(metadata)
     assert installed.backend is not None and installed.backend.name == "cu128"
@@ -785,3 +848,9 @@ def test_ctypes_pointers_are_written_through() -> None:
     ref: Any = ctypes.byref(value)
     ref._obj.value = 7
     assert value.value == 7
+
+
+def test_detect_this_machine_never_raises() -> None:
+    detection = detect()
+    assert detection.os in ("linux", "macos", "windows")
+    assert choose_backend(detection, os=detection.os, machine=detection.machine).reasons

@@ -325,6 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             raise NotImplementedCommand(path) from None
         return handler(ns)
+    except BrokenPipeError:
+        # The reader went away (`torchup ... | head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         output.error("interrupted; nothing was left half-written")
         return 130

@@ -1912,7 +1912,10 @@ def _tomlkit_parse(text: str, path: str) -> Any:
         return tomlkit.parse(text)
     except ParseError as exc:
         raise ConfigError(
-            f"invalid TOML: {exc}", path=path, line=getattr(exc, "line", None)
+            f"invalid TOML: {exc}",
+            path=path,
+            line=getattr(exc, "line", None),
+            hint="fix the TOML syntax at that line",
         ) from None
 
 
@@ -1924,7 +1927,12 @@ def _table(container: Any, key: str, path: str, where: str) -> Any:
         container[key] = tomlkit.table()
     value = container[key]
     if isinstance(value, (AoT, Array)) or not hasattr(value, "keys"):
-        raise ConfigError(f"`{where}` is not a table", path=path, key=where)
+        raise ConfigError(
+            f"`{where}` is not a table",
+            path=path,
+            key=where,
+            hint=f"torchup edits `{where}` as a table; fix it by hand first",
+        )
     return value
 
 
@@ -1935,7 +1943,13 @@ def _dependency_array(
     from tomlkit.items import Array
 
     if extra is not None and group is not None:
-        raise ConfigError("give an extra or a group, not both", path=path)
+        raise ConfigError(
+            "give an extra or a group, not both", path=path, hint="pass only one of them"
+        )
+    if extra is not None:
+        _check_name(extra, "extra", path)
+    if group is not None:
+        _check_name(group, "dependency group", path)
     if group is not None:
         groups = (
             _table(doc, "dependency-groups", path, "dependency-groups")
@@ -1966,8 +1980,22 @@ def _dependency_array(
         container[key] = array
     array = container[key]
     if not isinstance(array, Array):
-        raise ConfigError(f"`{where}` is not an array", path=path, key=where)
+        raise ConfigError(
+            f"`{where}` is not an array",
+            path=path,
+            key=where,
+            hint=f'write `{where.rsplit(".", 1)[-1]} = ["..."]`',
+        )
     return array, where
+
+
+def _check_name(name: str, what: str, path: str) -> None:
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"invalid {what} name {name!r}",
+            path=path,
+            hint="names use letters, digits, '.', '-' and '_', starting and ending alphanumeric",
+        )
 
 
 def _find_key(container: Any, name: str) -> str:
@@ -2110,7 +2138,10 @@ def add_index(
     aot = table["index"]
     if not isinstance(aot, AoT):
         raise ConfigError(
-            f"`tool.{table_name}.index` is not an array of tables", path=path, key="index"
+            f"`tool.{table_name}.index` is not an array of tables",
+            path=path,
+            key="index",
+            hint=f"write each index as a [[tool.{table_name}.index]] table",
         )
     for existing in aot:
         same_name = name is not None and existing.get("name") == name
@@ -2148,26 +2179,49 @@ def set_source(
     sources = [
         s if isinstance(s, SourceConfig) else SourceConfig.from_dict(s, path=path) for s in items
     ]
+    _check_name(package, "package", path)
     doc = _tomlkit_parse(doc_text, path)
     table, _ = _tool_table(doc, path)
     sources_table = _table(table, "sources", path, "sources")
     key = _find_key(sources_table, package)
-    inline = []
-    for item in sources:
-        entry = tomlkit.inline_table()
-        entry.update(item.to_dict())
-        inline.append(entry)
+    # Written as text and parsed back so it looks like uv's: `{ index = "x", marker = "..." }`.
+    inline = [_inline_source(item) for item in sources]
+    was_table = False
     if key in sources_table:
+        was_table = not isinstance(
+            sources_table[key], (tomlkit.items.InlineTable, tomlkit.items.Array)
+        )
         del sources_table[key]
     if len(inline) == 1:
-        sources_table[key] = inline[0]
+        value = tomlkit.parse(f"v = {inline[0]}\n")["v"]
     else:
-        array = tomlkit.array()
-        array.multiline(True)
-        for entry in inline:
-            array.append(entry)
-        sources_table[key] = array
+        body = "".join(f"    {text},\n" for text in inline)
+        value = tomlkit.parse(f"v = [\n{body}]\n")["v"]
+    sources_table[key] = value
+    if was_table:
+        # `[[tool.uv.sources.torch]]` carried the blank line before the next table; keep one.
+        sources_table.add(tomlkit.nl())
     return str(doc.as_string())
+
+
+def _inline_source(source: SourceConfig) -> str:
+    parts = []
+    for key, value in source.to_dict().items():
+        if key == "marker" and "'" not in value:
+            # packaging prints markers with double quotes; uv users write single quotes.
+            value = value.replace('"', "'")
+        if isinstance(value, bool):
+            parts.append(f"{key} = {'true' if value else 'false'}")
+        else:
+            parts.append(f"{key} = {_toml_basic_string(str(value))}")
+    return "{ " + ", ".join(parts) + " }"
+
+
+def _toml_basic_string(text: str) -> str:
+    import json
+
+    # JSON's string escapes are valid in TOML basic strings; TOML also wants DEL escaped.
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def remove_source(doc_text: str, package: str, *, path: str = "pyproject.toml") -> str:
@@ -2204,7 +2258,11 @@ def read_text(path: str | os.PathLike[str]) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", path=os.fspath(path)) from None
+        raise ConfigError(
+            f"cannot read: {exc}",
+            path=os.fspath(path),
+            hint="check the file's permissions and that it is UTF-8 text",
+        ) from None
 
 
 def find_pyproject(start: str | os.PathLike[str]) -> Path | None:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -237,7 +236,7 @@ def read_requirements_source(location: str) -> str:
     if _SCHEME_RE.match(location) and not location.startswith("file:"):
         raise OSError(f"remote requirements files are not supported: {location}")
     if location.startswith("file:"):
-        location = url2pathname(urlsplit(location).path)
+        location = _file_url_path(location)
     with open(location, encoding="utf-8-sig") as handle:
         return handle.read()
 
@@ -426,7 +425,7 @@ class _State:
         )
 
     def parse(self, text: str, path: str, *, constraint: bool, stack: tuple[str, ...]) -> None:
-        for number, line in _logical_lines(text):
+        for number, line in _logical_lines(text.removeprefix("\ufeff")):
             where = _Where(path, number, f"{path}:{number}")
             line = _expand_env(line, self.env)
             args, options = _break_args_options(line)
@@ -950,6 +949,9 @@ def _fragment_hashes(location: str) -> tuple[str, ...]:
 
 
 def _file_url_path(url: str) -> str:
+    # Imported here: urllib.request pulls in http.client and ssl (~20 ms) for one helper.
+    from urllib.request import url2pathname
+
     return url2pathname(unquote(urlsplit(url).path))
 
 

@@ -16,7 +16,15 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from torchup.config import ProjectConfig, Settings, add_dependency, toml_key_lines
+from torchup.config import (
+    ProjectConfig,
+    Settings,
+    add_dependency,
+    add_index,
+    remove_dependency,
+    set_source,
+    toml_key_lines,
+)
 from torchup.errors import ConfigError, LockError, RequirementError, TorchupError
 from torchup.lock import (
     Lock,
@@ -320,6 +328,31 @@ def test_add_dependency_result_parses(requirement: str) -> None:
         str(r).lower().startswith(requirement.split("=")[0].split(">")[0].lower())
         for r in project.dependencies
     )
+
+
+@FAST
+@given(
+    st.sampled_from(["index", "url", "path", "git", "marker", "extra"]),
+    noise,
+    st.one_of(names, noise),
+    st.booleans(),
+)
+def test_edits_never_corrupt_the_document(key: str, value: str, name: str, explicit: bool) -> None:
+    text = dump(SEED_LIKE)
+    assert text is not None
+    steps = [
+        lambda t: set_source(t, name, {"index": "pytorch-cpu", key: value}),
+        lambda t: add_index(t, url=value, name=name, explicit=explicit),
+        lambda t: add_dependency(t, value, group=name),
+        lambda t: remove_dependency(t, name),
+    ]
+    for step in steps:
+        try:
+            out = step(text)
+        except ConfigError:
+            continue
+        tomllib.loads(out)  # still TOML
+        check_only_torchup_errors(ProjectConfig.from_pyproject, out, "pyproject.toml")
 
 
 # -- environment ------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ Indexes (names as passed to ``server.index_url(name)``)
 index                  JSON  PEP 658  Range  missing ->   #sha256
 =====================  ====  =======  =====  ===========  ======
 pypi                   yes   yes      yes    404          yes
-whl/cpu, whl/cu126,    no    no       yes    403          yes
-whl/cu128, whl/cu130,
-whl/rocm6.4, whl/xpu
+whl/cpu, whl/cu124,    no    no       yes    403          yes
+whl/cu126, whl/cu128,
+whl/cu130, whl/rocm6.4,
+whl/xpu
 whl/nightly/cpu,       no    no       yes    403          no
 whl/nightly/cu128
 =====================  ====  =======  =====  ===========  ======
@@ -22,7 +23,7 @@ torch builds (torchvision / torchaudio follow with the same labels and platforms
 torch      vision/audio where (label)
 =========  ===========  =================================================================
 2.4.1      0.19.1/2.4.1 pypi; whl/cpu
-2.5.1      0.20.1/2.5.1 pypi; whl/cpu
+2.5.1      0.20.1/2.5.1 pypi; whl/cpu, cu124
 2.7.1      0.22.1/2.7.1 pypi; whl/cpu, cu126, cu128, xpu
 2.8.0      0.23.0/2.8.0 pypi; whl/cpu, cu126, cu128, rocm6.4, xpu
 2.9.1      0.24.1/2.9.1 pypi; whl/cpu, cu126, cu128, cu130, rocm6.4, xpu
@@ -58,7 +59,8 @@ Platforms and filenames
   ``torch==<paired>`` (no label: matches any local build); torchaudio requires ``torch==<paired>``.
 
 Third-party packages
-* pypi (current): certifi, requests, idna, urllib3, charset-normalizer, numpy (1.26.4, 2.2.6,
+* pypi (current): certifi (2025.10.5; also 2024.2.2 and 2022.12.7, the stale mirrors' version,
+  as the real PyPI keeps every release), requests, idna, urllib3, charset-normalizer, numpy (1.26.4, 2.2.6,
   2.3.4; platform wheels cp310-cp313 where real), pillow (11.3.0, 12.0.0), jinja2, markupsafe,
   filelock, typing-extensions, sympy (1.13.1, 1.13.3, 1.14.0), mpmath, networkx, fsspec,
   opt-einsum, optree, nvidia-* (pinned versions above), triton (3.0.0 ... 3.5.1),
@@ -100,10 +102,19 @@ __all__ = [
 ]
 
 PYPI = "pypi"
-STABLE_INDEXES = ("whl/cpu", "whl/cu126", "whl/cu128", "whl/cu130", "whl/rocm6.4", "whl/xpu")
+# whl/cu124 carries only the torch 2.5.1 family (what an old pin with --torch-backend auto needs).
+STABLE_INDEXES = (
+    "whl/cpu",
+    "whl/cu124",
+    "whl/cu126",
+    "whl/cu128",
+    "whl/cu130",
+    "whl/rocm6.4",
+    "whl/xpu",
+)
 NIGHTLY_INDEXES = ("whl/nightly/cpu", "whl/nightly/cu128")
 PYTORCH_INDEXES = STABLE_INDEXES + NIGHTLY_INDEXES
-CUDA_INDEXES = ("whl/cu126", "whl/cu128", "whl/cu130")
+CUDA_INDEXES = ("whl/cu124", "whl/cu126", "whl/cu128", "whl/cu130")
 NIGHTLY = "2.10.0.dev20251010"
 
 LINUX_CUDA = 'platform_system == "Linux" and platform_machine == "x86_64"'
@@ -111,7 +122,7 @@ LINUX_CUDA = 'platform_system == "Linux" and platform_machine == "x86_64"'
 # torch -> (torchvision, torchaudio, backends on download.pytorch.org among our indexes, pythons)
 TORCH_RELEASES: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
     "2.4.1": ("0.19.1", "2.4.1", ("cpu",), ("cp310", "cp311", "cp312")),
-    "2.5.1": ("0.20.1", "2.5.1", ("cpu",), ("cp311", "cp312", "cp313")),
+    "2.5.1": ("0.20.1", "2.5.1", ("cpu", "cu124"), ("cp311", "cp312", "cp313")),
     "2.7.1": ("0.22.1", "2.7.1", ("cpu", "cu126", "cu128", "xpu"), ("cp311", "cp312")),
     "2.8.0": (
         "0.23.0",
@@ -599,6 +610,10 @@ def _make_plan(big: bool) -> _Plan:
     # --- the PyPI-like index ----------------------------------------------------------------
     for spec in (
         _pure("certifi", "2025.10.5", rp=">=3.7", sdist=True),
+        # Old releases PyPI still serves: 2022.12.7 is also the stale mirror on every whl/*
+        # index (same file), 2024.2.2 is seed 004's pin.
+        _pure("certifi", "2024.2.2", rp=">=3.6"),
+        _pure("certifi", "2022.12.7", rp=">=3.6"),
         _pure(
             "requests",
             "2.32.5",

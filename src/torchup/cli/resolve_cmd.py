@@ -196,6 +196,7 @@ def resolve_inputs(
     ctx: Context, ns: argparse.Namespace, inputs: Inputs, *, python: str | None = None,
     preferences: dict[str, Any] | None = None, installed: dict[str, Any] | None = None,
     build_metadata: Callable[[Any], Any] | None = None,
+    target: Any = None,
 ) -> ResolvedRun:
     """Build target, indexes and provider; resolve ``inputs``.
 
@@ -212,7 +213,8 @@ def resolve_inputs(
     from torchup.resolver.session import resolve_requirements
     from torchup.torch import routing
 
-    target = ctx.target(python)
+    if target is None:
+        target = ctx.target(python)
     indexes, find_links = ctx.index_sources(
         file_index_url=inputs.index_url,
         file_extra_urls=inputs.extra_index_urls,
@@ -316,43 +318,59 @@ def _sdist_metadata_reader(
 
 
 def _static_sdist_metadata(client: Any, dist: Any) -> Any:
-    """The sdist's PKG-INFO as Metadata when PEP 643 makes it trustworthy, else None."""
+    """The sdist's PKG-INFO as Metadata when PEP 643 makes it trustworthy, else None.
+
+    Downloads the sdist once (hash-checked); the PKG-INFO is cached by the file's sha256 in the
+    metadata bucket, beside wheels' METADATA (a file hash names one file, so keys never clash).
+    """
+    from torchup.index.metadata import parse_metadata
+
+    sha = (getattr(dist, "hashes", None) or {}).get("sha256")
+    key = f"sha256:{sha}" if sha else None
+    cache = getattr(client, "cache", None)
+    data = cache.read("metadata-v1", key) if cache is not None and key else None
+    if data is None:
+        data = _read_pkg_info(client, dist)
+        if data is None:
+            return None
+        if cache is not None and key:
+            cache.write("metadata-v1", key, data)
+    meta = parse_metadata(data, dist)
+    raw = getattr(meta, "_raw", {})  # the unvalidated fields: Dynamic may name anything
+    try:
+        major, minor = (int(x) for x in str(raw.get("metadata_version", "")).split(".")[:2])
+    except ValueError:
+        return None
+    if (major, minor) < (2, 2):
+        return None
+    dynamic = {str(d).lower() for d in raw.get("dynamic", ())}
+    if dynamic & set(_RESOLVER_FIELDS):
+        return None
+    return meta
+
+
+def _read_pkg_info(client: Any, dist: Any) -> bytes | None:
+    """Download an sdist and return its top-level PKG-INFO (None when it has none)."""
     import tarfile
     import tempfile
     import zipfile
 
-    from torchup.index.metadata import parse_metadata
-
     with tempfile.TemporaryDirectory(prefix="torchup-sdist-") as tmp:
         path = Path(tmp) / dist.filename
         client.download(dist.url, path, hashes=dict(getattr(dist, "hashes", {}) or {}))
-        data: bytes | None = None
         try:
             if dist.filename.endswith(".zip"):
                 with zipfile.ZipFile(path) as zf:
-                    names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")]
-                    data = zf.read(names[0]) if names else None
-            else:
-                with tarfile.open(path) as tf:
-                    for member in tf:
-                        parts = member.name.strip("/").split("/")
-                        if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
-                            f = tf.extractfile(member)
-                            data = f.read() if f else None
-                            break
+                    names = [
+                        n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/PKG-INFO")
+                    ]
+                    return zf.read(names[0]) if names else None
+            with tarfile.open(path) as tf:
+                for member in tf:
+                    parts = member.name.strip("/").split("/")
+                    if len(parts) == 2 and parts[1] == "PKG-INFO" and member.isfile():
+                        f = tf.extractfile(member)
+                        return f.read() if f else None
         except (OSError, tarfile.TarError, zipfile.BadZipFile):
             return None
-    if data is None:
-        return None
-    meta = parse_metadata(data, dist)
-    try:
-        from packaging.version import Version
-
-        if Version(str(meta.metadata_version)) < Version("2.2"):
-            return None
-    except ValueError:
-        return None
-    dynamic = {str(d).lower() for d in (meta.dynamic or [])}
-    if dynamic & set(_RESOLVER_FIELDS):
-        return None
-    return meta
+    return None

@@ -535,12 +535,14 @@ class _Solver(Generic[P, R]):
 
         Cost per changed package: its general incompatibilities plus one version bucket.
         """
+        # An ordered set used as a stack: the package changed last is looked at first. A
+        # conflict backjumps below the current level, undoing every queued change, so the queue
+        # restarts from the learned incompatibility's package (as in pub).
         changed: dict[P, None] = {package: None}
         for incompatibility in pending:
             conflict_package = self._check(incompatibility, changed)
             if conflict_package is not None:
                 changed = {conflict_package: None}
-                break
         while changed:
             current = next(reversed(changed))
             del changed[current]

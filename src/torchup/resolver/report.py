@@ -9,6 +9,8 @@ we can conclude ..."; numbered lines for conclusions used more than once) with o
 * the root is "you" / "your requirements";
 * unavailable versions carry their reason ("foo==2.0 requires Python >=3.12"), a requirement
   that matches nothing lists what does exist, a missing package says why;
+* a requirement that stands for one or two local builds says so: "torchaudio>=2 (only
+  2.2.1+cu118)" (the step readers of uv's reports miss);
 * runs of facts of one kind (many versions rejected for one reason, many versions with the same
   dependency) are merged into one line before writing.
 
@@ -49,7 +51,7 @@ class Names(Protocol):
     def format_requirement(self, package: Any, requirement: Any) -> str | None: ...
 
 
-_MAX_LISTED = 6  # versions listed one by one before we summarise a set as a range
+_MAX_LISTED = 6  # versions written out one by one before a listing is cut short
 
 
 def explain(
@@ -240,10 +242,7 @@ def _capped(versions: Sequence[str]) -> str:
 
 
 def _listing(name: str, members: Sequence[Version]) -> str:
-    if len(members) <= _MAX_LISTED:
-        return f"{name} " + " | ".join(str(v) for v in members)
-    shown = " | ".join(str(v) for v in members[:_MAX_LISTED])
-    return f"{name} {shown} | ... ({len(members)} versions)"
+    return f"{name} {_capped([str(v) for v in members])}"
 
 
 def _available(universe: Universe) -> str:
@@ -261,6 +260,8 @@ def _set_of(term: Term[Any]) -> int:
 
 
 class _Writer:
+    """One explanation: names, rendered sets and line numbers are cached per instance."""
+
     def __init__(self, provider: Names, root: object) -> None:
         self._provider = provider
         self._root = root
@@ -354,7 +355,7 @@ class _Writer:
         if isinstance(cause, Unavailable):
             return f"{self._subject(inc.terms[0], inc)} {cause.reason}"
         if isinstance(cause, RootCause):
-            return "your requirements must be used"
+            return "your requirements apply"  # only ever seen in hand-built trees
         return self._derived(inc)
 
     def _nothing(self, cause: NoVersions[Any]) -> str:

@@ -1,0 +1,101 @@
+"""`torchup pip uninstall|list|freeze|show|check`: inspect and trim an environment."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from torchup.cli import output
+from torchup.cli.context import Context
+from torchup.cli.pip_install import environment_lock, select_interpreter
+
+__all__ = ["run_uninstall", "run_list", "run_freeze", "run_show", "run_check"]
+
+
+def _installed(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from torchup.install.site import scan_site_packages
+
+    ctx = Context(ns)
+    interp = select_interpreter(ctx, ns)
+    return ctx, interp, scan_site_packages(interp.site_packages)
+
+
+def run_uninstall(ns: argparse.Namespace) -> int:
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.wheel import uninstall
+    from torchup.requirements import parse_requirements_file
+
+    started = time.monotonic()
+    ctx, interp, installed = _installed(ns)
+    names = [canonicalize_name(n.split("==")[0].split("[")[0]) for n in ns.packages]
+    for path in ns.requirements:
+        names += [r.name for r in parse_requirements_file(path, env=dict(ctx.env)).requirements if r.name]
+    if not names:
+        from torchup.errors import ConfigError
+
+        raise ConfigError("nothing to uninstall", hint="name packages or pass -r FILE")
+    removed = []
+    with environment_lock(interp.sys_prefix):
+        for name in names:
+            dist = installed.get(name)  # type: ignore[call-overload]
+            if dist is None:
+                output.warn(f"skipping {name}: it is not installed")
+                continue
+            if not ns.dry_run:
+                uninstall(dist.name, interp.scheme)
+            removed.append(f" - {dist.canonical_name}=={dist.version}")
+    verb = "Would uninstall" if ns.dry_run else "Uninstalled"
+    output.info(f"{verb} {len(removed)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+    for line in removed:
+        print(line, file=sys.stderr)
+    return 0
+
+
+def run_list(ns: argparse.Namespace) -> int:
+    from torchup.install.site import format_list
+
+    _, _, installed = _installed(ns)
+    dists = list(installed.values())
+    if ns.editable:
+        dists = [d for d in dists if d.editable]
+    if ns.exclude_editable:
+        dists = [d for d in dists if not d.editable]
+    text = format_list(dists, ns.format)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0
+
+
+def run_freeze(ns: argparse.Namespace) -> int:
+    from torchup.install.site import format_freeze
+
+    _, _, installed = _installed(ns)
+    dists = [d for d in installed.values() if not (ns.exclude_editable and d.editable)]
+    text = format_freeze(dists)
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return 0
+
+
+def run_show(ns: argparse.Namespace) -> int:
+    from torchup.install.site import format_show
+
+    _, interp, installed = _installed(ns)
+    text, missing = format_show(ns.packages, installed, interp.markers, files=ns.files)
+    if text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    for name in missing:
+        output.warn(f"package(s) not found: {name}")
+    return 1 if missing and not text else 0
+
+
+def run_check(ns: argparse.Namespace) -> int:
+    from torchup.install.site import check_requirements, format_check
+
+    _, interp, installed = _installed(ns)
+    problems = check_requirements(installed, interp.markers)
+    if not problems:
+        print("No broken requirements found.")
+        return 0
+    sys.stdout.write(format_check(problems).rstrip("\n") + "\n")
+    return 1

@@ -1,0 +1,453 @@
+"""`torchup pip install` and `torchup pip sync`: resolve (or read a lock), plan, download, install.
+
+Plan-then-act: a pure planner decides {install, reinstall, keep, remove}; downloads run in
+parallel into the archive cache; the environment is changed only under its file lock, one
+complete distribution at a time (each wheel install is all-or-nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from torchup.cli import output
+from torchup.cli.context import Context
+from torchup.cli.resolve_cmd import Inputs, read_inputs, resolve_inputs
+from torchup.errors import ConfigError, EnvironmentError_, InstallError
+
+__all__ = ["run_install", "run_sync", "environment_lock", "select_interpreter", "execute_plan"]
+
+
+def select_interpreter(ctx: Context, ns: argparse.Namespace) -> Any:
+    """The environment `pip` commands act on (--python, $VIRTUAL_ENV, .venv, --system)."""
+    from torchup.install.interpreters import select_environment
+
+    pyenv = ctx.env.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    interp = select_environment(
+        getattr(ns, "python", None),
+        ctx.env.get("VIRTUAL_ENV"),
+        cwd=Path.cwd(),
+        system=bool(getattr(ns, "system", False)),
+        path_env=ctx.env.get("PATH", ""),
+        pyenv_root=Path(pyenv) if Path(pyenv).exists() else None,
+        cache_dir=ctx.cache.bucket("interpreters-v1"),
+    )
+    if (
+        not interp.is_venv
+        and interp.externally_managed
+        and not getattr(ns, "break_system_packages", False)
+    ):
+        raise EnvironmentError_(
+            f"the Python at {interp.executable} is externally managed (PEP 668)",
+            hint="create a virtual environment with `torchup venv`, or pass --break-system-packages",
+        )
+    return interp
+
+
+@contextmanager
+def environment_lock(prefix: Path):
+    """Serialise torchup processes changing one environment; says when it has to wait."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(prefix / ".torchup.lock"))
+    try:
+        lock.acquire(timeout=0.5)
+    except Timeout:
+        output.info(f"Waiting for another torchup process to finish with {prefix} ...")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
+    from torchup.install.plan import DesiredDist
+
+    desired = []
+    for pkg in result.packages:
+        f = pkg.file
+        if f is None:
+            continue
+        direct = None
+        if pkg.name in inputs.direct_files:
+            direct = {"url": f.url, "archive_info": {}}
+            if f.hashes.get("sha256"):
+                direct["archive_info"] = {"hashes": {"sha256": f.hashes["sha256"]}}
+        desired.append(
+            DesiredDist(
+                name=pkg.name,
+                version=str(pkg.version),
+                url=f.url,
+                filename=f.filename,
+                hashes=tuple(f"{k}:{v}" for k, v in sorted(f.hashes.items())),
+                direct_url=direct,
+            )
+        )
+    return desired
+
+
+def _check_required_hashes(result: Any, inputs: Inputs) -> None:
+    """--require-hashes: every package pinned with == and a hash, and the file matches one."""
+    for pkg in result.packages:
+        given = inputs.hashes.get(pkg.name) or next(
+            (v for k, v in inputs.hashes.items() if k.lower().replace("_", "-") == pkg.name), None
+        )
+        if not given:
+            raise InstallError(
+                f"--require-hashes is on, but {pkg.name}=={pkg.version} has no --hash in the requirements",
+                hint="add `--hash=sha256:...` for every package (torchup pip compile --generate-hashes writes them)",
+            )
+        sha = (getattr(pkg.file, "hashes", {}) or {}).get("sha256")
+        wanted = {h.split(":", 1)[1] for h in given if h.startswith("sha256:")}
+        if sha and sha not in wanted:
+            from torchup.errors import HashMismatchError
+
+            raise HashMismatchError(url=pkg.file.url, expected=", ".join(sorted(wanted)), actual=sha)
+
+
+def _progress_callbacks(total_files: int):
+    if not output.settings.progress or total_files == 0:
+        return None, None, None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=True,
+        console=__import__("rich.console").console.Console(stderr=True),
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(name: str, done: int, total: int | None) -> None:
+        task = tasks.get(name)
+        if task is None:
+            task = tasks[name] = progress.add_task(name, total=total)
+        progress.update(task, completed=done, total=total)
+
+    return progress, on_progress, None
+
+
+def execute_plan(
+    ctx: Context,
+    interp: Any,
+    plan: Any,
+    *,
+    link_mode: str = "hardlink",
+    compile_bytecode: bool = False,
+    requested: set[str] | frozenset[str] = frozenset(),
+    local_wheels: dict[str, Path] | None = None,
+) -> tuple[list[str], list[str]]:
+    """Download what ``plan`` needs and apply it; returns (+ lines, - lines) for the summary."""
+    from torchup.install.download import Artifact, fetch_artifacts
+    from torchup.install.wheel import install_wheel, uninstall
+
+    local_wheels = dict(local_wheels or {})
+    artifacts = [
+        Artifact(
+            name=d.canonical_name,
+            url=d.url,
+            filename=d.filename,
+            hashes=dict(h.split(":", 1) for h in d.hashes),
+        )
+        for d in plan.to_install
+        if d.canonical_name not in local_wheels and d.url
+    ]
+    progress, on_progress, _ = _progress_callbacks(len(artifacts))
+    started = time.monotonic()
+    if progress is not None:
+        with progress:
+            files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts, on_progress=on_progress)
+    else:
+        files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts)
+    files.update(local_wheels)
+    if artifacts:
+        output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
+    # sdists: build each into a wheel (cached under builds-v1 by file name).
+    for d in plan.to_install:
+        path = files.get(d.canonical_name)
+        if path is not None and not str(path).endswith(".whl"):
+            files[d.canonical_name] = _build_sdist(ctx, interp, path)
+    added: list[str] = []
+    removed: list[str] = []
+    scheme = interp.scheme
+    with environment_lock(interp.sys_prefix):
+        for gone in plan.remove:
+            uninstall(gone.name, scheme)
+            removed.append(f" - {gone.canonical_name}=={gone.version}")
+        for r in plan.reinstall:
+            removed.append(f" - {r.installed.canonical_name}=={r.installed.version}")
+        for d in plan.to_install:
+            wheel = files[d.canonical_name]
+            sha = dict(h.split(":", 1) for h in d.hashes).get("sha256")
+            install_wheel(
+                Path(wheel),
+                scheme,
+                interpreter=interp.executable,
+                requested=d.canonical_name in requested,
+                direct_url=d.direct_url,
+                link_mode=link_mode,  # type: ignore[arg-type]
+                unpacked_cache=ctx.cache.bucket("wheels-v1"),
+                wheel_sha256=sha,
+                compile_bytecode=compile_bytecode,
+            )
+            added.append(f" + {d.canonical_name}=={d.version}")
+    return added, removed
+
+
+def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
+    from torchup.install.build import build_wheel, unpack_sdist
+
+    out = ctx.cache.bucket("builds-v1") / sdist.name
+    existing = sorted(out.glob("*.whl")) if out.exists() else []
+    if existing:
+        return existing[0]
+    with tempfile.TemporaryDirectory(prefix="torchup-build-") as tmp:
+        src = unpack_sdist(sdist, Path(tmp) / "src")
+        built = build_wheel(src, Path(tmp) / "out", build_env_python=interp.executable, provision=_provisioner(ctx, interp))
+        out.mkdir(parents=True, exist_ok=True)
+        final = out / built.name
+        os.replace(built, final)
+        return final
+
+
+def _provisioner(ctx: Context, interp: Any):
+    """Install build requirements into a fresh site directory with torchup's own resolver."""
+
+    def provision(requirements: list[str]) -> Path:
+        from torchup.cli.resolve_cmd import Inputs
+        from torchup.install.interpreters import Scheme
+        from torchup.install.plan import plan_install
+        from torchup.resolver.session import RootRequirement
+
+        from packaging.requirements import Requirement
+
+        site = Path(tempfile.mkdtemp(prefix="torchup-build-env-"))
+        inputs = Inputs(requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements])
+        ns = argparse.Namespace()
+        run = resolve_inputs(ctx, ns, inputs, target=interp.target())
+        plan = plan_install(_desired_from_result(run.result, inputs), {})
+        scheme = Scheme(purelib=site, platlib=site, scripts=site / "bin", data=site / "data", headers=site / "include")
+        from torchup.install.download import Artifact, fetch_artifacts
+        from torchup.install.wheel import install_wheel
+
+        arts = [Artifact(d.canonical_name, d.url, d.filename, dict(h.split(":", 1) for h in d.hashes)) for d in plan.to_install]
+        files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), arts)
+        for d in plan.to_install:
+            install_wheel(files[d.canonical_name], scheme, interpreter=interp.executable, link_mode="copy")
+        return site
+
+    return provision
+
+
+def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path]:
+    """Build editable / local-directory requirements to wheels; add their deps as roots."""
+    from packaging.requirements import Requirement
+
+    from torchup.install.build import build_wheel, prepare_metadata
+    from torchup.resolver.session import RootRequirement
+
+    built: dict[str, Path] = {}
+    keep: list[Any] = []
+    local = []
+    for rr in inputs.requirements:
+        url = rr.requirement.url or ""
+        if url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip")):
+            local.append(rr)
+        else:
+            keep.append(rr)
+    editable_paths = {str(Path(e.path).resolve()) for e in inputs.editables if e.path}
+    for e in inputs.editables:
+        if e.path and not any(Path(e.path).resolve().as_uri() == rr.requirement.url for rr in local):
+            local.append(RootRequirement(Requirement(f"{e.requirement.name} @ {Path(e.path).resolve().as_uri()}"), "-e"))
+            keep = [k for k in keep if k.requirement.name != e.requirement.name]
+    out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
+    from email.parser import Parser
+
+    for rr in local:
+        path = Path(rr.requirement.url[len("file://"):])
+        editable = str(path.resolve()) in editable_paths
+        provision = _provisioner(ctx, interp)
+        meta_dir = prepare_metadata(path, out_dir / "meta", build_env_python=interp.executable, provision=provision)
+        meta = Parser().parsestr((Path(meta_dir) / "METADATA").read_text(encoding="utf-8"))
+        for dep in meta.get_all("Requires-Dist") or []:
+            req = Requirement(dep)
+            if req.marker is None or interp.target().evaluate(req.marker, sorted(rr.requirement.extras)):
+                if req.marker is not None and "extra" in str(req.marker) and not rr.requirement.extras:
+                    continue
+                req.marker = None
+                keep.append(RootRequirement(req, meta["Name"]))
+        wheel = build_wheel(path, out_dir / "wheels", build_env_python=interp.executable, provision=provision, editable=editable)
+        name = meta["Name"].lower().replace("_", "-").replace(".", "-")
+        built[name] = wheel
+        inputs.direct_files.pop(name, None)
+    inputs.requirements = keep
+    return built
+
+
+def run_install(ns: argparse.Namespace) -> int:
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.site import scan_site_packages
+
+    ctx = Context(ns)
+    started = time.monotonic()
+    inputs = read_inputs(
+        ctx, packages=ns.packages, files=ns.requirements, constraints=ns.constraints, overrides=ns.overrides
+    )
+    from torchup.requirements import parse_requirement_string
+
+    for e in ns.editable:
+        parsed = parse_requirement_string(e, "command line", editable=True)
+        if parsed.requirement is None:
+            # unnamed local directory: name comes from its metadata
+            from packaging.requirements import Requirement
+
+            parsed = type(parsed)(requirement=Requirement(f"{Path(e).resolve().name} @ {Path(e).resolve().as_uri()}"), source="-e", editable=True, path=e)
+        inputs.editables.append(parsed)
+    if not inputs.requirements and not inputs.editables:
+        raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
+    interp = select_interpreter(ctx, ns)
+    local_wheels = _local_projects(ctx, interp, inputs)
+    installed = scan_site_packages(interp.site_packages)
+    prefs = {} if ns.upgrade else {n: d.version for n, d in installed.items()}
+    for name in ns.upgrade_package:
+        prefs.pop(canonicalize_name(name), None)
+    target = interp.target()
+    run = resolve_inputs(ctx, ns, inputs, target=target, preferences=prefs)
+    result = run.result
+    if ns.require_hashes or any(inputs.hashes.values()):
+        _check_required_hashes(result, inputs) if ns.require_hashes else None
+    desired = _desired_from_result(result, inputs)
+    for name, wheel in local_wheels.items():
+        from packaging.utils import parse_wheel_filename
+
+        _, version, _, _ = parse_wheel_filename(wheel.name)
+        editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
+        desired.append(
+            DesiredDist(
+                name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
+                direct_url={"url": _source_uri(inputs, name), "dir_info": {"editable": True} if editable else {}},
+                editable=editable,
+            )
+        )
+    reinstall: Any = True if ns.reinstall else {canonicalize_name(n) for n in ns.reinstall_package}
+    plan = plan_install(desired, installed, reinstall=reinstall, env_site_dirs=interp.site_packages, protected=("torchup",))
+    output.info(f"Resolved {len(result.packages) + len(local_wheels)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+    if ns.dry_run:
+        _print_plan(plan)
+        return 0
+    if plan.is_empty:
+        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+        return 0
+    requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
+    added, removed = execute_plan(
+        ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
+        requested=requested, local_wheels=local_wheels,
+    )
+    _summary(added, removed, started)
+    return 0
+
+
+def _source_uri(inputs: Inputs, name: str) -> str:
+    from packaging.utils import canonicalize_name
+
+    for e in inputs.editables:
+        if e.requirement is not None and canonicalize_name(e.requirement.name) == name and e.path:
+            return Path(e.path).resolve().as_uri()
+    return ""
+
+
+def _print_plan(plan: Any) -> None:
+    output.info("Would make these changes:")
+    for d in plan.remove:
+        print(f" - {d.canonical_name}=={d.version}")
+    for r in plan.reinstall:
+        print(f" - {r.installed.canonical_name}=={r.installed.version}")
+    for d in plan.to_install:
+        print(f" + {d.canonical_name}=={d.version}")
+
+
+def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> None:
+    ms = (time.monotonic() - started) * 1000
+    if removed:
+        output.info(f"Uninstalled {len(removed)} packages")
+    if added:
+        output.info(f"Installed {len(added)} packages in {ms:.0f}ms")
+    names = {}
+    for line in removed:
+        names.setdefault(line[3:].split("==")[0], []).append(line)
+    for line in added:
+        names.setdefault(line[3:].split("==")[0], []).append(line)
+    for name in sorted(names):
+        for line in names[name]:
+            print(line, file=sys.stderr)
+
+
+def run_sync(ns: argparse.Namespace) -> int:
+    """Make the environment exactly the given requirements file(s) or pylock.toml."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.site import scan_site_packages
+
+    ctx = Context(ns)
+    started = time.monotonic()
+    interp = select_interpreter(ctx, ns)
+    target = interp.target()
+    lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
+    desired: list[Any] = []
+    if lock_files:
+        if len(ns.src_files) != 1:
+            raise ConfigError("pip sync takes one pylock.toml, or requirements files, not both")
+        from torchup.lock.io import read_lock
+        from torchup.lock.select import select_for_target
+
+        backend = ctx.torch_backend_request()
+        if backend:
+            name, _ = ctx.choose_backend(backend, target)
+            target = target.with_backend(name)
+        lock = read_lock(lock_files[0])
+        chosen = select_for_target(lock, target, extras=ns.extra, dependency_groups=ns.group or None)
+        for sel in chosen:
+            art = sel.artifact
+            url = getattr(art, "url", None) or (Path(lock_files[0]).parent / getattr(art, "path", "")).resolve().as_uri()
+            desired.append(
+                DesiredDist(
+                    name=sel.package.name,
+                    version=str(sel.package.version),
+                    url=url,
+                    filename=getattr(art, "filename", None) or url.rsplit("/", 1)[-1],
+                    hashes=tuple(f"{k}:{v}" for k, v in sorted((getattr(art, "hashes", {}) or {}).items())),
+                )
+            )
+    else:
+        inputs = read_inputs(ctx, files=ns.src_files)
+        ns.no_deps = True  # pip sync installs exactly what the file lists
+        run = resolve_inputs(ctx, ns, inputs, target=target)
+        if ns.require_hashes:
+            _check_required_hashes(run.result, inputs)
+        desired = _desired_from_result(run.result, inputs)
+    installed = scan_site_packages(interp.site_packages)
+    plan = plan_install(
+        desired, installed, reinstall=bool(ns.reinstall), exact=True,
+        env_site_dirs=interp.site_packages, protected=("pip", "setuptools", "wheel") if False else (),
+    )
+    if ns.dry_run:
+        _print_plan(plan)
+        return 0
+    if plan.is_empty:
+        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+        return 0
+    added, removed = execute_plan(
+        ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
+        requested={canonicalize_name(d.name) for d in desired},
+    )
+    _summary(added, removed, started)
+    return 0

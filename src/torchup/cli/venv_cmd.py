@@ -1,0 +1,62 @@
+"""`torchup venv [PATH] [--python X] [--seed]`: a PEP 405 virtual environment, quickly."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from torchup.cli import output
+from torchup.cli.context import Context
+
+__all__ = ["run"]
+
+
+def run(ns: argparse.Namespace) -> int:
+    from torchup.install.interpreters import find_python
+    from torchup.install.venv import create_venv
+
+    ctx = Context(ns)
+    started = time.monotonic()
+    pyenv = Path(ctx.env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    interp = find_python(
+        ns.python,
+        path_env=ctx.env.get("PATH", ""),
+        pyenv_root=pyenv if pyenv.exists() else None,
+        cache_dir=ctx.cache.bucket("interpreters-v1"),
+    )
+    path = Path(ns.path)
+    seed: list[Path] = []
+    if ns.seed:
+        seed = _seed_wheels(ctx, interp)
+    venv = create_venv(
+        path.absolute(),
+        interp,
+        seed_wheels=seed,
+        prompt=ns.prompt,
+        clear=ns.clear,
+        system_site_packages=ns.system_site_packages,
+        unpacked_cache=ctx.cache.bucket("wheels-v1"),
+    )
+    output.info(f"Using CPython {interp.version} interpreter at: {interp.executable}")
+    output.info(f"Creating virtual environment at: {ns.path} ({(time.monotonic() - started) * 1000:.0f}ms)")
+    output.info("Activate with: source " + str(Path(ns.path) / "bin" / "activate"))
+    del venv
+    return 0
+
+
+def _seed_wheels(ctx: Context, interp: object) -> list[Path]:
+    """pip's wheel from the configured index (resolved and fetched by torchup itself)."""
+    from packaging.requirements import Requirement
+
+    from torchup.cli.pip_install import _desired_from_result
+    from torchup.cli.resolve_cmd import Inputs, resolve_inputs
+    from torchup.install.download import Artifact, fetch_artifacts
+    from torchup.resolver.session import RootRequirement
+
+    inputs = Inputs(requirements=[RootRequirement(Requirement("pip"), "--seed")])
+    run = resolve_inputs(ctx, argparse.Namespace(), inputs, target=interp.target())  # type: ignore[attr-defined]
+    desired = _desired_from_result(run.result, inputs)
+    arts = [Artifact(d.canonical_name, d.url, d.filename, dict(h.split(":", 1) for h in d.hashes)) for d in desired]
+    files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), arts)
+    return [files[d.canonical_name] for d in desired]

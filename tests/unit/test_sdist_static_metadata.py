@@ -58,3 +58,20 @@ def test_old_metadata_version_is_not_trusted(index_server: IndexServer, tmp_path
     # Before 2.2 an sdist's PKG-INFO may differ from the wheel it builds.
     path = build_sdist(DistSpec("demo", "1.0", requires_dist=["idna"]), tmp_path)
     assert _static_sdist_metadata(HttpClient(), _dist(index_server, path)) is None
+
+
+def test_pkg_info_is_cached_by_file_hash(index_server: IndexServer, tmp_path: Path) -> None:
+    import hashlib
+
+    path = _sdist(tmp_path, _STATIC + "Requires-Dist: idna>=3\n\n")
+    plain = _dist(index_server, path)
+    dist = DistFile(
+        filename=plain.filename,
+        url=plain.url,
+        hashes={"sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+    )
+    client = HttpClient(retries=0)
+    assert _static_sdist_metadata(client, dist) is not None
+    index_server.fail(path.name, status=500, times=5)
+    meta = _static_sdist_metadata(client, dist)  # no download: the PKG-INFO is cached
+    assert meta is not None and [str(r) for r in meta.requires_dist] == ["idna>=3"]

@@ -182,6 +182,9 @@ def execute_plan(
             removed.append(f" - {gone.canonical_name}=={gone.version}")
         for r in plan.reinstall:
             removed.append(f" - {r.installed.canonical_name}=={r.installed.version}")
+        # An explicit --reinstall is how users repair an install they (or a tool) edited in
+        # place; with hard links that edit reached the unpacked cache too, so re-check it.
+        forced = {r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"}
         for d in plan.to_install:
             wheel = files[d.canonical_name]
             sha = dict(h.split(":", 1) for h in d.hashes).get("sha256")
@@ -195,6 +198,7 @@ def execute_plan(
                 unpacked_cache=ctx.cache.bucket("wheels-v1"),
                 wheel_sha256=sha,
                 compile_bytecode=compile_bytecode,
+                verify_cache=d.canonical_name in forced,
             )
             added.append(f" + {d.canonical_name}=={d.version}")
     return added, removed

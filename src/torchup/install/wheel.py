@@ -401,18 +401,30 @@ def unpack_wheel_cached(
     *,
     sha256: str | None = None,
     limits: WheelLimits = DEFAULT_LIMITS,
+    verify: bool = False,
 ) -> UnpackedWheel:
     """The unpacked tree of ``wheel_path`` under ``cache_dir/<sha256>/``, unpacking it once.
 
     ``sha256`` is the wheel's verified hex digest when the caller already knows it (saves
     reading the file). Concurrent callers race safely: each unpacks into a private directory and
     the first rename wins; the others use the winner's tree.
+
+    ``verify`` re-hashes a cached tree against its manifest and unpacks afresh when any file
+    differs. Installed files are hard links to the cached ones, so editing a file inside
+    site-packages edits the cache too; without this, ``--reinstall`` (the usual cure for a
+    damaged install) would link the damaged file straight back.
     """
     digest = sha256 or _file_sha256(wheel_path)
     entry = cache_dir / digest
     manifest = entry / _MANIFEST
     try:
-        return UnpackedWheel.from_dict(entry / "tree", json.loads(manifest.read_text("utf-8")))
+        cached = UnpackedWheel.from_dict(entry / "tree", json.loads(manifest.read_text("utf-8")))
+        if not verify or _tree_intact(cached):
+            return cached
+        # Damaged: move it aside (one rename, so a concurrent reader sees old or nothing).
+        stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
+        os.rename(entry, stale / "entry")
+        shutil.rmtree(stale, ignore_errors=True)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not cached yet (or from an older torchup): unpack below
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -434,6 +446,25 @@ def unpack_wheel_cached(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _tree_intact(unpacked: UnpackedWheel) -> bool:
+    """Whether every file of a cached tree still has the size and hash it was unpacked with."""
+    for f in unpacked.files:
+        path = unpacked.root / f.path
+        try:
+            if path.stat().st_size != f.size:
+                return False
+            algo, _, expected = f.hash.partition("=")
+            hasher = hashlib.new(algo)
+            with open(path, "rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    hasher.update(chunk)
+        except (OSError, ValueError):
+            return False
+        if _b64(hasher.digest()) != expected:
+            return False
+    return True
 
 
 # -- the installer source and destination -------------------------------------------------------
@@ -1028,6 +1059,7 @@ def install_wheel(
     compile_bytecode: bool = False,
     script_kind: LauncherKind = "posix",
     limits: WheelLimits = DEFAULT_LIMITS,
+    verify_cache: bool = False,
 ) -> InstalledWheel:
     """Install ``wheel_path`` into ``scheme``, replacing an installed version of it if any.
 
@@ -1037,6 +1069,7 @@ def install_wheel(
     REQUESTED; ``direct_url`` writes PEP 610 ``direct_url.json``. Raises
     :class:`InvalidWheelError` for a bad or hostile wheel and :class:`InstallError` when the
     environment cannot be written; either way the environment is left as it was.
+    ``verify_cache`` re-checks the cached tree first (see :func:`unpack_wheel_cached`).
     """
     import installer
     from installer.exceptions import InstallerError
@@ -1050,7 +1083,8 @@ def install_wheel(
     try:
         if unpacked_cache is not None:
             unpacked = unpack_wheel_cached(
-                wheel_path, unpacked_cache, sha256=wheel_sha256, limits=limits
+                wheel_path, unpacked_cache, sha256=wheel_sha256, limits=limits,
+                verify=verify_cache,
             )
         else:
             # No cache: unpack next to the environment, so "linking" it into place is free.

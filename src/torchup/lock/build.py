@@ -80,18 +80,32 @@ def lock_from_results(
     requires_python: str | None = None,
     meta: LockMetadata | None = None,
     environments: Sequence[str] = (),
+    extras: Sequence[str] = (),
+    groups: Sequence[str] = (),
+    default_groups: Sequence[str] = (),
 ) -> Lock:
-    """Merge ``ResolveResult`` objects (one per environment) into one :class:`Lock`."""
+    """Merge resolutions into one :class:`Lock`.
+
+    Each item of ``results`` is a ``ResolveResult`` (always needed in its environment) or a
+    pair ``(ResolveResult, condition)`` where ``condition`` is a PEP 751 marker fragment such as
+    ``'gpu' in extras`` saying when that resolution applies (an extra or a dependency group).
+    """
     entries: dict[tuple[str, Version], _Entry] = {}
-    targets = [r.target for r in results]
-    for result in results:
+    conditions: dict[tuple[str, Version], dict[Target, set[str | None]]] = {}
+    targets: list[Target] = []
+    for item in results:
+        result, condition = item if isinstance(item, tuple) else (item, None)
+        if result.target not in targets:
+            targets.append(result.target)
         for pkg in result.packages:
             key = (pkg.name, pkg.version)
             entry = entries.get(key)
             if entry is None:
                 entry = _Entry(pkg.name, pkg.version, {}, [], {}, getattr(pkg.file, "index", None))
                 entries[key] = entry
-            entry.targets.append(result.target)
+            if result.target not in entry.targets:
+                entry.targets.append(result.target)
+            conditions.setdefault(key, {}).setdefault(result.target, set()).add(condition)
             for req in pkg.requires:
                 entry.requires[canonicalize_name(req.name)] = None
             candidates = list(pkg.all_files) or ([pkg.file] if pkg.file is not None else [])
@@ -107,7 +121,7 @@ def lock_from_results(
         versions_of.setdefault(name, []).append(version)
     packages: list[LockedPackage] = []
     for (name, version), entry in sorted(entries.items()):
-        marker = _simplify(entry.targets, targets)
+        marker = _entry_marker(conditions[(name, version)], targets)
         wheels = []
         sdist = None
         for filename, f in sorted(entry.files.items()):
@@ -122,7 +136,9 @@ def lock_from_results(
             elif sdist is None:
                 sdist = lf
         deps = tuple(
-            LockedDependency(name=d, version=str(versions_of[d][0]) if len(versions_of.get(d, [])) == 1 else None)
+            LockedDependency(
+                name=d, version=str(versions_of[d][0]) if len(versions_of.get(d, [])) == 1 else None
+            )
             for d in sorted(entry.requires)
             if d in versions_of
         )
@@ -146,7 +162,40 @@ def lock_from_results(
         kwargs["requires_python"] = SpecifierSet(requires_python)
     if meta is not None:
         kwargs["meta"] = meta
+    if extras:
+        kwargs["extras"] = tuple(sorted(extras))
+    if groups:
+        kwargs["dependency_groups"] = tuple(sorted(groups))
+    if default_groups:
+        kwargs["default_groups"] = tuple(sorted(default_groups))
     return Lock(**kwargs)
+
+
+def _entry_marker(by_target: dict[Target, set[str | None]], every: Sequence[Target]) -> str | None:
+    """Environments where the entry is always needed, or-ed with (environment and condition)."""
+    always = [t for t, conds in by_target.items() if None in conds]
+    parts: list[str] = []
+    if always:
+        base = _simplify(always, every)
+        if base is None and len(always) == len(every):
+            return None
+        if base:
+            parts.append(base)
+    # Group the conditional environments by their condition set.
+    by_condition: dict[tuple[str, ...], list[Target]] = {}
+    for t, conds in by_target.items():
+        if None in conds:
+            continue
+        key = tuple(sorted(c for c in conds if c))
+        by_condition.setdefault(key, []).append(t)
+    for conds, ts in sorted(by_condition.items()):
+        cond = " or ".join(conds)
+        where = _simplify(ts, every)
+        if where is None:
+            parts.append(f"({cond})")
+        else:
+            parts.append(f"(({where}) and ({cond}))")
+    return " or ".join(parts) if parts else None
 
 
 def render_lock(lock: Lock) -> str:

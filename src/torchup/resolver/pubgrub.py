@@ -12,7 +12,12 @@ selected at all". A term is then just ``(package, mask)``:
 
 * a positive term "foo in S" is the mask of S (absence bit clear);
 * a negative term "foo not in S" is its complement, absence bit set (absent satisfies it);
-* intersection is ``&``, union ``|``, negation ``^ full``; relations are two ``&`` each.
+* intersection is ``&``, union ``|``, negation ``^ full``; "satisfies" is ``acc & t == acc``.
+
+Incompatibilities are indexed by package; those whose term for a package is a single version
+(every dependency and every unavailable version) wait in a per-version bucket that propagation
+opens only when that package is narrowed to that version, so a package with 1000 versions does
+not cost 1000 checks per change.
 
 Because the universe is finite, an accumulated positive term can never become empty, so pub's
 "no versions match" situation only arises for a *requirement* that matches nothing; that is
@@ -134,11 +139,9 @@ class Universe:
     __slots__ = ("versions", "index", "absent", "all_versions", "full")
 
     def __init__(self, versions: Sequence[Version]) -> None:
-        self.versions: tuple[Version, ...] = tuple(versions)
-        index: dict[Version, int] = {}
-        for i, version in enumerate(self.versions):
-            index.setdefault(version, i)  # a provider listing a version twice keeps the first
-        self.index: Mapping[Version, int] = index
+        # A version listed twice (or "1.0" and "1.0.0") keeps its first, most preferred place.
+        self.versions: tuple[Version, ...] = tuple(dict.fromkeys(versions))
+        self.index: Mapping[Version, int] = {v: i for i, v in enumerate(self.versions)}
         self.absent: int = 1 << len(self.versions)
         self.all_versions: int = self.absent - 1
         self.full: int = (self.absent << 1) - 1

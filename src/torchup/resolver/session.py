@@ -188,6 +188,26 @@ def _hints(
                             f"`{name}=={spec.version}; sys_platform != 'darwin'` and "
                             f"`{name}=={public}; sys_platform == 'darwin'`"
                         )
+        # A pin naming another accelerator's build than --torch-backend chose: torch-family
+        # packages come only from the backend's index, so say which side to change.
+        backend = getattr(target, "torch_backend", None)
+        if backend and backend != "auto" and sys_platform != "darwin":
+            from torchup.torch.backend import parse_local_label
+
+            for pkg, need in root_deps:
+                if pkg.name != name:
+                    continue
+                for spec in need.specifier:
+                    if "+" not in spec.version or spec.operator not in ("==", "==="):
+                        continue
+                    public, label = spec.version.split("+", 1)
+                    named = parse_local_label(label)
+                    if named is not None and named.name != backend:
+                        hints.append(
+                            f"{name}=={spec.version} is the {named.name} build, but the torch "
+                            f"backend is {backend}: require {name}=={public} (no label), or use "
+                            f"--torch-backend {named.name}"
+                        )
     return list(dict.fromkeys(hints))
 
 

@@ -8,7 +8,9 @@ The rules, in order:
    index without configuration (seeds 000, 001). Else, with a torch backend chosen, from the
    backend's PyTorch index. Else from PyTorch indexes the user listed, else from the normal indexes.
 3. Everything else comes from the normal (non-explicit) indexes, never from a PyTorch index: the
-   stale certifi/markupsafe mirrored there can never shadow PyPI (seed 004, uv #9647).
+   stale certifi/markupsafe mirrored there can never shadow PyPI (seed 004, uv #9647). Only when
+   every index the user gave is a PyTorch index (``--index-url .../whl/nightly/cu128``) do those
+   serve everything, as with pip.
 """
 
 from __future__ import annotations
@@ -64,11 +66,17 @@ class IndexPolicy:
         )
 
     def normal_indexes(self) -> list[Any]:
-        return [
-            s
-            for s in self.indexes
-            if not getattr(s, "explicit", False) and not self.is_torch_index(s)
-        ]
+        """The indexes that serve packages outside the torch family.
+
+        PyTorch indexes are left out (their stale mirrors must not shadow PyPI), except when
+        the user named nothing else: ``--index-url https://download.pytorch.org/whl/nightly/cu128``
+        alone (seed 004, pip's documented nightly command) must still find filelock, sympy,
+        nvidia-* there, as pip does; without this fallback every such resolution failed with
+        "filelock was not found".
+        """
+        usable = [s for s in self.indexes if not getattr(s, "explicit", False)]
+        normal = [s for s in usable if not self.is_torch_index(s)]
+        return normal or usable
 
     def _pins_for(self, name: str, target: Target) -> list[Any]:
         out = []
@@ -113,11 +121,36 @@ class IndexPolicy:
                 if self.is_torch_index(s) and not getattr(s, "explicit", False)
             ]
             if listed:
-                return [*listed, *normal, *self.find_links]
+                rest = [s for s in normal if s not in listed]
+                return [*listed, *rest, *self.find_links]
         return [*normal, *self.find_links]
 
     def explain_missing(self, name: NormalizedName, target: Target) -> str | None:
         """A hint when ``name`` was not found: e.g. it is only on an explicit index."""
+        # A torch-family package routed to the chosen backend's index is looked for nowhere
+        # else: say which index that was, so "torch was not found" after `--torch-backend auto`
+        # picked e.g. cu118 for an old driver names the index (and the way out).
+        if routing.is_torch_family(name) and not self._pins_for(name, target):
+            backend_index = self._backend_index(target)
+            if backend_index is not None:
+                url = str(getattr(backend_index, "url", ""))
+                return (
+                    f"with torch backend {target.torch_backend}, {name} comes only from {url}, "
+                    f"which has no {name} or does not exist; pick another backend with "
+                    "--torch-backend, or another torch version"
+                )
+        if not routing.is_torch_family(name):
+            skipped = [
+                s
+                for s in self.indexes
+                if not getattr(s, "explicit", False) and self.is_torch_index(s)
+            ]
+            if skipped and self.normal_indexes() and skipped[0] not in self.normal_indexes():
+                urls = ", ".join(str(getattr(s, "url", "")) for s in skipped)
+                return (
+                    f"{name} was not looked for on the PyTorch indexes ({urls}): they serve only "
+                    "the torch family; add an index that has it, or pin it to one with a source"
+                )
         hidden = [s for s in self.indexes if getattr(s, "explicit", False)]
         if hidden:
             names = ", ".join(

@@ -1,0 +1,814 @@
+"""Project commands: `torchup lock|sync|add|remove|run|init|export`.
+
+`lock` resolves once per environment (OS x machine x Python minor), per variant (base, each
+extra, each dependency group) and per torch backend, then merges the results into standard
+PEP 751 locks: ``pylock.toml`` for the first backend and ``pylock.<backend>.toml`` for the
+others. `sync` detects the accelerator, picks the matching lock and makes ``.venv`` exactly it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torchup.cli import output
+from torchup.cli.context import Context
+from torchup.errors import ConfigError, LockError, ResolutionError
+
+__all__ = [
+    "run_lock",
+    "run_sync",
+    "run_add",
+    "run_remove",
+    "run_run",
+    "run_init",
+    "run_export",
+    "lock_file_name",
+]
+
+# The Python minors a default lock covers (filtered by requires-python); 3.14 is the newest release.
+PYTHON_MINORS = ("3.9", "3.10", "3.11", "3.12", "3.13", "3.14")
+DEFAULT_PLATFORMS = ("linux", "aarch64-manylinux_2_28", "aarch64-apple-darwin", "windows")
+
+
+def lock_file_name(backend: str | None, first: bool) -> str:
+    return "pylock.toml" if first or not backend else f"pylock.{backend}.toml"
+
+
+@dataclass
+class Project:
+    root: Path
+    pyproject: Path
+    config: Any  # ProjectConfig
+
+    @property
+    def venv(self) -> Path:
+        return self.root / ".venv"
+
+
+def find_project(ns: argparse.Namespace) -> Project:
+    from torchup.config import ProjectConfig, find_pyproject
+
+    start = Path(getattr(ns, "project_dir", None) or ".").resolve()
+    path = find_pyproject(start)
+    if path is None:
+        raise ConfigError(
+            f"no pyproject.toml in {start} or any parent directory",
+            hint="create a project with `torchup init`, or pass --directory",
+        )
+    config = ProjectConfig.from_pyproject(path.read_text(encoding="utf-8"), str(path))
+    for warning in config.warnings:
+        output.warn(warning)
+    return Project(root=path.parent, pyproject=path, config=config)
+
+
+# -- locking -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which optional parts of the project a resolution includes."""
+
+    extra: str | None = None
+    group: str | None = None
+
+    @property
+    def condition(self) -> str | None:
+        if self.extra:
+            return f"'{self.extra}' in extras"
+        if self.group:
+            return f"'{self.group}' in dependency_groups"
+        return None
+
+
+def _environment_targets(config: Any) -> list[Any]:
+    from torchup.target import Target
+
+    targets = []
+    for minor in PYTHON_MINORS:
+        if config.requires_python is not None and not config.requires_python.contains(
+            f"{minor}.0", prereleases=True
+        ) and not config.requires_python.contains(f"{minor}.99", prereleases=True):
+            continue
+        for platform in DEFAULT_PLATFORMS:
+            t = Target.for_platform(minor, platform)
+            envs = config.tool.environments
+            if envs and not any(t.evaluate(m) for m in envs):
+                continue
+            targets.append(t)
+    if not targets:
+        raise ConfigError(
+            "no environment to lock for: requires-python and `environments` exclude every "
+            "supported platform and Python version",
+            path=config.path,
+            key="environments",
+            hint="widen requires-python or tool.uv.environments",
+        )
+    return targets
+
+
+def _is_required(config: Any, target: Any) -> bool:
+    return any(target.evaluate(m) for m in config.tool.required_environments)
+
+
+def _variant_requirements(config: Any, variant: Variant) -> list[Any]:
+    from torchup.resolver.session import RootRequirement
+
+    reqs = [RootRequirement(r, "pyproject.toml") for r in config.dependencies]
+    if variant.extra:
+        reqs += [
+            RootRequirement(r, f"pyproject.toml [{variant.extra}]")
+            for r in config.optional_dependencies.get(variant.extra, ())
+        ]
+    if variant.group:
+        reqs += [
+            RootRequirement(r, f"pyproject.toml ({variant.group})")
+            for r in config.dependency_groups.get(variant.group, ())
+        ]
+    # Requirements on the project's own extras (`myproject[cpu]`) expand in place.
+    own = config.normalized_name
+    out = []
+    for rr in reqs:
+        from packaging.utils import canonicalize_name
+
+        if own and canonicalize_name(rr.requirement.name) == own:
+            for extra in rr.requirement.extras:
+                out += [
+                    RootRequirement(r, rr.origin)
+                    for r in config.optional_dependencies.get(canonicalize_name(extra), ())
+                ]
+            continue
+        out.append(rr)
+    return out
+
+
+@dataclass
+class LockSession:
+    """Shared finder/fetcher across every resolution of one `torchup lock`."""
+
+    ctx: Context
+    project: Project
+    indexes: list[Any]
+    find_links: list[Any]
+    index_sources_by_name: dict[str, Any]
+    finder: Any
+    fetcher: Any
+    notes: list[Any] = field(default_factory=list)
+
+    def policy(self, variant: Variant) -> Any:
+        from torchup.resolver.sources import IndexPin
+
+        pins: dict[str, tuple[Any, ...]] = {}
+        for name, sources in self.project.config.tool.sources.items():
+            items = []
+            for src in sources:
+                if src.kind != "index":
+                    continue
+                source = self.index_sources_by_name.get(src.index)
+                if source is None:
+                    raise ConfigError(
+                        f"the source for {name} names the index {src.index!r}, which is not defined",
+                        path=str(self.project.pyproject),
+                        key=f"tool.uv.sources.{name}",
+                        hint="add it as [[tool.uv.index]] with that name",
+                    )
+                items.append(IndexPin(source=source, marker=src.marker, extra=src.extra, group=src.group))
+            if items:
+                pins[name] = tuple(items)
+        torch_prefixes = [s.url for s in self.indexes if getattr(s, "torch_index", False)]
+        return self.ctx.index_policy(
+            self.indexes,
+            self.find_links,
+            pins,
+            active_extras=frozenset([variant.extra] if variant.extra else []),
+            active_groups=frozenset([variant.group] if variant.group else []),
+            torch_index_prefixes=[p for p in torch_prefixes if p],
+        )
+
+    def resolve(self, target: Any, variant: Variant, preferences: dict[str, Any]) -> Any:
+        from packaging.utils import canonicalize_name
+
+        from torchup.resolver.provider import IndexProvider, ProviderOptions
+        from torchup.resolver.session import resolve_requirements
+        from torchup.torch import routing
+
+        cfg = self.project.config
+        reqs = _variant_requirements(cfg, variant)
+        policy = self.policy(variant)
+        pre_packages: frozenset[str] = frozenset()
+        if policy.torch_channel == "nightly":
+            pre_packages = frozenset(routing.TORCH_FAMILY)
+        constraints: dict[str, tuple[Any, ...]] = {}
+        for c in cfg.tool.constraint_dependencies:
+            n = canonicalize_name(c.name)
+            constraints[n] = (*constraints.get(n, ()), c.specifier)
+        options = ProviderOptions(
+            prerelease=(self.ctx.ns.prerelease or cfg.tool.prerelease or "if-necessary-or-explicit"),
+            resolution=(self.ctx.ns.resolution or cfg.tool.resolution or "highest"),
+            exclude_newer=self.ctx.exclude_newer() or cfg.tool.exclude_newer,
+            prerelease_packages=pre_packages,
+            preferences=preferences,
+            constraints=constraints,
+            overrides={canonicalize_name(o.name): o for o in cfg.tool.override_dependencies},
+            direct_names=frozenset(canonicalize_name(r.requirement.name) for r in reqs),
+        )
+        provider = IndexProvider(target, self.finder, self.fetcher, policy, options)
+        try:
+            return resolve_requirements(provider, reqs)
+        finally:
+            provider.close()
+
+
+def _uses_torch(config: Any) -> bool:
+    from torchup.torch import routing
+
+    reqs = list(config.dependencies)
+    for group in (*config.optional_dependencies.values(), *config.dependency_groups.values()):
+        reqs += list(group)
+    return any(routing.is_torch_family(r.name) for r in reqs)
+
+
+def _sources_pin_torch(config: Any) -> bool:
+    from torchup.torch import routing
+
+    return any(routing.is_torch_family(name) for name in config.tool.sources)
+
+
+def _variants(config: Any) -> list[Variant]:
+    variants = [Variant()]
+    variants += [Variant(extra=e) for e in sorted(config.optional_dependencies)]
+    variants += [Variant(group=g) for g in sorted(config.dependency_groups)]
+    return variants
+
+
+def _input_hash(config: Any) -> str:
+    from torchup.lock.model import input_hash
+
+    return input_hash(config.resolution_inputs())
+
+
+def _make_session(ctx: Context, project: Project) -> LockSession:
+    from torchup.index.finder import IndexSource
+    from torchup.index.metadata import MetadataFetcher
+
+    tool = project.config.tool
+    project_indexes = []
+    project_links = list(tool.find_links)
+    by_name: dict[str, Any] = {}
+    for ix in tool.indexes:
+        if ix.format == "flat":
+            src = IndexSource(url=_abs_url(ix.url, project.root), name=ix.name, explicit=ix.explicit, kind="find-links")
+        else:
+            src = IndexSource(url=_abs_url(ix.url, project.root), name=ix.name, explicit=ix.explicit, default=ix.default)
+        if ix.torch_index:
+            object.__setattr__(src, "torch_index", True) if hasattr(src, "__dataclass_fields__") else None
+        if ix.name:
+            by_name[ix.name] = src
+        if ix.format == "flat":
+            project_links.append(src.url)
+        else:
+            project_indexes.append(src)
+    indexes, find_links = ctx.index_sources(
+        file_index_url=tool.index_url,
+        file_extra_urls=tool.extra_index_urls,
+        file_no_index=bool(tool.no_index),
+        project_indexes=project_indexes,
+        project_find_links=project_links,
+    )
+    from torchup.index.finder import Finder
+
+    strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
+    finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)
+    return LockSession(ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client))
+
+
+def _abs_url(url: str, root: Path) -> str:
+    if "://" in url:
+        return url
+    return (root / url).resolve().as_uri()
+
+
+def _existing_pins(project: Project) -> dict[str, Any]:
+    """Versions in the current lock: re-locking keeps them unless asked to upgrade."""
+    from torchup.lock.io import read_lock
+
+    path = project.root / "pylock.toml"
+    if not path.exists():
+        return {}
+    try:
+        lock = read_lock(path)
+    except LockError:
+        return {}
+    return {p.name: p.version for p in lock.packages if p.version is not None}
+
+
+def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[tuple[str | None, Any]]:
+    """Resolve every environment x variant x backend and write the locks."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.lock.build import environment_marker, lock_from_results
+    from torchup.lock.io import write_lock
+    from torchup.lock.model import EnvironmentNote, LockMetadata
+    from torchup.torch.backend import backends_for_torch, parse_backend
+
+    started = time.monotonic()
+    cfg = project.config
+    session = _make_session(ctx, project)
+    targets = _environment_targets(cfg)
+    variants = _variants(cfg)
+    prefs: dict[str, Any] = {} if ctx.ns.upgrade else _existing_pins(project)
+    for name in getattr(ctx.ns, "upgrade_package", []) or []:
+        prefs.pop(canonicalize_name(name), None)
+    explicit_backends = list(cfg.tool.torch_backends) or (
+        [getattr(ctx.ns, "torch_backend", None)] if getattr(ctx.ns, "torch_backend", None) else []
+    ) or ([cfg.tool.torch_backend] if cfg.tool.torch_backend else [])
+    if _uses_torch(cfg) and not _sources_pin_torch(cfg):
+        backends: list[str | None] = [b for b in explicit_backends if b != "auto"] or ["cpu"]
+        auto_cuda = not [b for b in explicit_backends if b != "auto"]
+    else:
+        backends = [None]
+        auto_cuda = False
+
+    locks: list[tuple[str | None, Any]] = []
+    index = 0
+    while index < len(backends):
+        backend = backends[index]
+        results: list[Any] = []
+        notes: list[Any] = []
+        failures: list[str] = []
+        for target in targets:
+            env_backend = backend
+            t = target.with_backend(env_backend)
+            if backend and backend != "cpu" and t.environment.get("sys_platform") == "darwin":
+                env_backend = "cpu"
+                t = target.with_backend("cpu")
+                notes.append(
+                    EnvironmentNote(
+                        environment=environment_marker(target),
+                        message=f"no {backend} build for macOS: the CPU build (with MPS) is locked",
+                        backend=backend,
+                        package="torch",
+                    )
+                )
+            base_prefs = dict(prefs)
+            try:
+                base = session.resolve(t, Variant(), base_prefs)
+            except ResolutionError as exc:
+                if env_backend and env_backend != "cpu":
+                    try:
+                        base = session.resolve(target.with_backend("cpu"), Variant(), base_prefs)
+                        t = target.with_backend("cpu")
+                        notes.append(
+                            EnvironmentNote(
+                                environment=environment_marker(target),
+                                message=f"no {backend} build here: the CPU build is locked",
+                                backend=backend,
+                                package="torch",
+                            )
+                        )
+                    except ResolutionError:
+                        failures.append(f"{target}: {exc.message}")
+                        continue
+                else:
+                    if _is_required(cfg, target):
+                        raise ResolutionError(
+                            f"the project cannot be installed on {target}, a required environment:\n{exc.message}",
+                            hint=exc.hint,
+                        ) from None
+                    failures.append(f"{target}: {exc.message.splitlines()[-1]}")
+                    notes.append(
+                        EnvironmentNote(
+                            environment=environment_marker(target),
+                            message=f"not installable here: {exc.message.splitlines()[-1]}",
+                            backend=backend,
+                        )
+                    )
+                    continue
+            results.append(base)
+            pins = {p.name: p.version for p in base.packages}
+            for variant in variants[1:]:
+                try:
+                    res = session.resolve(t, variant, {**prefs, **pins})
+                except ResolutionError as exc:
+                    what = f"extra {variant.extra!r}" if variant.extra else f"group {variant.group!r}"
+                    notes.append(
+                        EnvironmentNote(
+                            environment=environment_marker(target),
+                            message=f"the {what} cannot be installed here: {exc.message.splitlines()[-1]}",
+                            backend=backend,
+                        )
+                    )
+                    continue
+                results.append((res, variant.condition))
+        if not results:
+            raise ResolutionError(
+                "the project cannot be locked for any environment:\n  " + "\n  ".join(failures[:6]),
+                hint="check the dependencies and indexes; `torchup pip compile` shows one environment in detail",
+            )
+        for failure in failures:
+            output.warn(f"not installable on {failure}")
+        if auto_cuda and index == 0:
+            torch_version = next(
+                (p.version for r in results if not isinstance(r, tuple)
+                 and r.target.environment.get("sys_platform") == "linux"
+                 for p in r.packages if p.name == "torch"),
+                None,
+            )
+            if torch_version is not None:
+                cuda = [b for b in backends_for_torch(torch_version, os="linux", machine="x86_64") if b.kind == "cuda"]
+                if cuda:
+                    backends.append(cuda[0].name)
+        meta = LockMetadata(
+            input_hash=_input_hash(cfg),
+            torch_backend=backend,
+            torch_backends=tuple(b for b in backends if b),
+            environments=tuple(environment_marker(t) for t in targets),
+            notes=tuple(notes),
+        )
+        lock = lock_from_results(
+            results,
+            requires_python=str(cfg.requires_python) if cfg.requires_python else None,
+            meta=meta,
+            extras=sorted(cfg.optional_dependencies),
+            groups=sorted(cfg.dependency_groups),
+            default_groups=["dev"] if "dev" in cfg.dependency_groups else [],
+        )
+        locks.append((backend, lock))
+        index += 1
+    if backends and backends[0] is not None:
+        # keep torch-backends in every lock's metadata complete
+        pass
+    if write:
+        for i, (backend, lock) in enumerate(locks):
+            write_lock(project.root / lock_file_name(backend, i == 0), lock)
+    ms = (time.monotonic() - started) * 1000
+    names = ", ".join(lock_file_name(b, i == 0) for i, (b, _) in enumerate(locks))
+    count = max(len({p.name for p in lock.packages}) for _, lock in locks)
+    output.info(f"Resolved {count} packages for {len(targets)} environments in {ms:.0f}ms ({names})")
+    del parse_backend
+    return locks
+
+
+def _lock_is_fresh(project: Project) -> tuple[bool, Path]:
+    from torchup.lock.io import read_lock
+
+    path = project.root / "pylock.toml"
+    if not path.exists():
+        return False, path
+    try:
+        lock = read_lock(path)
+    except LockError:
+        return False, path
+    return lock.meta.input_hash == _input_hash(project.config), path
+
+
+def run_lock(ns: argparse.Namespace) -> int:
+    ctx = Context(ns)
+    project = find_project(ns)
+    if ns.check or ns.locked:
+        fresh, path = _lock_is_fresh(project)
+        if not fresh:
+            raise LockError(
+                f"{path} is missing or out of date with {project.pyproject}",
+                hint="run `torchup lock` to update it",
+            )
+        output.info(f"{path.name} is up to date")
+        return 0
+    lock_project(ctx, project, write=not ns.dry_run)
+    return 0
+
+
+# -- syncing ------------------------------------------------------------------------------
+
+
+def _ensure_venv(ctx: Context, project: Project) -> Any:
+    from torchup.install.interpreters import find_python, query_interpreter
+    from torchup.install.venv import create_venv, is_venv
+
+    exe = project.venv / "bin" / "python"
+    if is_venv(project.venv) and exe.exists():
+        return query_interpreter(exe, cache_dir=ctx.cache.bucket("interpreters-v1"))
+    request = getattr(ctx.ns, "python", None)
+    if request is None and project.config.requires_python is not None:
+        request = str(project.config.requires_python)
+    pyenv = Path(ctx.env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    interp = find_python(
+        request,
+        path_env=ctx.env.get("PATH", ""),
+        pyenv_root=pyenv if pyenv.exists() else None,
+        cache_dir=ctx.cache.bucket("interpreters-v1"),
+    )
+    output.info(f"Creating virtual environment at: {project.venv}")
+    return create_venv(project.venv, interp, unpacked_cache=ctx.cache.bucket("wheels-v1"))
+
+
+def _choose_lock(ctx: Context, project: Project, target: Any) -> tuple[Path, str | None]:
+    """The lock file for this machine's accelerator (or --torch-backend)."""
+    from torchup.lock.io import read_lock
+
+    first = read_lock(project.root / "pylock.toml")
+    available = list(first.meta.torch_backends) or ([first.meta.torch_backend] if first.meta.torch_backend else [])
+    if not available:
+        return project.root / "pylock.toml", None
+    request = ctx.torch_backend_request() or project.config.tool.torch_backend or "auto"
+    chosen, choice = ctx.choose_backend(request, target)
+    if choice is not None:
+        for reason in getattr(choice, "reasons", ()):
+            output.debug(f"torch backend: {reason}")
+    if chosen in available:
+        pick = chosen
+    else:
+        from torchup.torch.backend import parse_backend
+
+        want = parse_backend(chosen)
+        same_kind = [b for b in available if parse_backend(b).kind == want.kind and parse_backend(b) <= want]
+        pick = max(same_kind, key=parse_backend) if same_kind else available[0]
+        output.warn(
+            f"this machine wants the {chosen} build, but the project is locked for "
+            f"{', '.join(available)}: using {pick} (add {chosen} to torch-backends to lock it)"
+        )
+    output.info(f"Using the {pick} lock for this machine")
+    return project.root / lock_file_name(pick, pick == available[0]), pick
+
+
+def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
+    from packaging.utils import canonicalize_name
+
+    from torchup.cli.pip_install import _summary, execute_plan
+    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.site import scan_site_packages
+    from torchup.lock.io import read_lock
+    from torchup.lock.select import select_for_target
+
+    started = time.monotonic()
+    fresh, _ = _lock_is_fresh(project)
+    if not fresh:
+        if getattr(ns, "locked", False):
+            raise LockError(
+                "pylock.toml is missing or out of date with pyproject.toml, and --locked was given",
+                hint="run `torchup lock`",
+            )
+        if not getattr(ns, "frozen", False) or not (project.root / "pylock.toml").exists():
+            lock_project(ctx, project)
+    extras = [canonicalize_name(e) for e in getattr(ns, "extra", [])]
+    if getattr(ns, "all_extras", False):
+        extras = sorted(project.config.optional_dependencies)
+    for e in extras:
+        if e not in project.config.optional_dependencies:
+            raise ConfigError(
+                f"the extra {e!r} is not defined in {project.pyproject}",
+                hint="defined extras: " + (", ".join(sorted(project.config.optional_dependencies)) or "none"),
+            )
+    groups = [canonicalize_name(g) for g in getattr(ns, "group", [])]
+    if "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
+        groups.append("dev")
+    _check_conflicts(project, extras, groups)
+    interp = _ensure_venv(ctx, project)
+    target = interp.target()
+    lock_path, backend = _choose_lock(ctx, project, target)
+    lock = read_lock(lock_path)
+    for note in lock.meta.notes:
+        if target.evaluate(_safe_marker(note.environment)):
+            output.warn(note.message)
+    chosen = select_for_target(lock, target.with_backend(backend), extras=extras, dependency_groups=groups)
+    desired = []
+    for sel in chosen:
+        art = sel.artifact
+        url = getattr(art, "url", None) or (project.root / getattr(art, "path", "")).resolve().as_uri()
+        desired.append(
+            DesiredDist(
+                name=sel.package.name,
+                version=str(sel.package.version),
+                url=url,
+                filename=getattr(art, "filename", None) or url.rsplit("/", 1)[-1],
+                hashes=tuple(f"{k}:{v}" for k, v in sorted((getattr(art, "hashes", {}) or {}).items())),
+            )
+        )
+    installed = scan_site_packages(interp.site_packages)
+    own = project.config.normalized_name
+    plan = plan_install(
+        desired, installed, exact=not getattr(ns, "inexact", False),
+        env_site_dirs=interp.site_packages, protected=(own,) if own else (),
+    )
+    if getattr(ns, "dry_run", False):
+        from torchup.cli.pip_install import _print_plan
+
+        _print_plan(plan)
+        return interp
+    if plan.is_empty:
+        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+        return interp
+    added, removed = execute_plan(ctx, interp, plan, requested={d.canonical_name for d in desired})
+    _summary(added, removed, started)
+    return interp
+
+
+def _safe_marker(text: str) -> Any:
+    from packaging.markers import InvalidMarker, Marker
+
+    try:
+        return Marker(text)
+    except InvalidMarker:
+        return None
+
+
+def _check_conflicts(project: Project, extras: Sequence[str], groups: Sequence[str]) -> None:
+    for conflict in project.config.tool.conflicts:
+        hit = [
+            (f"extra {c.extra!r}" if c.extra else f"group {c.group!r}")
+            for c in conflict
+            if (c.extra and c.extra in extras) or (c.group and c.group in groups)
+        ]
+        if len(hit) > 1:
+            raise ConfigError(
+                f"{' and '.join(hit)} conflict with each other and cannot be installed together",
+                path=str(project.pyproject),
+                key="tool.uv.conflicts",
+                hint="choose one of them",
+            )
+
+
+def run_sync(ns: argparse.Namespace) -> int:
+    ctx = Context(ns)
+    project = find_project(ns)
+    sync_project(ctx, project, ns)
+    return 0
+
+
+def run_run(ns: argparse.Namespace) -> int:
+    ctx = Context(ns)
+    project = find_project(ns)
+    cmd = list(ns.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise ConfigError("nothing to run", hint="torchup run -- python script.py")
+    if ns.no_sync:
+        venv = project.venv
+    else:
+        ns.inexact = True
+        sync_project(ctx, project, ns)
+        venv = project.venv
+    env = dict(os.environ)
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = str(venv / "bin") + os.pathsep + env.get("PATH", "")
+    env.pop("PYTHONHOME", None)
+    try:
+        return subprocess.call(cmd, env=env)
+    except FileNotFoundError:
+        raise ConfigError(f"command not found: {cmd[0]}", hint="check the command name") from None
+
+
+# -- editing -------------------------------------------------------------------------------
+
+
+def _write_pyproject(path: Path, text: str) -> None:
+    from torchup.cli.pip_compile import _atomic_write
+
+    _atomic_write(path, text)
+
+
+def run_add(ns: argparse.Namespace) -> int:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from torchup.config import add_dependency, add_index, set_source
+
+    project = find_project(ns)
+    original = project.pyproject.read_text(encoding="utf-8")
+    text = original
+    group = "dev" if ns.dev else ns.group
+    for spec in ns.packages:
+        try:
+            req = Requirement(spec)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"invalid requirement {spec!r}: {exc}", hint="write it as name>=1.0") from None
+        text = add_dependency(text, req, extra=ns.optional, group=group, path=str(project.pyproject))
+    for raw in ns.index:
+        name, _, url = raw.partition("=") if "=" in raw and "://" in raw.split("=", 1)[1] else (None, "", raw)
+        text = add_index(text, url=url, name=name or None, explicit=bool(name), path=str(project.pyproject))
+        if name:
+            for spec in ns.packages:
+                text = set_source(text, Requirement(spec).name, {"index": name}, path=str(project.pyproject))
+    if ns.torch_backend:
+        text = _set_tool_key(text, "torch-backends", _merge_backends(project, ns.torch_backend))
+    _write_pyproject(project.pyproject, text)
+    return _relock_and_sync(ns, project, original)
+
+
+def _merge_backends(project: Project, backend: str) -> list[str]:
+    current = list(project.config.tool.torch_backends) or ["cpu"]
+    if backend != "auto" and backend not in current:
+        current.append(backend)
+    return current
+
+
+def _set_tool_key(text: str, key: str, value: Any) -> str:
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    tool = doc.setdefault("tool", tomlkit.table())
+    table_name = "torchup" if "torchup" in tool else ("uv" if "uv" in tool else "torchup")
+    table = tool.setdefault(table_name, tomlkit.table())
+    table[key] = value
+    return tomlkit.dumps(doc)
+
+
+def _relock_and_sync(ns: argparse.Namespace, old: Project, original_text: str) -> int:
+    """Lock (and sync) after an edit; on failure put pyproject.toml back as it was."""
+    ctx = Context(ns)
+    try:
+        project = find_project(ns)
+        lock_project(ctx, project)
+        if not getattr(ns, "no_sync", False):
+            ns.extra, ns.all_extras, ns.group, ns.no_dev, ns.inexact = [], False, [], False, False
+            sync_project(ctx, project, ns)
+    except Exception:
+        _write_pyproject(old.pyproject, original_text)
+        output.warn(f"{old.pyproject} was restored")
+        raise
+    return 0
+
+
+def run_remove(ns: argparse.Namespace) -> int:
+    from torchup.config import remove_dependency
+
+    project = find_project(ns)
+    original = project.pyproject.read_text(encoding="utf-8")
+    text = original
+    group = "dev" if ns.dev else ns.group
+    for name in ns.packages:
+        text = remove_dependency(text, name, extra=ns.optional, group=group, path=str(project.pyproject))
+    _write_pyproject(project.pyproject, text)
+    return _relock_and_sync(ns, project, original)
+
+
+def run_init(ns: argparse.Namespace) -> int:
+    root = Path(ns.path).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "pyproject.toml"
+    if path.exists():
+        raise ConfigError(f"{path} already exists", hint="this directory is already a project")
+    name = ns.name or root.name
+    py = ns.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    text = (
+        "[project]\n"
+        f'name = "{name}"\n'
+        'version = "0.1.0"\n'
+        'description = ""\n'
+        f'requires-python = ">={py}"\n'
+        "dependencies = []\n"
+    )
+    _write_pyproject(path, text)
+    output.info(f"Initialized project `{name}` at {root}")
+    return 0
+
+
+def run_export(ns: argparse.Namespace) -> int:
+    from packaging.utils import canonicalize_name
+
+    from torchup.lock.io import dumps_lock, read_lock
+
+    ctx = Context(ns)
+    project = find_project(ns)
+    fresh, path = _lock_is_fresh(project)
+    if not fresh and not ns.frozen:
+        if ns.locked:
+            raise LockError("pylock.toml is out of date", hint="run `torchup lock`")
+        lock_project(ctx, project)
+    backend = ctx.torch_backend_request()
+    lock_path = project.root / lock_file_name(backend, False) if backend else path
+    if not lock_path.exists():
+        lock_path = path
+    lock = read_lock(lock_path)
+    if ns.format == "pylock.toml":
+        text = dumps_lock(lock)
+    else:
+        extras = {canonicalize_name(e) for e in ns.extra} | (set(project.config.optional_dependencies) if ns.all_extras else set())
+        lines = ["# This file was autogenerated by torchup via `torchup export`."]
+        for pkg in lock.packages:
+            marker = str(pkg.marker) if pkg.marker else ""
+            if "extras" in marker and not any(f"'{e}' in extras" in marker for e in extras):
+                if "dependency_groups" not in marker:
+                    continue
+            line = f"{pkg.name}=={pkg.version}"
+            if marker and "extras" not in marker and "dependency_groups" not in marker:
+                line += f" ; {marker}"
+            if not ns.no_hashes:
+                hashes = sorted({h for w in pkg.wheels for h in [w.hashes.get("sha256")] if h})
+                if pkg.sdist and pkg.sdist.hashes.get("sha256"):
+                    hashes.append(pkg.sdist.hashes["sha256"])
+                line += "".join(f" \\\n    --hash=sha256:{h}" for h in hashes)
+            lines.append(line)
+        text = "\n".join(lines) + "\n"
+    if ns.output_file:
+        _write_pyproject(Path(ns.output_file), text)
+    else:
+        sys.stdout.write(text)
+    return 0

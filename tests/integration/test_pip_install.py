@@ -1,0 +1,337 @@
+"""`torchup venv` and `torchup pip install` end to end, against the hermetic index.
+
+Every test runs the real CLI (in process, through ``torchup.cli.main.main``) on a real venv and
+checks real outcomes: files on disk, versions as the venv's own Python sees them
+(``importlib.metadata``), torchup's ``pip list --format json``, exit codes and error texts.
+
+The helpers at the top (``Cli``, ``Venv``, ``publish``, ``tree_snapshot``) are shared with
+``test_pip_sync.py`` and ``test_pip_env_cmds.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec, build_sdist, build_wheel, write_project
+from torchup.cli.main import main
+
+# --------------------------------------------------------------------------------------------
+# shared helpers
+# --------------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+class Cli:
+    """Run ``torchup ARGS`` in process; ``cli(...)`` returns a :class:`Result` (rc, stdout, stderr)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self._capsys = capsys
+
+    def __call__(self, *args: str | os.PathLike[str]) -> Result:
+        self._capsys.readouterr()
+        argv = [str(a) for a in args]
+        try:
+            rc = main(argv)
+        except SystemExit as exc:  # argparse errors
+            rc = int(exc.code or 0)
+        captured = self._capsys.readouterr()
+        return Result(rc, captured.out, captured.err)
+
+    def ok(self, *args: str | os.PathLike[str]) -> Result:
+        res = self(*args)
+        assert res.rc == 0, f"torchup {' '.join(map(str, args))} -> {res.rc}\n{res.err}{res.out}"
+        return res
+
+
+@dataclass(frozen=True)
+class Venv:
+    root: Path
+
+    @property
+    def python(self) -> Path:
+        return self.root / "bin" / "python"
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def site_packages(self) -> Path:
+        found = sorted((self.root / "lib").glob("python3.*/site-packages"))
+        assert len(found) == 1, found
+        return found[0]
+
+    def run(self, code: str, *, check: bool = True, cwd: Path | None = None) -> str:
+        proc = subprocess.run(
+            [str(self.python), "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=cwd or self.root,
+            env=_clean_env(),
+        )
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    def metadata_versions(self) -> dict[str, str]:
+        """{canonical name: version} as the venv's own Python sees its distributions."""
+        code = (
+            "import importlib.metadata as m, json, re, sys\n"
+            "site = [p for p in sys.path if p.endswith('site-packages')]\n"
+            "out = {re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version\n"
+            "       for d in m.distributions(path=site)}\n"
+            "print(json.dumps(out))\n"
+        )
+        return json.loads(self.run(code))
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def listed(cli: Cli, venv: Venv) -> dict[str, str]:
+    """{name: version} from ``torchup pip list --format json``."""
+    res = cli.ok("pip", "list", "--format", "json", "--python", venv.root)
+    return {row["name"]: row["version"] for row in json.loads(res.out)}
+
+
+def tree_snapshot(root: Path, *, skip: Iterable[str] = (".torchup.lock",)) -> dict[str, str]:
+    """Every path under ``root`` -> sha256 of its content, "dir" or the link target."""
+    out: dict[str, str] = {}
+    skipped = set(skip)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        for name in dirnames + filenames:
+            if name in skipped:
+                continue
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = "-> " + os.readlink(path)
+            elif path.is_dir():
+                out[rel] = "dir"
+            else:
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def publish(
+    server: IndexServer, out_dir: Path, *specs: DistSpec, sdist_only: Iterable[str] = ()
+) -> list[Path]:
+    """Build each spec as a wheel (or only an sdist, for names in ``sdist_only``) and publish."""
+    only_sdist = set(sdist_only)
+    paths = [
+        build_sdist(s, out_dir) if s.name in only_sdist else build_wheel(s, out_dir) for s in specs
+    ]
+    server.publish("simple", paths)
+    return paths
+
+
+def index_args(server: IndexServer) -> list[str]:
+    return ["--index-url", server.index_url("simple")]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+@pytest.fixture
+def make_venv(cli: Cli, tmp_path: Path) -> Callable[..., Venv]:
+    def make(name: str = ".venv", *extra: str) -> Venv:
+        cli.ok("venv", tmp_path / name, "--python", sys.executable, *extra)
+        return Venv(tmp_path / name)
+
+    return make
+
+
+@pytest.fixture
+def venv(make_venv: Callable[..., Venv]) -> Venv:
+    return make_venv()
+
+
+# --------------------------------------------------------------------------------------------
+# the package world most tests use
+# --------------------------------------------------------------------------------------------
+
+DEP1 = DistSpec("dep", "1.0")
+DEP2 = DistSpec("dep", "2.0")
+APP1 = DistSpec(
+    "app",
+    "1.0",
+    requires_dist=("dep>=1",),
+    files={"app/__init__.py": "import dep\nVERSION = '1.0'\n\ndef main():\n    print('app 1.0')\n"},
+    entry_points={"console_scripts": {"app-cli": "app:main"}},
+)
+APP2 = DistSpec(
+    "app",
+    "2.0",
+    requires_dist=("dep>=1",),
+    files={"app/__init__.py": "import dep\nVERSION = '2.0'\n\ndef main():\n    print('app 2.0')\n"},
+    entry_points={"console_scripts": {"app-cli": "app:main"}},
+)
+
+
+@pytest.fixture
+def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
+    publish(index_server, tmp_path / "dists", DEP1, DEP2, APP1, APP2)
+    return index_server
+
+
+# --------------------------------------------------------------------------------------------
+# venv
+# --------------------------------------------------------------------------------------------
+
+
+def test_venv_creation(cli: Cli, tmp_path: Path) -> None:
+    res = cli.ok("venv", tmp_path / "env", "--python", sys.executable, "--prompt", "hello")
+    env = Venv(tmp_path / "env")
+    cfg = (env.root / "pyvenv.cfg").read_text()
+    assert "include-system-site-packages = false" in cfg
+    assert "prompt = hello" in cfg
+    assert env.python.exists() and (env.bin / "activate").exists()
+    assert "Creating virtual environment" in res.err
+    ver = env.run("import sys; print(sys.prefix != sys.base_prefix, '%d.%d' % sys.version_info[:2])")
+    assert ver == f"True {sys.version_info[0]}.{sys.version_info[1]}"
+    assert env.site_packages.is_dir()
+    assert env.metadata_versions() == {}
+    # --clear recreates it empty; without --clear an existing venv is refused or kept as is.
+    (env.site_packages / "junk.py").write_text("")
+    cli.ok("venv", env.root, "--python", sys.executable, "--clear")
+    assert not (env.site_packages / "junk.py").exists()
+
+
+def test_venv_python_312(cli: Cli, tmp_path: Path) -> None:
+    probe = cli("venv", tmp_path / "env312", "--python", "3.12")
+    if probe.rc != 0 and "no Python interpreter found" in probe.err:
+        pytest.skip("no Python 3.12 on this machine")
+    assert probe.rc == 0, probe.err
+    env = Venv(tmp_path / "env312")
+    assert env.run("import sys; print('%d.%d' % sys.version_info[:2])") == "3.12"
+    assert env.site_packages.parent.name == "python3.12"
+
+
+# --------------------------------------------------------------------------------------------
+# install, upgrade, keep, reinstall
+# --------------------------------------------------------------------------------------------
+
+
+def test_install_resolves_and_installs_dependencies(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    res = cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    assert " + app==2.0" in res.err and " + dep==2.0" in res.err
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+    assert listed(cli, venv) == {"app": "2.0", "dep": "2.0"}
+    assert venv.run("import app; print(app.VERSION)") == "2.0"
+    # the files each RECORD names are really there
+    for dist_info in venv.site_packages.glob("*.dist-info"):
+        assert (dist_info / "INSTALLER").read_text().strip() == "torchup"
+        for line in (dist_info / "RECORD").read_text().splitlines():
+            assert (venv.site_packages / line.split(",")[0]).resolve().exists(), line
+    # requested vs dependency (PEP 376 REQUESTED)
+    assert (venv.site_packages / "app-2.0.dist-info" / "REQUESTED").exists()
+    assert not (venv.site_packages / "dep-2.0.dist-info" / "REQUESTED").exists()
+    # a second identical install changes nothing
+    before = tree_snapshot(venv.root)
+    res = cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    assert "Audited" in res.err and " + " not in res.err
+    assert tree_snapshot(venv.root) == before
+
+
+def test_keep_installed_version_then_upgrade(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    cli.ok("pip", "install", "app==1.0", "dep==1.0", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+
+    # `app` unpinned: the installed 1.0 satisfies it and stays (as does dep 1.0).
+    res = cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+    assert " + " not in res.err
+
+    # -P app: only app moves; dep (still satisfying) stays preferred.
+    cli.ok("pip", "install", "app", "-P", "app", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "1.0"}
+    assert not (venv.site_packages / "app-1.0.dist-info").exists()
+
+    # --upgrade: everything to the newest.
+    res = cli.ok("pip", "install", "--upgrade", "app", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+    assert " - dep==1.0" in res.err and " + dep==2.0" in res.err
+    assert sorted(p.name for p in venv.site_packages.glob("*.dist-info")) == [
+        "app-2.0.dist-info",
+        "dep-2.0.dist-info",
+    ]
+
+    # an explicit pin downgrades
+    cli.ok("pip", "install", "dep==1.0", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "1.0"}
+
+
+def test_reinstall_replaces_files(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    module = venv.site_packages / "app" / "__init__.py"
+    module.write_text("BROKEN = True\n")
+    script = venv.bin / "app-cli"
+    script.unlink()
+
+    # a plain install trusts the metadata: nothing to do
+    cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    assert module.read_text() == "BROKEN = True\n"
+
+    res = cli.ok("pip", "install", "--reinstall", "app", "--python", venv.root, *index_args(world))
+    assert " - app==2.0" in res.err and " + app==2.0" in res.err
+    assert "VERSION = '2.0'" in module.read_text()
+    assert script.exists()
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+
+    # --reinstall-package touches only that package
+    dep_init = venv.site_packages / "dep" / "__init__.py"
+    dep_init.write_text("x = 1\n")
+    module.write_text("BROKEN = True\n")
+    cli.ok(
+        "pip", "install", "app", "--reinstall-package", "dep", "--python", venv.root,
+        *index_args(world),
+    )
+    assert dep_init.read_text() == '__version__ = "2.0"\n'
+    assert module.read_text() == "BROKEN = True\n"
+
+
+def test_console_script_runs(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    cli.ok("pip", "install", "app==1.0", "--python", venv.root, *index_args(world))
+    script = venv.bin / "app-cli"
+    assert script.exists() and os.access(script, os.X_OK)
+    assert script.read_text().splitlines()[0] == f"#!{venv.python}"
+    proc = subprocess.run([str(script)], capture_output=True, text=True, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "app 1.0\n"
+
+
+def test_dry_run_changes_nothing(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    cli.ok("pip", "install", "app==1.0", "--python", venv.root, *index_args(world))
+    before = tree_snapshot(venv.root)
+    res = cli.ok("pip", "install", "--dry-run", "-U", "app", "--python", venv.root, *index_args(world))
+    assert "Would make these changes" in res.err
+    assert res.out.split("\n") == [" - app==1.0", " + app==2.0", ""]
+    assert tree_snapshot(venv.root) == before
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "2.0"}
+    # nothing was downloaded either
+    assert not any(r.path.endswith(".whl") and "app-2.0" in r.path for r in world.requests)

@@ -335,3 +335,131 @@ def test_dry_run_changes_nothing(cli: Cli, venv: Venv, world: IndexServer) -> No
     assert venv.metadata_versions() == {"app": "1.0", "dep": "2.0"}
     # nothing was downloaded either
     assert not any(r.path.endswith(".whl") and "app-2.0" in r.path for r in world.requests)
+
+
+# --------------------------------------------------------------------------------------------
+# local sources: editable projects, sdists
+# --------------------------------------------------------------------------------------------
+
+
+def test_editable_install_sees_edits(cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path) -> None:
+    spec = DistSpec(
+        "devpkg",
+        "0.1",
+        requires_dist=("dep<2",),
+        files={"devpkg/__init__.py": "VALUE = 1\n\ndef main():\n    print('devpkg', VALUE)\n"},
+        entry_points={"console_scripts": {"devpkg-run": "devpkg:main"}},
+    )
+    project = write_project(spec, tmp_path / "work" / "devpkg")
+    res = cli.ok("pip", "install", "-e", project, "--python", venv.root, *index_args(world))
+    assert " + devpkg==0.1" in res.err and " + dep==1.0" in res.err
+
+    code = "import devpkg; print(devpkg.VALUE, devpkg.__file__)"
+    value, where = venv.run(code, cwd=tmp_path).split()
+    assert value == "1" and Path(where) == project / "devpkg" / "__init__.py"
+    # the source tree is imported: an edit shows without reinstalling
+    (project / "devpkg" / "__init__.py").write_text(
+        "VALUE = 2\n\ndef main():\n    print('devpkg', VALUE)\n"
+    )
+    assert venv.run(code, cwd=tmp_path).split()[0] == "2"
+    # a new module in the tree is importable too
+    (project / "devpkg" / "extra.py").write_text("X = 'new'\n")
+    assert venv.run("import devpkg.extra; print(devpkg.extra.X)", cwd=tmp_path) == "new"
+    # its console script runs the edited source
+    proc = subprocess.run([str(venv.bin / "devpkg-run")], capture_output=True, text=True)
+    assert proc.stdout == "devpkg 2\n", proc.stderr
+    assert not (venv.site_packages / "devpkg").exists()  # no copy of the package
+
+    # pip's views: freeze names the project directory, list -e shows it
+    freeze = cli.ok("pip", "freeze", "--python", venv.root).out
+    assert f"-e {project.as_uri()}" in freeze.splitlines()
+    rows = json.loads(cli.ok("pip", "list", "-e", "--format", "json", "--python", venv.root).out)
+    assert [(r["name"], r["version"]) for r in rows] == [("devpkg", "0.1")]
+    assert rows[0].get("editable_project_location") == str(project)
+
+    # uninstalling it leaves the source tree alone
+    cli.ok("pip", "uninstall", "devpkg", "--python", venv.root)
+    assert venv.run("import importlib.util as u; print(u.find_spec('devpkg'))", cwd=tmp_path) == "None"
+    assert (project / "devpkg" / "__init__.py").exists()
+
+
+def test_sdist_only_package_is_built_and_installed(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    built = DistSpec(
+        "fromsrc",
+        "1.5",
+        requires_dist=("dep",),
+        files={"fromsrc/__init__.py": "def main():\n    print('built from source')\n"},
+        entry_points={"console_scripts": {"fromsrc": "fromsrc:main"}},
+    )
+    publish(index_server, tmp_path / "dists", DEP1, built, sdist_only={"fromsrc"})
+    assert [f for f in index_server.indexes()["simple"] if "fromsrc" in f] == ["fromsrc-1.5.tar.gz"]
+    res = cli.ok("pip", "install", "fromsrc", "--python", venv.root, *index_args(index_server))
+    assert " + fromsrc==1.5" in res.err
+    assert venv.metadata_versions() == {"fromsrc": "1.5", "dep": "1.0"}
+    dist_info = venv.site_packages / "fromsrc-1.5.dist-info"
+    assert (dist_info / "WHEEL").exists() and (dist_info / "RECORD").exists()
+    proc = subprocess.run([str(venv.bin / "fromsrc")], capture_output=True, text=True)
+    assert proc.stdout == "built from source\n", proc.stderr
+    # the built wheel is cached: a second venv installs it without building again
+    other = Venv(tmp_path / "other")
+    cli.ok("venv", other.root, "--python", sys.executable)
+    index_server.reset_stats()
+    cli.ok("pip", "install", "fromsrc", "--python", other.root, *index_args(index_server))
+    assert other.metadata_versions() == {"fromsrc": "1.5", "dep": "1.0"}
+    assert not [r for r in index_server.requests if r.path.endswith(".tar.gz")]
+
+
+def test_local_wheel_and_directory_install(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    wheel = build_wheel(DistSpec("localwheel", "3.0"), tmp_path / "local")
+    project = write_project(DistSpec("localdir", "0.2"), tmp_path / "src" / "localdir")
+    cli.ok("pip", "install", wheel, project, "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"localwheel": "3.0", "localdir": "0.2"}
+    # not editable: the package was copied into site-packages
+    assert (venv.site_packages / "localdir" / "__init__.py").exists()
+    direct = json.loads((venv.site_packages / "localdir-0.2.dist-info" / "direct_url.json").read_text())
+    assert direct["url"] == project.as_uri()
+    assert not direct.get("dir_info", {}).get("editable", False)
+
+
+# --------------------------------------------------------------------------------------------
+# uninstall
+# --------------------------------------------------------------------------------------------
+
+
+def test_uninstall_removes_every_recorded_file(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    pristine = tree_snapshot(venv.root)
+    cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world), "--compile-bytecode")
+    recorded = [
+        venv.site_packages / line.split(",")[0]
+        for line in (venv.site_packages / "app-2.0.dist-info" / "RECORD").read_text().splitlines()
+    ]
+    assert any(p.suffix == ".pyc" for p in recorded)  # bytecode is recorded, and removed
+    assert (venv.bin / "app-cli").exists()
+    res = cli.ok("pip", "uninstall", "app", "dep", "--python", venv.root)
+    assert "Uninstalled 2 packages" in res.err
+    assert " - app==2.0" in res.err and " - dep==2.0" in res.err
+    for path in recorded:
+        assert not os.path.lexists(path), path
+    assert tree_snapshot(venv.root) == pristine
+    assert venv.metadata_versions() == {}
+    # uninstalling something absent warns and succeeds
+    res = cli.ok("pip", "uninstall", "app", "--python", venv.root)
+    assert "not installed" in res.err
+
+
+def test_uninstall_dry_run_and_requirements_file(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
+    before = tree_snapshot(venv.root)
+    res = cli.ok("pip", "uninstall", "--dry-run", "app", "--python", venv.root)
+    assert "Would uninstall 1 packages" in res.err
+    assert tree_snapshot(venv.root) == before
+    req = tmp_path / "gone.txt"
+    req.write_text("app==2.0\ndep\n")
+    cli.ok("pip", "uninstall", "-r", req, "--python", venv.root)
+    assert venv.metadata_versions() == {}

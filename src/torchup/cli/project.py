@@ -259,6 +259,11 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
     from torchup.index.metadata import MetadataFetcher
 
     tool = project.config.tool
+    # Precedence: command line > environment > project file.
+    if tool.torch_index_url and not ctx.ns.torch_index_url and not ctx.env.get("TORCHUP_TORCH_INDEX_URL"):
+        ctx.ns.torch_index_url = tool.torch_index_url
+    if tool.torch_channel and not ctx.ns.torch_channel and not ctx.env.get("TORCHUP_TORCH_CHANNEL"):
+        ctx.ns.torch_channel = tool.torch_channel
     project_indexes = []
     project_links = list(tool.find_links)
     by_name: dict[str, Any] = {}

@@ -12,7 +12,8 @@ What each tool runs (real PyPI sets; ``<req.in>`` holds the set's requirements):
 * torchup: ``torchup --no-progress pip compile <req.in> -o out.txt --python-version 3.11
   --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple``
   (``TORCHUP_CACHE_DIR=<cache>``)
-* uv: ``uv pip compile <req.in> -o out.txt --no-config --no-python-downloads --python-version 3.11
+* uv: ``uv pip compile <req.in> -o out.txt --no-config --no-python-downloads --python <this python>
+  --python-version 3.11
   --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple``
   (``UV_CACHE_DIR=<cache>``)
 * pip: ``pip install --isolated --disable-pip-version-check --dry-run --ignore-installed
@@ -96,7 +97,7 @@ def build_invocations(
         invs["uv"] = Invocation(
             argv=lambda cache, out: [
                 exe_uv, "pip", "compile", str(req), "-o", str(out), "--no-config",
-                "--no-python-downloads", "--python-version", pv, "--python-platform", pp, *uv_index,
+                "--no-python-downloads", "--python", args.uv_python, "--python-version", pv, "--python-platform", pp, *uv_index,
             ],
             env=lambda cache: {"UV_CACHE_DIR": str(cache)},
         )

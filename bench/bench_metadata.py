@@ -13,7 +13,8 @@ empty cache each time (cold), resolves ``torch torchvision torchaudio`` for CUDA
 * torchup: ``torchup pip compile torch torchvision torchaudio --torch-backend cu128
   --index-url <world>/pypi --torch-index-url <world>/whl --python-version 3.12
   --python-platform linux`` (torchup's ``linux`` is x86_64 manylinux_2_28)
-* uv: ``uv pip compile req.in --no-config --no-python-downloads --index-url <world>/pypi
+* uv: ``uv pip compile req.in --no-config --no-python-downloads --python <this python>
+  --index-url <world>/pypi
   --extra-index-url <world>/whl/cu128 --index-strategy unsafe-best-match --python-version 3.12
   --python-platform x86_64-manylinux_2_28`` (uv's own ``--torch-backend`` hard-codes
   download.pytorch.org, which is not reachable here; the explicit index gives the same result,
@@ -87,7 +88,9 @@ def classify(srv) -> dict[str, float]:  # srv: IndexServer
     return m
 
 
-def invocations(tools: dict[str, str], world_url: str, req: Path, pv: str) -> dict[str, Invocation]:
+def invocations(
+    tools: dict[str, str], world_url: str, req: Path, pv: str, uv_python: str
+) -> dict[str, Invocation]:
     pypi, whl = f"{world_url}/pypi", f"{world_url}/whl"
     invs: dict[str, Invocation] = {}
     if "torchup" in tools:
@@ -105,7 +108,7 @@ def invocations(tools: dict[str, str], world_url: str, req: Path, pv: str) -> di
         invs["uv"] = Invocation(
             argv=lambda cache, out: [
                 uv, "pip", "compile", str(req), "-o", str(out), "--no-config",
-                "--no-python-downloads", "--index-url", pypi, "--extra-index-url", f"{whl}/cu128",
+                "--no-python-downloads", "--python", uv_python, "--index-url", pypi, "--extra-index-url", f"{whl}/cu128",
                 "--index-strategy", "unsafe-best-match", "--python-version", pv,
                 "--python-platform", "x86_64-manylinux_2_28",
             ],
@@ -155,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             req = scratch / "torch.in"
             req.write_text("\n".join(REQUIREMENTS) + "\n", encoding="utf-8")
-            invs = invocations(tools, srv.url, req, args.python_version)
+            invs = invocations(tools, srv.url, req, args.python_version, args.uv_python)
             for mode in modes:
                 cells = measure(
                     "torch+vision+audio", mode, invs, args.repeat, args.timeout, scratch,

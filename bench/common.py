@@ -115,6 +115,13 @@ def add_common_args(parser: argparse.ArgumentParser, *, repeat: int = 3) -> None
         "--pip",
         help="pip executable of a Python 3.11 venv (default: $BENCH_VENV/bin/pip, then PATH)",
     )
+    parser.add_argument(
+        "--uv-python",
+        default=os.path.realpath(sys.executable),
+        help="interpreter passed to uv as --python (default: this Python, symlinks resolved). "
+        "Without it uv probes PATH for a matching interpreter, which costs ~1 s per run through "
+        "pyenv shims on the bench host and is not resolution work",
+    )
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma list (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per cell (median)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")

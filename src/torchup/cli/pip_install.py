@@ -207,10 +207,16 @@ def execute_plan(
 def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
     from torchup.install.build import build_wheel, unpack_sdist
 
-    out = ctx.cache.bucket("builds-v1") / sdist.name
+    # Keyed by the archive's cache slot (its sha256, or its URL digest) as well as its name:
+    # the name alone let a republished sdist with the same filename reuse the old build. And
+    # only a wheel this interpreter can install is reused: a build for another Python or
+    # platform (a cp312 extension for a cp311 venv) sits under the same key.
+    out = ctx.cache.bucket("builds-v1") / sdist.parent.name / sdist.name
+    target = interp.target()
     existing = sorted(out.glob("*.whl")) if out.exists() else []
-    if existing:
-        return existing[0]
+    usable = [w for w in existing if target.wheel_rank(w.name) is not None]
+    if usable:
+        return min(usable, key=lambda w: target.wheel_rank(w.name))  # type: ignore[no-any-return]
     with tempfile.TemporaryDirectory(prefix="torchup-build-") as tmp:
         src = unpack_sdist(sdist, Path(tmp) / "src")
         built = build_wheel(src, Path(tmp) / "out", build_env_python=interp.executable, provision=_provisioner(ctx, interp))
@@ -218,6 +224,41 @@ def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
         final = out / built.name
         os.replace(built, final)
         return final
+
+
+def _sdist_metadata_builder(ctx: Context, interp: Any):
+    """``dist -> Metadata`` for sdists whose PKG-INFO is not static (PEP 643): prepare it.
+
+    Without this `pip install` could never pick a version that exists only as an sdist with
+    Metadata-Version < 2.2 or dynamic dependencies (the resolver called it "unavailable (source
+    build needed)"), although installing it builds the sdist anyway. The result is cached per
+    sdist hash and interpreter tag (a setup.py may compute its dependencies).
+    """
+
+    def build(dist: Any) -> Any:
+        from torchup.index.metadata import parse_metadata
+        from torchup.install.build import prepare_metadata, unpack_sdist
+        from torchup.install.download import Artifact, fetch_artifacts
+
+        sha = (getattr(dist, "hashes", None) or {}).get("sha256")
+        tag = str(interp.target().tags[0])
+        key = f"built-sdist:{sha}:{tag}" if sha else None
+        data = ctx.cache.read("metadata-v1", key) if key else None
+        if data is None:
+            art = Artifact(dist.project, dist.url, dist.filename, dict(dist.hashes or {}))
+            sdist = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), [art])[art.name]
+            with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
+                src = unpack_sdist(Path(sdist), Path(tmp) / "src")
+                meta_dir = prepare_metadata(
+                    src, Path(tmp) / "meta", build_env_python=interp.executable,
+                    provision=_provisioner(ctx, interp),
+                )
+                data = (Path(meta_dir) / "METADATA").read_bytes()
+            if key:
+                ctx.cache.write("metadata-v1", key, data)
+        return parse_metadata(data, dist)
+
+    return build
 
 
 def _provisioner(ctx: Context, interp: Any):
@@ -303,7 +344,8 @@ def run_install(ns: argparse.Namespace) -> int:
     ctx = Context(ns)
     started = time.monotonic()
     inputs = read_inputs(
-        ctx, packages=ns.packages, files=ns.requirements, constraints=ns.constraints, overrides=ns.overrides
+        ctx, packages=[_name_local_directory(p) for p in ns.packages], files=ns.requirements,
+        constraints=ns.constraints, overrides=ns.overrides,
     )
     from torchup.requirements import parse_requirement_string
 
@@ -324,7 +366,10 @@ def run_install(ns: argparse.Namespace) -> int:
     for name in ns.upgrade_package:
         prefs.pop(canonicalize_name(name), None)
     target = interp.target()
-    run = resolve_inputs(ctx, ns, inputs, target=target, preferences=prefs)
+    run = resolve_inputs(
+        ctx, ns, inputs, target=target, preferences=prefs,
+        build_metadata=_sdist_metadata_builder(ctx, interp),
+    )
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(result, inputs) if ns.require_hashes else None
@@ -357,6 +402,43 @@ def run_install(ns: argparse.Namespace) -> int:
     )
     _summary(added, removed, started)
     return 0
+
+
+def _name_local_directory(text: str) -> str:
+    """``./proj[x]`` -> ``name[x] @ file:///.../proj`` (other requirement strings unchanged).
+
+    `pip install ./proj` is the everyday way to install a source tree, but an unnamed
+    requirement was refused ("cannot tell the project name"). The name comes from
+    pyproject.toml when static; otherwise the directory name stands in until the built
+    metadata names the project (``_local_projects`` uses that name).
+    """
+    import re
+
+    from torchup.requirements import parse_requirement_string
+
+    try:
+        parsed = parse_requirement_string(text, "command line")
+    except Exception:  # noqa: BLE001 - read_inputs reports it properly
+        return text
+    if parsed.requirement is not None or not parsed.path or not Path(parsed.path).is_dir():
+        return text
+    directory = Path(parsed.path).resolve()
+    name = None
+    pyproject = directory / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            import tomllib
+        except ImportError:  # pragma: no cover - Python 3.10
+            import tomli as tomllib  # type: ignore[no-redef]
+        try:
+            name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+        except (OSError, ValueError):
+            name = None
+    if not isinstance(name, str) or not name:
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.name).strip("-._") or "project"
+    extras = f"[{','.join(sorted(parsed.extras))}]" if parsed.extras else ""
+    marker = f" ; {parsed.marker}" if parsed.marker is not None else ""
+    return f"{name}{extras} @ {directory.as_uri()}{marker}"
 
 
 def _source_uri(inputs: Inputs, name: str) -> str:
@@ -434,7 +516,9 @@ def run_sync(ns: argparse.Namespace) -> int:
     else:
         inputs = read_inputs(ctx, files=ns.src_files)
         ns.no_deps = True  # pip sync installs exactly what the file lists
-        run = resolve_inputs(ctx, ns, inputs, target=target)
+        run = resolve_inputs(
+            ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp)
+        )
         if ns.require_hashes:
             _check_required_hashes(run.result, inputs)
         desired = _desired_from_result(run.result, inputs)

@@ -188,6 +188,29 @@ def _hints(
                             f"`{name}=={spec.version}; sys_platform != 'darwin'` and "
                             f"`{name}=={public}; sys_platform == 'darwin'`"
                         )
+        if sys_platform != "darwin":
+            for pkg, need in root_deps:
+                if pkg.name != name:
+                    continue
+                for spec in need.specifier:
+                    if "+" not in spec.version or spec.operator not in ("==", "==="):
+                        continue
+                    public, label = spec.version.split("+", 1)
+                    if any(str(v) == spec.version for v in universe):
+                        continue
+                    same_public = sorted({f"+{v.local}" for v in universe if str(v.public) == public and v.local})
+                    same_label = sorted({str(v.public) for v in universe if v.local == label}, reverse=True)
+                    if same_public:
+                        hints.append(
+                            f"{name} {public} exists here only as {', '.join(same_public)}, not +{label}: "
+                            f"choose that build, or point at the index that has +{label} "
+                            f"(`--torch-backend {label}`)"
+                        )
+                    elif same_label:
+                        hints.append(
+                            f"the +{label} builds here are {name} {', '.join(same_label[:4])}; "
+                            f"{public} was not built for {label}"
+                        )
         # A pin naming another accelerator's build than --torch-backend chose: torch-family
         # packages come only from the backend's index, so say which side to change.
         backend = getattr(target, "torch_backend", None)

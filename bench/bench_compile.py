@@ -51,6 +51,7 @@ from common import (  # noqa: E402
     clean_env,
     describe_header,
     header_payload,
+    loadavg,
     locate_tools,
     markdown_table,
     measure,
@@ -71,10 +72,21 @@ def build_invocations(
     if s.source == "pytorch-world":
         assert world_url is not None
         pypi = f"{world_url}/pypi"
-        tu_index = ["--index-url", pypi, "--torch-backend", "cu128", "--torch-index-url", f"{world_url}/whl"]
+        tu_index = [
+            "--index-url",
+            pypi,
+            "--torch-backend",
+            "cu128",
+            "--torch-index-url",
+            f"{world_url}/whl",
+        ]
         uv_index = [
-            "--index-url", pypi, "--extra-index-url", f"{world_url}/whl/cu128",
-            "--index-strategy", "unsafe-best-match",
+            "--index-url",
+            pypi,
+            "--extra-index-url",
+            f"{world_url}/whl/cu128",
+            "--index-strategy",
+            "unsafe-best-match",
         ]
         pip_index = ["--index-url", pypi, "--extra-index-url", f"{world_url}/whl/cu128"]
     else:
@@ -87,8 +99,20 @@ def build_invocations(
         exe = tools["torchup"]
         invs["torchup"] = Invocation(
             argv=lambda cache, out: [
-                exe, "--no-progress", "--color", "never", "pip", "compile", str(req),
-                "-o", str(out), "--python-version", pv, "--python-platform", pp, *tu_index,
+                exe,
+                "--no-progress",
+                "--color",
+                "never",
+                "pip",
+                "compile",
+                str(req),
+                "-o",
+                str(out),
+                "--python-version",
+                pv,
+                "--python-platform",
+                pp,
+                *tu_index,
             ],
             env=lambda cache: {"TORCHUP_CACHE_DIR": str(cache)},
         )
@@ -96,8 +120,21 @@ def build_invocations(
         exe_uv = tools["uv"]
         invs["uv"] = Invocation(
             argv=lambda cache, out: [
-                exe_uv, "pip", "compile", str(req), "-o", str(out), "--no-config",
-                "--no-python-downloads", "--python", args.uv_python, "--python-version", pv, "--python-platform", pp, *uv_index,
+                exe_uv,
+                "pip",
+                "compile",
+                str(req),
+                "-o",
+                str(out),
+                "--no-config",
+                "--no-python-downloads",
+                "--python",
+                args.uv_python,
+                "--python-version",
+                pv,
+                "--python-platform",
+                pp,
+                *uv_index,
             ],
             env=lambda cache: {"UV_CACHE_DIR": str(cache)},
         )
@@ -105,9 +142,22 @@ def build_invocations(
         exe_pip = tools["pip"]
         invs["pip"] = Invocation(
             argv=lambda cache, out: [
-                exe_pip, "install", "--isolated", "--disable-pip-version-check", "--dry-run",
-                "--ignore-installed", "--report", str(out), "-q", "--progress-bar", "off",
-                "--cache-dir", str(cache), *pip_index, "-r", str(req),
+                exe_pip,
+                "install",
+                "--isolated",
+                "--disable-pip-version-check",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(out),
+                "-q",
+                "--progress-bar",
+                "off",
+                "--cache-dir",
+                str(cache),
+                *pip_index,
+                "-r",
+                str(req),
             ],
             env=lambda cache: {},
             output_name="report.json",
@@ -117,7 +167,9 @@ def build_invocations(
 
 def pip_python(pip: str) -> str | None:
     try:
-        out = subprocess.run([pip, "--version"], capture_output=True, text=True, timeout=60, env=clean_env())
+        out = subprocess.run(
+            [pip, "--version"], capture_output=True, text=True, timeout=60, env=clean_env()
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     m = re.search(r"\(python (\d+\.\d+)\)", out.stdout)
@@ -126,9 +178,13 @@ def pip_python(pip: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_args(p, repeat=3)
-    p.add_argument("--sets", default=",".join(DEFAULT_SETS), help=f"comma list of {', '.join(SETS)}")
+    p.add_argument(
+        "--sets", default=",".join(DEFAULT_SETS), help=f"comma list of {', '.join(SETS)}"
+    )
     p.add_argument("--modes", default="cold,warm", help="cold,warm (default: %(default)s)")
     p.add_argument("--python-version", default="3.11")
     p.add_argument("--python-platform", default="x86_64-manylinux_2_28")
@@ -145,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--modes takes cold and/or warm")
 
     paths = locate_tools(args)
-    tools = {t: paths.get(t) for t in selected_tools(args) if paths.get(t)}
+    tools: dict[str, str] = {t: exe for t in selected_tools(args) if (exe := paths.get(t))}
     if "pip" in tools:
         pyv = pip_python(tools["pip"])
         if pyv != args.python_version:
@@ -185,7 +241,15 @@ def main(argv: list[str] | None = None) -> int:
             invs = build_invocations(s, req, tools, args, world_url)
             for mode in modes:
                 cells = measure(
-                    name, mode, invs, args.repeat, args.timeout, scratch, parse_output, before, after
+                    name,
+                    mode,
+                    invs,
+                    args.repeat,
+                    args.timeout,
+                    scratch,
+                    parse_output,
+                    before,
+                    after,
                 )
                 groups.append(cells)
                 if s.source == "pytorch-world":
@@ -202,7 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         r.append(agree.get(f"{r[0]}/{r[1]}", "n/a"))
     print_table("pip compile wall time (median; ratio > 1: torchup slower)", h, rows)
-    md = [describe_header(header), "", markdown_table(h, rows)]
+    md = [describe_header(header), "", "wall time, median [min-max]:", "", markdown_table(h, rows)]
+    hc, rc_ = table_rows(groups, "cpu_seconds", order)
+    print_table("CPU time of the tool process tree (user+sys, median)", hc, rc_)
+    md += [
+        "",
+        "CPU time (user+sys) of the tool's process tree, median [min-max]:",
+        "",
+        markdown_table(hc, rc_),
+    ]
     if world_groups:
         for metric in ("bytes", "requests"):
             hb, rb = table_rows(world_groups, metric, order)
@@ -211,7 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     failures = print_failures(groups)
     if failures:
         md += ["", "Failures:", ""]
-        md += [f"- {f['tool']} on {f['case']} ({f['mode']}): `{f['error'][-400:]!r}`" for f in failures]
+        md += [
+            f"- {f['tool']} on {f['case']} ({f['mode']}): `{f['error'][-400:]!r}`" for f in failures
+        ]
     payload = {
         **header,
         "bench": "compile",
@@ -226,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         "agreement": agree,
         "failures": failures,
     }
+    header["loadavg_at_end"] = payload["loadavg_at_end"] = loadavg()
+    md[0] = describe_header(header)
     save_results("compile", payload, "\n".join(md), args.no_save)
     return 1 if failures else 0
 

@@ -47,6 +47,7 @@ from common import (  # noqa: E402
     describe_header,
     header_payload,
     human_bytes,
+    loadavg,
     locate_tools,
     markdown_table,
     measure,
@@ -66,8 +67,14 @@ def classify(srv) -> dict[str, float]:  # srv: IndexServer
     """Per-run accounting from the server's request log."""
     reqs = srv.requests
     m = {
-        "bytes": 0.0, "requests": 0.0, "bytes_pages": 0.0, "bytes_metadata": 0.0,
-        "bytes_dists": 0.0, "range_requests": 0.0, "head_requests": 0.0, "error_responses": 0.0,
+        "bytes": 0.0,
+        "requests": 0.0,
+        "bytes_pages": 0.0,
+        "bytes_metadata": 0.0,
+        "bytes_dists": 0.0,
+        "range_requests": 0.0,
+        "head_requests": 0.0,
+        "error_responses": 0.0,
     }
     for r in reqs:
         m["bytes"] += r.bytes_sent
@@ -97,9 +104,25 @@ def invocations(
         tu = tools["torchup"]
         invs["torchup"] = Invocation(
             argv=lambda cache, out: [
-                tu, "--no-progress", "--color", "never", "pip", "compile", *REQUIREMENTS,
-                "-o", str(out), "--torch-backend", "cu128", "--index-url", pypi,
-                "--torch-index-url", whl, "--python-version", pv, "--python-platform", "linux",
+                tu,
+                "--no-progress",
+                "--color",
+                "never",
+                "pip",
+                "compile",
+                *REQUIREMENTS,
+                "-o",
+                str(out),
+                "--torch-backend",
+                "cu128",
+                "--index-url",
+                pypi,
+                "--torch-index-url",
+                whl,
+                "--python-version",
+                pv,
+                "--python-platform",
+                "linux",
             ],
             env=lambda cache: {"TORCHUP_CACHE_DIR": str(cache)},
         )
@@ -107,10 +130,26 @@ def invocations(
         uv = tools["uv"]
         invs["uv"] = Invocation(
             argv=lambda cache, out: [
-                uv, "pip", "compile", str(req), "-o", str(out), "--no-config",
-                "--no-python-downloads", "--python", uv_python, "--index-url", pypi, "--extra-index-url", f"{whl}/cu128",
-                "--index-strategy", "unsafe-best-match", "--python-version", pv,
-                "--python-platform", "x86_64-manylinux_2_28",
+                uv,
+                "pip",
+                "compile",
+                str(req),
+                "-o",
+                str(out),
+                "--no-config",
+                "--no-python-downloads",
+                "--python",
+                uv_python,
+                "--index-url",
+                pypi,
+                "--extra-index-url",
+                f"{whl}/cu128",
+                "--index-strategy",
+                "unsafe-best-match",
+                "--python-version",
+                pv,
+                "--python-platform",
+                "x86_64-manylinux_2_28",
             ],
             env=lambda cache: {"UV_CACHE_DIR": str(cache)},
         )
@@ -119,10 +158,29 @@ def invocations(
         plats = [x for p in PIP_PLATFORMS for x in ("--platform", p)]
         invs["pip"] = Invocation(
             argv=lambda cache, out: [
-                pip, "install", "--isolated", "--disable-pip-version-check", "--dry-run",
-                "--ignore-installed", "--report", str(out), "-q", "--progress-bar", "off",
-                "--cache-dir", str(cache), "--index-url", pypi, "--extra-index-url", f"{whl}/cu128",
-                "--python-version", pv, *plats, "--only-binary=:all:", "-r", str(req),
+                pip,
+                "install",
+                "--isolated",
+                "--disable-pip-version-check",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(out),
+                "-q",
+                "--progress-bar",
+                "off",
+                "--cache-dir",
+                str(cache),
+                "--index-url",
+                pypi,
+                "--extra-index-url",
+                f"{whl}/cu128",
+                "--python-version",
+                pv,
+                *plats,
+                "--only-binary=:all:",
+                "-r",
+                str(req),
             ],
             env=lambda cache: {},
             output_name="report.json",
@@ -132,7 +190,9 @@ def invocations(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_common_args(p, repeat=3)
     p.add_argument("--modes", default="cold", help="cold and/or warm (default: %(default)s)")
     p.add_argument("--python-version", default="3.12")
@@ -142,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--modes takes cold and/or warm")
 
     paths = locate_tools(args)
-    tools = {t: paths.get(t) for t in selected_tools(args) if paths.get(t)}
+    tools: dict[str, str] = {t: exe for t in selected_tools(args) if (exe := paths.get(t))}
     header = header_payload(args, paths, ["bench/bench_metadata.py", *argv])
     print(describe_header(header).replace("`", ""))
 
@@ -161,8 +221,15 @@ def main(argv: list[str] | None = None) -> int:
             invs = invocations(tools, srv.url, req, args.python_version, args.uv_python)
             for mode in modes:
                 cells = measure(
-                    "torch+vision+audio", mode, invs, args.repeat, args.timeout, scratch,
-                    parse_output, before=srv.reset_stats, after=lambda: classify(srv),
+                    "torch+vision+audio",
+                    mode,
+                    invs,
+                    args.repeat,
+                    args.timeout,
+                    scratch,
+                    parse_output,
+                    before=srv.reset_stats,
+                    after=lambda: classify(srv),
                 )
                 groups.append(cells)
                 agree[mode] = agreement(cells)
@@ -174,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     order = [t for t in ("torchup", "uv", "pip") if t in tools]
     md = [describe_header(header)]
     for metric, title in (
-        ("seconds", "wall time"),
+        ("seconds", "wall time, median [min-max]"),
+        ("cpu_seconds", "CPU time (user+sys) of the tool's process tree"),
         ("bytes", "bytes served by the test index"),
         ("requests", "HTTP requests"),
     ):
@@ -194,12 +262,18 @@ def main(argv: list[str] | None = None) -> int:
             c = g.get(tool)
             if c is None or c.failed:
                 continue
-            brows.append([
-                c.mode, tool, human_bytes(c.median("bytes_pages") or 0),
-                human_bytes(c.median("bytes_metadata") or 0), human_bytes(c.median("bytes_dists") or 0),
-                f"{c.median('range_requests') or 0:g}", f"{c.median('head_requests') or 0:g}",
-                f"{c.median('error_responses') or 0:g}",
-            ])
+            brows.append(
+                [
+                    c.mode,
+                    tool,
+                    human_bytes(c.median("bytes_pages") or 0),
+                    human_bytes(c.median("bytes_metadata") or 0),
+                    human_bytes(c.median("bytes_dists") or 0),
+                    f"{c.median('range_requests') or 0:g}",
+                    f"{c.median('head_requests') or 0:g}",
+                    f"{c.median('error_responses') or 0:g}",
+                ]
+            )
     print_table("where the bytes went (median)", bh, brows)
     md += ["", "where the bytes went (median):", "", markdown_table(bh, brows)]
 
@@ -210,11 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         **header,
         "bench": "metadata",
-        "settings": {"python_version": args.python_version, "requirements": REQUIREMENTS, "modes": modes},
+        "settings": {
+            "python_version": args.python_version,
+            "requirements": REQUIREMENTS,
+            "modes": modes,
+        },
         "cells": [c.to_json() for g in groups for c in g.values()],
         "agreement": agree,
         "failures": failures,
     }
+    header["loadavg_at_end"] = payload["loadavg_at_end"] = loadavg()
+    md[0] = describe_header(header)
     save_results("metadata", payload, "\n".join(md), args.no_save)
     return 1 if failures else 0
 

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -62,7 +63,9 @@ class ToolPaths:
         return getattr(self, tool)
 
 
-def _which_first(explicit: str | None, names: Sequence[str], fallbacks: Sequence[Path]) -> str | None:
+def _which_first(
+    explicit: str | None, names: Sequence[str], fallbacks: Sequence[Path]
+) -> str | None:
     if explicit:
         found = shutil.which(explicit) or (explicit if os.access(explicit, os.X_OK) else None)
         return str(Path(found).absolute()) if found else None
@@ -84,7 +87,8 @@ def locate_tools(args: argparse.Namespace) -> ToolPaths:
         torchup=_which_first(args.torchup, ["torchup"], []),
         # The bench venv first for uv/pip: the PATH pip is whatever the host has.
         uv=_which_first(args.uv, ["uv"], [venv_bin / "uv"]),
-        pip=_which_first(args.pip, [], [venv_bin / "pip"]) or _which_first(None, ["pip3", "pip"], []),
+        pip=_which_first(args.pip, [], [venv_bin / "pip"])
+        or _which_first(None, ["pip3", "pip"], []),
     )
     wanted = selected_tools(args)
     for tool in wanted:
@@ -122,7 +126,9 @@ def add_common_args(parser: argparse.ArgumentParser, *, repeat: int = 3) -> None
         "Without it uv probes PATH for a matching interpreter, which costs ~1 s per run through "
         "pyenv shims on the bench host and is not resolution work",
     )
-    parser.add_argument("--tools", default=",".join(TOOLS), help="comma list (default: %(default)s)")
+    parser.add_argument(
+        "--tools", default=",".join(TOOLS), help="comma list (default: %(default)s)"
+    )
     parser.add_argument("--repeat", type=int, default=repeat, help="timed runs per cell (median)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
@@ -194,10 +200,16 @@ def run_once(
     env = clean_env(inv.env(cache_dir))
     if before:
         before()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
-            argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+            argv,
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
             stdin=subprocess.DEVNULL,
         )
         seconds = time.perf_counter() - t0
@@ -206,7 +218,10 @@ def run_once(
         seconds = time.perf_counter() - t0
         rc = 124
         text = f"timed out after {timeout:.0f}s\n" + _decode(exc.stderr)
-    metrics = after() if after else {}
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # CPU time of the tool (and its children): steadier than wall time on a shared machine.
+    metrics = {"cpu_seconds": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)}
+    metrics.update(after() if after else {})
     error = "" if rc == 0 else _tail(text, 1200)
     return RunResult(seconds=seconds, rc=rc, metrics=metrics, error=error), out
 
@@ -233,13 +248,14 @@ class Cell:
     prime: RunResult | None = None
     resolution: dict[str, str] | None = None  # name -> version, from the first good run
 
-    def median(self, metric: str = "seconds") -> float | None:
+    def values(self, metric: str = "seconds") -> list[float]:
         vals = [
-            (r.seconds if metric == "seconds" else r.metrics.get(metric))
-            for r in self.runs
-            if r.ok
+            (r.seconds if metric == "seconds" else r.metrics.get(metric)) for r in self.runs if r.ok
         ]
-        vals = [v for v in vals if v is not None]
+        return [v for v in vals if v is not None]
+
+    def median(self, metric: str = "seconds") -> float | None:
+        vals = self.values(metric)
         return statistics.median(vals) if vals else None
 
     @property
@@ -284,7 +300,9 @@ def measure(
     """
     assert mode in ("cold", "warm")
     cells = {tool: Cell(case, mode, tool) for tool in invocations}
-    workdirs = {tool: Path(tempfile.mkdtemp(prefix=f"{tool}-work-", dir=scratch)) for tool in invocations}
+    workdirs = {
+        tool: Path(tempfile.mkdtemp(prefix=f"{tool}-work-", dir=scratch)) for tool in invocations
+    }
     warm_caches: dict[str, Path] = {}
     if mode == "warm":
         for tool, inv in invocations.items():
@@ -294,12 +312,18 @@ def measure(
             cells[tool].prime = res
             if res.ok and cells[tool].resolution is None:
                 cells[tool].resolution = _safe_parse(parse_output, tool, out)
-            log(f"  {case:<24} {mode} prime {tool:<8} {res.seconds:7.2f}s" + ("" if res.ok else "  FAILED"))
+            log(
+                f"  {case:<24} {mode} prime {tool:<8} {res.seconds:7.2f}s"
+                + ("" if res.ok else "  FAILED")
+            )
     for i in range(max(1, repeat)):
         for tool, inv in invocations.items():
-            if mode == "warm" and cells[tool].prime is not None and not cells[tool].prime.ok:
+            prime = cells[tool].prime
+            if prime is not None and not prime.ok:
                 continue  # priming failed: the timed runs would be cold or fail the same way
-            cache = warm_caches.get(tool) or Path(tempfile.mkdtemp(prefix=f"{tool}-cache-", dir=scratch))
+            cache = warm_caches.get(tool) or Path(
+                tempfile.mkdtemp(prefix=f"{tool}-cache-", dir=scratch)
+            )
             try:
                 res, out = run_once(inv, cache, workdirs[tool], timeout, before, after)
             finally:
@@ -318,7 +342,9 @@ def measure(
     return cells
 
 
-def _safe_parse(fn: Callable[[str, Path], dict[str, str] | None], tool: str, out: Path) -> dict[str, str] | None:
+def _safe_parse(
+    fn: Callable[[str, Path], dict[str, str] | None], tool: str, out: Path
+) -> dict[str, str] | None:
     try:
         return fn(tool, out)
     except Exception as exc:  # noqa: BLE001 - a parse problem must not lose the timings
@@ -352,7 +378,9 @@ def parse_pip_report(path: Path) -> dict[str, str] | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    return {_canon(i["metadata"]["name"]): i["metadata"]["version"] for i in data.get("install", [])}
+    return {
+        _canon(i["metadata"]["name"]): i["metadata"]["version"] for i in data.get("install", [])
+    }
 
 
 def parse_output(tool: str, path: Path) -> dict[str, str] | None:
@@ -375,7 +403,9 @@ def agreement(cells: Mapping[str, Cell]) -> str:
         for name in sorted(set(a) | set(b)):
             if a.get(name) != b.get(name):
                 diffs.append(f"{name} {a.get(name, '-')}/{b.get(name, '-')}")
-        notes.append(f"{tool}: {len(diffs)} differ ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''})")
+        notes.append(
+            f"{tool}: {len(diffs)} differ ({'; '.join(diffs[:4])}{' ...' if len(diffs) > 4 else ''})"
+        )
     return "same" if not notes else " | ".join(notes)
 
 
@@ -388,8 +418,10 @@ def _fmt_metric(metric: str, v: float | None) -> str:
         return "-"
     if metric == "seconds":
         return f"{v:.2f}"
-    if metric == "bytes":
+    if metric.startswith("bytes"):
         return human_bytes(v)
+    if metric.endswith("seconds"):
+        return f"{v:.2f}"
     return f"{v:g}"
 
 
@@ -412,11 +444,13 @@ def ratio(a: float | None, b: float | None) -> str:
 def table_rows(
     cells: Iterable[Mapping[str, Cell]], metric: str, tools: Sequence[str]
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: case, mode, ratios first (torchup/uv, torchup/pip), then absolutes."""
+    """Header and rows: case, mode, ratios first (torchup/uv, torchup/pip), then absolutes
+    (median, and [min-max] over the runs for times)."""
     header = ["set", "mode"]
     others = [t for t in tools if t != "torchup"]
     header += [f"torchup/{t}" for t in others]
-    header += [f"{t} ({'s' if metric == 'seconds' else metric})" for t in tools]
+    unit = {"seconds": "s", "cpu_seconds": "cpu s"}.get(metric, metric)
+    header += [f"{t} ({unit})" for t in tools]
     rows = []
     for group in cells:
         any_cell = next(iter(group.values()))
@@ -433,7 +467,11 @@ def table_rows(
             elif c.failed or c.median(metric) is None:
                 row.append("FAILED")
             else:
-                row.append(_fmt_metric(metric, c.median(metric)))
+                text = _fmt_metric(metric, c.median(metric))
+                vals = c.values(metric)
+                if metric.endswith("seconds") and len(vals) > 1:
+                    text += f" [{min(vals):.2f}-{max(vals):.2f}]"
+                row.append(text)
         rows.append(row)
     return header, rows
 
@@ -444,10 +482,13 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
         from rich.table import Table
     except ImportError:  # plain fallback
         print(f"\n{title}")
-        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-        print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        widths = [
+            max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+            for i, h in enumerate(header)
+        ]
+        print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)))
         for r in rows:
-            print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+            print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)))
         return
     t = Table(title=title)
     for i, h in enumerate(header):
@@ -467,11 +508,20 @@ def print_failures(groups: Iterable[Mapping[str, Cell]]) -> list[dict[str, str]]
     failures = []
     for group in groups:
         for tool, cell in group.items():
-            bad = [r for r in ([cell.prime] if cell.prime else []) + cell.runs if r is not None and not r.ok]
+            bad = [
+                r
+                for r in ([cell.prime] if cell.prime else []) + cell.runs
+                if r is not None and not r.ok
+            ]
             if bad:
                 failures.append(
-                    {"case": cell.case, "mode": cell.mode, "tool": tool,
-                     "failed_runs": str(len(bad)), "error": bad[0].error}
+                    {
+                        "case": cell.case,
+                        "mode": cell.mode,
+                        "tool": tool,
+                        "failed_runs": str(len(bad)),
+                        "error": bad[0].error,
+                    }
                 )
     for f in failures:
         print(f"\n!! {f['tool']} failed on {f['case']} ({f['mode']}, {f['failed_runs']} run(s)):")
@@ -500,8 +550,16 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu,
         "memory": mem,
         "os": platform.platform(),
+        "loadavg_at_start": loadavg(),
         "python": sys.version.split()[0],
     }
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def git_info() -> dict[str, Any]:
@@ -513,7 +571,10 @@ def git_info() -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return ""
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "src"))}
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "src")),
+    }
 
 
 def save_results(bench: str, payload: dict[str, Any], markdown: str, no_save: bool) -> Path | None:
@@ -528,8 +589,11 @@ def save_results(bench: str, payload: dict[str, Any], markdown: str, no_save: bo
     return path
 
 
-def header_payload(args: argparse.Namespace, paths: ToolPaths, argv: Sequence[str]) -> dict[str, Any]:
+def header_payload(
+    args: argparse.Namespace, paths: ToolPaths, argv: Sequence[str]
+) -> dict[str, Any]:
     return {
+        "bench_python": sys.executable,
         "command": " ".join(["python", *argv]),
         "when": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
@@ -548,7 +612,10 @@ def describe_header(h: Mapping[str, Any]) -> str:
     tools = ", ".join(f"{t} {v['version']} ({v['path']})" for t, v in h["tools"].items())
     return (
         f"- command: `{h['command']}`\n- when: {h['when']}\n"
-        f"- machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory']}, {m['os']}, Python {m['python']}\n"
+        f"- machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory']}, {m['os']}, Python {m['python']}, "
+        f"load average at start {m.get('loadavg_at_start')}"
+        + (f", at end {h['loadavg_at_end']}" if h.get("loadavg_at_end") else "")
+        + "\n"
         f"- repo: {h['repo']['commit'][:12]}{' (src dirty)' if h['repo']['dirty'] else ''}\n"
         f"- tools: {tools}\n- repeat: {h['repeat']} (median)"
         + (f"\n- note: {h['note']}" if h.get("note") else "")

@@ -463,3 +463,97 @@ def test_uninstall_dry_run_and_requirements_file(
     req.write_text("app==2.0\ndep\n")
     cli.ok("pip", "uninstall", "-r", req, "--python", venv.root)
     assert venv.metadata_versions() == {}
+
+
+# --------------------------------------------------------------------------------------------
+# integrity: hashes, broken downloads
+# --------------------------------------------------------------------------------------------
+
+DEP2_TAMPERED = DistSpec("dep", "2.0", files={"dep/__init__.py": "import os  # evil\n"})
+
+
+def _compile_hashes(cli: Cli, server: IndexServer, tmp_path: Path, *reqs: str) -> Path:
+    src = tmp_path / "requirements.in"
+    src.write_text("".join(r + "\n" for r in reqs))
+    out = tmp_path / "requirements.txt"
+    cli.ok("pip", "compile", src, "--generate-hashes", "-o", out, *index_args(server))
+    text = out.read_text()
+    assert "--hash=sha256:" in text
+    return out
+
+
+def _tamper(server: IndexServer, tmp_path: Path) -> None:
+    """Publish a different dep-2.0 wheel under the very same file name."""
+    server.publish("simple", build_wheel(DEP2_TAMPERED, tmp_path / "tampered"))
+
+
+@pytest.mark.parametrize("index_hashes", [True, False], ids=["index-has-hashes", "no-index-hashes"])
+def test_require_hashes_refuses_tampered_file(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path, index_hashes: bool
+) -> None:
+    req = _compile_hashes(cli, world, tmp_path, "app")
+    cli.ok("pip", "install", "app==1.0", "dep==1.0", "--python", venv.root, *index_args(world))
+    before = tree_snapshot(venv.root)
+    _tamper(world, tmp_path)
+    # without hashes on the index page, only the download itself can notice
+    world.configure("simple", hashes=index_hashes)
+    res = cli("pip", "install", "--require-hashes", "-r", req, "--python", venv.root, *index_args(world))
+    assert res.rc != 0
+    assert "dep-2.0-py3-none-any.whl" in res.err
+    assert "but" in res.err and "was expected" in res.err, res.err  # HashMismatchError's text
+    assert tree_snapshot(venv.root) == before
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+
+    # hashes in the file are checked even without --require-hashes
+    res = cli("pip", "install", "-r", req, "--python", venv.root, *index_args(world))
+    assert res.rc != 0 and "was expected" in res.err, res.err
+    assert tree_snapshot(venv.root) == before
+
+
+def test_require_hashes_needs_a_hash_for_every_package(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    req = tmp_path / "req.txt"
+    req.write_text("app==2.0\ndep==2.0\n")
+    res = cli("pip", "install", "--require-hashes", "-r", req, "--python", venv.root, *index_args(world))
+    assert res.rc != 0 and "--require-hashes" in res.err and "has no --hash" in res.err
+    assert venv.metadata_versions() == {}
+
+
+def test_require_hashes_good_file_installs(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    req = _compile_hashes(cli, world, tmp_path, "app")
+    cli.ok("pip", "install", "--require-hashes", "-r", req, "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+
+
+def test_interrupted_download_leaves_environment_and_cache_clean(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    big = DistSpec("bigpkg", "1.0", payload_bytes=4 << 20)
+    publish(index_server, tmp_path / "dists", DEP1, big)
+    cli.ok("pip", "install", "dep", "--python", venv.root, *index_args(index_server))
+    before = tree_snapshot(venv.root)
+    cache = Path(os.environ["TORCHUP_CACHE_DIR"])
+    archives_before = sorted(p.name for p in cache.rglob("*") if p.is_file() and "archives" in str(p))
+
+    index_server.truncate("bigpkg-1.0-py3-none-any.whl", after_bytes=100_000, times=1000)
+    res = cli("pip", "install", "bigpkg", "--python", venv.root, *index_args(index_server))
+    assert res.rc != 0
+    url = index_server.file_url("simple", "bigpkg-1.0-py3-none-any.whl")
+    assert url in res.err, res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err
+    # it was retried, then given up
+    gets = [r for r in index_server.requests if r.method == "GET" and r.path.endswith("bigpkg-1.0-py3-none-any.whl")]
+    assert len(gets) >= 2
+    assert tree_snapshot(venv.root) == before
+    archives_after = sorted(p.name for p in cache.rglob("*") if p.is_file() and "archives" in str(p))
+    assert archives_after == archives_before  # no partial file (nor temp file) left behind
+    leftovers = [p for p in venv.site_packages.iterdir() if p.name.startswith(".torchup")]
+    assert leftovers == []
+
+    # once the server behaves, the same command works
+    index_server._truncations.clear()  # noqa: SLF001 - no public "heal" switch
+    cli.ok("pip", "install", "bigpkg", "--python", venv.root, *index_args(index_server))
+    assert venv.metadata_versions() == {"dep": "2.0" if False else "1.0", "bigpkg": "1.0"}

@@ -314,6 +314,8 @@ def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path
     out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
     from email.parser import Parser
 
+    inputs.local_sources = {}  # type: ignore[attr-defined]
+
     for rr in local:
         path = Path(rr.requirement.url[len("file://"):])
         editable = str(path.resolve()) in editable_paths
@@ -330,6 +332,9 @@ def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path
         wheel = build_wheel(path, out_dir / "wheels", build_env_python=interp.executable, provision=provision, editable=editable)
         name = meta["Name"].lower().replace("_", "-").replace(".", "-")
         built[name] = wheel
+        # direct_url.json must name the source tree for plain (non -e) installs too; it was
+        # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `).
+        inputs.local_sources[name] = path.resolve().as_uri()
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built
@@ -447,7 +452,7 @@ def _source_uri(inputs: Inputs, name: str) -> str:
     for e in inputs.editables:
         if e.requirement is not None and canonicalize_name(e.requirement.name) == name and e.path:
             return Path(e.path).resolve().as_uri()
-    return ""
+    return getattr(inputs, "local_sources", {}).get(name, "")
 
 
 def _print_plan(plan: Any) -> None:

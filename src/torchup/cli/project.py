@@ -241,6 +241,30 @@ def _sources_pin_torch(config: Any) -> bool:
     return any(routing.is_torch_family(name) for name in config.tool.sources)
 
 
+def _user_chose_torch_build(config: Any, session: LockSession) -> bool:
+    """Whether the project already says which torch build it wants, so torchup must not add
+    backend locks of its own (besides a torch-family source): a PyTorch index among the project's
+    indexes (``extra-index-url = [".../whl/cpu"]``, ``index-url = ".../whl/nightly/cu128"``)
+    or a pin with a local label (``torch==2.4.1+cpu``).
+
+    Without the last two checks seed 003's CPU-only project (``torch==2.4.1+cpu`` with the CPU
+    index as extra index) also got a ``pylock.cu124.toml`` in which no Linux/Windows
+    environment resolved, and `sync` on an NVIDIA machine picked it and installed no torch.
+    """
+    from torchup.torch import routing
+
+    policy = session.policy(Variant())
+    if any(policy.is_torch_index(s) for s in session.indexes):
+        return True
+    reqs = list(config.dependencies)
+    for group in (*config.optional_dependencies.values(), *config.dependency_groups.values()):
+        reqs += list(group)
+    return any(
+        routing.is_torch_family(r.name) and any("+" in spec.version for spec in r.specifier)
+        for r in reqs
+    )
+
+
 def _variants(config: Any) -> list[Variant]:
     variants = [Variant()]
     variants += [Variant(extra=e) for e in sorted(config.optional_dependencies)]
@@ -334,7 +358,12 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     explicit_backends = list(cfg.tool.torch_backends) or (
         [getattr(ctx.ns, "torch_backend", None)] if getattr(ctx.ns, "torch_backend", None) else []
     ) or ([cfg.tool.torch_backend] if cfg.tool.torch_backend else [])
-    if _uses_torch(cfg) and not _sources_pin_torch(cfg):
+    named_backends = [b for b in explicit_backends if b != "auto"]
+    if (
+        _uses_torch(cfg)
+        and not _sources_pin_torch(cfg)
+        and (named_backends or not _user_chose_torch_build(cfg, session))
+    ):
         backends: list[str | None] = [b for b in explicit_backends if b != "auto"] or ["cpu"]
         auto_cuda = not [b for b in explicit_backends if b != "auto"]
     else:
@@ -444,6 +473,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
             extras=sorted(cfg.optional_dependencies),
             groups=sorted(cfg.dependency_groups),
             default_groups=["dev"] if "dev" in cfg.dependency_groups else [],
+            hash_files=lambda files: _hash_missing(ctx, files),
         )
         locks.append((backend, lock))
         index += 1
@@ -459,6 +489,45 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     output.info(f"Resolved {count} packages for {len(targets)} environments in {ms:.0f}ms ({names})")
     del parse_backend
     return locks
+
+
+def _hash_missing(ctx: Context, files: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """sha256 of locked files whose index gave none (PyTorch nightly pages omit ``#sha256``).
+
+    PEP 751 requires a hash per file, so these are downloaded once into the archive cache (the
+    install path's URL-keyed slot, see ``install/download.py``) and hashed; the file is also
+    linked into its sha256 slot so a later `torchup sync` installs it without downloading again.
+    Files that have a sha256 are never fetched.
+    """
+    import hashlib
+    import os
+
+    from torchup.install.download import Artifact, _cache_slot, fetch_artifacts
+
+    cache_dir = ctx.cache.bucket("archives-v1")
+    arts = [
+        Artifact(name=f.url, url=f.url, filename=f.filename, size=getattr(f, "size", None))
+        for f in files
+    ]
+    output.info(f"Hashing {len(arts)} file(s) whose index lists no sha256 (PEP 751 needs one)")
+    paths = fetch_artifacts(ctx.client, cache_dir, arts)
+    out: dict[str, dict[str, str]] = {}
+    for art in arts:
+        path = paths[art.name]
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+        out[art.url] = {"sha256": sha}
+        slot = _cache_slot(cache_dir, Artifact(art.name, art.url, art.filename, {"sha256": sha}))
+        if not slot.exists() and path.is_relative_to(cache_dir):
+            slot.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, slot)
+            except OSError:
+                pass
+    return out
 
 
 def _lock_is_fresh(project: Project) -> tuple[bool, Path]:

@@ -9,7 +9,7 @@ wheels any of those environments can install, so ``Pylock.select`` picks by tags
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,25 +83,38 @@ def lock_from_results(
     extras: Sequence[str] = (),
     groups: Sequence[str] = (),
     default_groups: Sequence[str] = (),
+    hash_files: Callable[[Sequence[Any]], Mapping[str, Mapping[str, str]]] | None = None,
+    all_targets: Sequence[Target] = (),
 ) -> Lock:
     """Merge resolutions into one :class:`Lock`.
 
     Each item of ``results`` is a ``ResolveResult`` (always needed in its environment) or a
     pair ``(ResolveResult, condition)`` where ``condition`` is a PEP 751 marker fragment such as
     ``'gpu' in extras`` saying when that resolution applies (an extra or a dependency group).
+
+    PEP 751 requires a hash for every file, but PyTorch nightly pages omit ``#sha256``.
+    ``hash_files(files)`` is called once with the locked files that have no sha256 (each URL
+    once) and returns ``{url: {"sha256": hex}}`` (the caller downloads them); without it such
+    files keep no hash and writing the lock fails validation.
     """
-    entries: dict[tuple[str, Version], _Entry] = {}
-    conditions: dict[tuple[str, Version], dict[Target, set[str | None]]] = {}
-    targets: list[Target] = []
+    # Keyed by index too: the same version from two indexes is two different artifacts (torch
+    # 2.5.1 for Linux aarch64 is on PyPI and, unlabelled, on whl/cpu with the same filename).
+    # Merging them kept one index's files under the other's marker, so `sync --extra cpu` on
+    # aarch64 installed PyPI's wheel although the source pins whl/cpu (seed 002).
+    entries: dict[tuple[str, Version, str | None], _Entry] = {}
+    conditions: dict[tuple[str, Version, str | None], dict[Target, set[str | None]]] = {}
+    # Environments that were attempted but failed still count: entries then get markers.
+    targets: list[Target] = list(all_targets)
     for item in results:
         result, condition = item if isinstance(item, tuple) else (item, None)
         if result.target not in targets:
             targets.append(result.target)
         for pkg in result.packages:
-            key = (pkg.name, pkg.version)
+            index = getattr(pkg.file, "index", None)
+            key = (pkg.name, pkg.version, index)
             entry = entries.get(key)
             if entry is None:
-                entry = _Entry(pkg.name, pkg.version, {}, [], {}, getattr(pkg.file, "index", None))
+                entry = _Entry(pkg.name, pkg.version, {}, [], {}, index)
                 entries[key] = entry
             if result.target not in entry.targets:
                 entry.targets.append(result.target)
@@ -116,12 +129,24 @@ def lock_from_results(
                     if result.target.wheel_rank(f.filename) is None:
                         continue
                 entry.files[f.filename] = f
+    computed: Mapping[str, Mapping[str, str]] = {}
+    if hash_files is not None:
+        missing = {
+            f.url: f
+            for entry in entries.values()
+            for f in entry.files.values()
+            if not (getattr(f, "hashes", None) or {}).get("sha256")
+        }
+        if missing:
+            computed = hash_files(list(missing.values()))
     versions_of: dict[str, list[Version]] = {}
-    for name, version in entries:
-        versions_of.setdefault(name, []).append(version)
+    for name, version, _ in entries:
+        if version not in versions_of.setdefault(name, []):
+            versions_of[name].append(version)
     packages: list[LockedPackage] = []
-    for (name, version), entry in sorted(entries.items()):
-        marker = _entry_marker(conditions[(name, version)], targets)
+    for key, entry in sorted(entries.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
+        name, version, _ = key
+        marker = _entry_marker(conditions[key], targets)
         wheels = []
         sdist = None
         for filename, f in sorted(entry.files.items()):
@@ -129,7 +154,7 @@ def lock_from_results(
                 url=f.url,
                 name=filename,
                 size=getattr(f, "size", None),
-                hashes=dict(getattr(f, "hashes", {}) or {}),
+                hashes={**computed.get(f.url, {}), **(getattr(f, "hashes", {}) or {})},
             )
             if getattr(f, "is_wheel", False):
                 wheels.append(lf)

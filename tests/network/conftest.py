@@ -1,0 +1,298 @@
+"""Fixtures for the real-PyPI comparison against uv (``tests/network/test_real_sets.py``).
+
+Opt-in: ``python -m pytest -m network tests/network``. At session start uv is installed from
+PyPI into a temporary venv (the comparison tests skip when that fails), then every selected
+(set, target) pair is compiled by both tools in the background, a few processes at a time; each
+test waits only for its own pair, so results arrive while the run goes on.
+
+Knobs (environment variables of the pytest process, read once):
+
+* ``COMPARE_UV``: path of an existing ``uv`` binary to use instead of installing one.
+* ``COMPARE_CACHE_DIR``: keep each tool's cache under ``DIR/torchup`` and ``DIR/uv`` across
+  runs (warm); default: fresh, empty caches in the session's tmp dir (cold, fair timings).
+* ``COMPARE_WORKERS``: concurrent torchup processes (default 1); uv runs beside them in one more
+  worker. The machine has 2 cores: more workers inflate the timings.
+* ``COMPARE_TIMEOUT``: seconds one compile may take (default 900).
+* ``COMPARE_REPORT``: write every pair's result (pins, times, stderr tails) there as JSON.
+
+Each tool runs in its own empty working directory with an environment cleared of ``PIP_*``,
+``UV_*``, ``TORCHUP_*`` and ``VIRTUAL_ENV`` (the machine's pip.conf and its extra local indexes
+must not leak in), ``PIP_CONFIG_FILE=/dev/null``, ``UV_NO_CONFIG=1`` and
+``UV_PYTHON_DOWNLOADS=never``; nothing is shared between the tools but the inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+SETS_FILE = Path(__file__).with_name("sets.toml")
+INDEX_URL = "https://pypi.org/simple"
+TOOLS = ("torchup", "uv")
+
+
+def settings(path: Path = SETS_FILE) -> dict[str, Any]:
+    """The run-wide settings of sets.toml: exclude-newer, python-version, targets."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {
+        "exclude_newer": data["exclude-newer"],
+        "python_version": data["python-version"],
+        "targets": dict(data["targets"]),
+    }
+
+
+# --- running the tools ----------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    tool: str
+    command: list[str]
+    returncode: int | None  # None: timed out
+    seconds: float
+    pins: dict[str, str] = field(default_factory=dict)  # canonical name -> normalized version
+    other_lines: list[str] = field(default_factory=list)  # output lines that are not name==version
+    stderr_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "UV_", "TORCHUP_")) and k != "VIRTUAL_ENV"
+    }
+    env["PIP_CONFIG_FILE"] = os.devnull
+    env.update(extra)
+    return env
+
+
+def _norm_version(text: str) -> str:
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return text
+
+
+def parse_pins(text: str) -> tuple[dict[str, str], list[str]]:
+    pins: dict[str, str] = {}
+    other: list[str] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip().rstrip("\\").strip()
+        if not line or line.startswith("--"):
+            continue
+        line = line.split(";", 1)[0].strip()
+        if "==" in line:
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name.split("[", 1)[0].strip())] = _norm_version(version.strip())
+        else:
+            other.append(line)
+    return pins, other
+
+
+def _torchup_exe() -> list[str]:
+    exe = shutil.which("torchup", path=str(Path(sys.executable).parent)) or shutil.which("torchup")
+    return [exe] if exe else [sys.executable, "-m", "torchup.cli.main"]
+
+
+class Comparer:
+    """Runs every (set, target, tool) job in background pools; ``pair()`` waits for one pair."""
+
+    def __init__(
+        self,
+        uv: Path,
+        work: Path,
+        cache_root: Path,
+        exclude_newer: str,
+        *,
+        workers: int = 1,
+        timeout: float = 900.0,
+    ) -> None:
+        self.uv = uv
+        self.work = work
+        self.cache_root = cache_root
+        self.exclude_newer = exclude_newer
+        self.timeout = timeout
+        self.pools = {
+            "torchup": ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="torchup"),
+            "uv": ThreadPoolExecutor(max_workers=1, thread_name_prefix="uv"),
+        }
+        self.futures: dict[tuple[str, str, str], Future[Run]] = {}
+        self.lock = threading.Lock()
+        self.results: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def command(self, tool: str, req_file: Path, target: str, args: tuple[str, ...]) -> list[str]:
+        common = [
+            str(req_file),
+            "--no-header",
+            "--no-annotate",
+            "--index-url",
+            INDEX_URL,
+            "--python-version",
+            PYTHON_VERSION,
+            "--python-platform",
+            TARGETS[target],
+            "--exclude-newer",
+            self.exclude_newer,
+            "--cache-dir",
+            str(self.cache_root / tool),
+            *args,
+        ]
+        if tool == "uv":
+            return [str(self.uv), "pip", "compile", "--no-python-downloads", *common]
+        return [*_torchup_exe(), "pip", "compile", "--no-progress", *common]
+
+    def _run(self, tool: str, rs: ReqSet, target: str) -> Run:
+        cwd = self.work / rs.id / target / tool
+        cwd.mkdir(parents=True, exist_ok=True)
+        req_file = cwd / "requirements.in"
+        req_file.write_text("\n".join(rs.requirements) + "\n", encoding="utf-8")
+        cmd = self.command(tool, req_file, target, rs.args)
+        env = clean_env(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(
+                cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=self.timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            return Run(tool, cmd, None, time.monotonic() - started, stderr_tail=err[-3000:])
+        seconds = time.monotonic() - started
+        (cwd / "stdout.txt").write_text(proc.stdout, encoding="utf-8")
+        (cwd / "stderr.txt").write_text(proc.stderr, encoding="utf-8")
+        pins, other = parse_pins(proc.stdout) if proc.returncode == 0 else ({}, [])
+        return Run(tool, cmd, proc.returncode, seconds, pins, other, proc.stderr[-3000:])
+
+    def submit(self, rs: ReqSet, target: str) -> None:
+        with self.lock:
+            for tool in TOOLS:
+                key = (rs.id, target, tool)
+                if key not in self.futures:
+                    self.futures[key] = self.pools[tool].submit(self._run, tool, rs, target)
+
+    def pair(self, rs: ReqSet, target: str) -> tuple[Run, Run]:
+        self.submit(rs, target)
+        ours = self.futures[(rs.id, target, "torchup")].result()
+        theirs = self.futures[(rs.id, target, "uv")].result()
+        return ours, theirs
+
+    def record(self, rs: ReqSet, target: str, entry: dict[str, Any]) -> None:
+        with self.lock:
+            self.results[(rs.id, target)] = entry
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+_COMPARER: Comparer | None = None
+
+
+@pytest.fixture(scope="session")
+def uv_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("COMPARE_UV")
+    if given:
+        return Path(given)
+    venv = tmp_path_factory.mktemp("uv-venv")
+    env = clean_env()
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300
+        )
+        bindir = venv / ("Scripts" if os.name == "nt" else "bin")
+        subprocess.run(
+            [str(bindir / "python"), "-m", "pip", "install", "--index-url", INDEX_URL, "uv"],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=600,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        pytest.skip(f"could not install uv from PyPI: {exc}")
+    exe = bindir / ("uv.exe" if os.name == "nt" else "uv")
+    if not exe.exists():
+        pytest.skip("uv installed but its binary is missing")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def comparer(
+    request: pytest.FixtureRequest, uv_exe: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    global _COMPARER
+    exclude_newer, sets = load_sets()
+    by_id = {s.id: s for s in sets}
+    cache = os.environ.get("COMPARE_CACHE_DIR")
+    cache_root = Path(cache) if cache else tmp_path_factory.mktemp("compare-caches")
+    comp = Comparer(
+        uv_exe,
+        tmp_path_factory.mktemp("compare-work"),
+        cache_root,
+        exclude_newer,
+        workers=int(os.environ.get("COMPARE_WORKERS", "1")),
+        timeout=float(os.environ.get("COMPARE_TIMEOUT", "900")),
+    )
+    comp.uv_version = subprocess.run(  # type: ignore[attr-defined]
+        [str(uv_exe), "--version"], capture_output=True, text=True, env=clean_env()
+    ).stdout.strip()
+    _COMPARER = comp
+    # Queue every selected pair now, in collection order, so the pools keep busy.
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "pair" not in callspec.params:
+            continue
+        sid, target = callspec.params["pair"]
+        comp.submit(by_id[sid], target)
+    try:
+        yield comp
+    finally:
+        comp.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    comp = _COMPARER
+    if comp is None or not comp.results:
+        return
+    tr = terminalreporter
+    tr.section(f"torchup vs {getattr(comp, 'uv_version', 'uv')}")
+    rows = sorted(comp.results.values(), key=lambda e: (e["order"], e["target"]))
+    equal = sum(1 for e in rows if e["status"] == "equal")
+    listed = sum(1 for e in rows if e["status"] == "listed")
+    for e in rows:
+        tu, uv = e["torchup"], e["uv"]
+        tr.write_line(
+            f"{e['set']:<28} {e['target']:<8} {e['status']:<10} "
+            f"torchup {tu['seconds']:7.1f}s{'' if tu['returncode'] == 0 else ' (FAIL)':<7} "
+            f"uv {uv['seconds']:6.1f}s{'' if uv['returncode'] == 0 else ' (FAIL)'}"
+        )
+    tr.write_line(f"{equal} equal, {listed} differ as listed, {len(rows) - equal - listed} differ")
+    out = os.environ.get("COMPARE_REPORT")
+    if out:
+        Path(out).write_text(
+            json.dumps({"uv": getattr(comp, "uv_version", ""), "pairs": rows}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+        tr.write_line(f"report written to {out}")
+
+
+def run_dict(run: Run) -> dict[str, Any]:
+    return asdict(run)

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,22 +114,26 @@ def _torchup_exe() -> list[str]:
 
 
 class Comparer:
-    """Runs every (set, target, tool) job in background pools; ``pair()`` waits for one pair."""
+    """Runs every (set, target, tool) job in background pools; ``pair()`` waits for one pair.
+
+    A set is anything with ``id``, ``requirements`` and ``args`` (the test module's ``ReqSet``).
+    """
 
     def __init__(
         self,
         uv: Path,
         work: Path,
         cache_root: Path,
-        exclude_newer: str,
+        config: dict[str, Any],
         *,
         workers: int = 1,
         timeout: float = 900.0,
     ) -> None:
         self.uv = uv
+        self.uv_version = ""
         self.work = work
         self.cache_root = cache_root
-        self.exclude_newer = exclude_newer
+        self.config = config
         self.timeout = timeout
         self.pools = {
             "torchup": ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="torchup"),
@@ -146,11 +151,11 @@ class Comparer:
             "--index-url",
             INDEX_URL,
             "--python-version",
-            PYTHON_VERSION,
+            self.config["python_version"],
             "--python-platform",
-            TARGETS[target],
+            self.config["targets"][target],
             "--exclude-newer",
-            self.exclude_newer,
+            self.config["exclude_newer"],
             "--cache-dir",
             str(self.cache_root / tool),
             *args,
@@ -159,12 +164,12 @@ class Comparer:
             return [str(self.uv), "pip", "compile", "--no-python-downloads", *common]
         return [*_torchup_exe(), "pip", "compile", "--no-progress", *common]
 
-    def _run(self, tool: str, rs: ReqSet, target: str) -> Run:
+    def _run(self, tool: str, rs: Any, target: str) -> Run:
         cwd = self.work / rs.id / target / tool
         cwd.mkdir(parents=True, exist_ok=True)
         req_file = cwd / "requirements.in"
         req_file.write_text("\n".join(rs.requirements) + "\n", encoding="utf-8")
-        cmd = self.command(tool, req_file, target, rs.args)
+        cmd = self.command(tool, req_file, target, tuple(rs.args))
         env = clean_env(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
         started = time.monotonic()
         try:
@@ -180,20 +185,20 @@ class Comparer:
         pins, other = parse_pins(proc.stdout) if proc.returncode == 0 else ({}, [])
         return Run(tool, cmd, proc.returncode, seconds, pins, other, proc.stderr[-3000:])
 
-    def submit(self, rs: ReqSet, target: str) -> None:
+    def submit(self, rs: Any, target: str) -> None:
         with self.lock:
             for tool in TOOLS:
                 key = (rs.id, target, tool)
                 if key not in self.futures:
                     self.futures[key] = self.pools[tool].submit(self._run, tool, rs, target)
 
-    def pair(self, rs: ReqSet, target: str) -> tuple[Run, Run]:
+    def pair(self, rs: Any, target: str) -> tuple[Run, Run]:
         self.submit(rs, target)
         ours = self.futures[(rs.id, target, "torchup")].result()
         theirs = self.futures[(rs.id, target, "uv")].result()
         return ours, theirs
 
-    def record(self, rs: ReqSet, target: str, entry: dict[str, Any]) -> None:
+    def record(self, rs: Any, target: str, entry: dict[str, Any]) -> None:
         with self.lock:
             self.results[(rs.id, target)] = entry
 
@@ -204,26 +209,24 @@ class Comparer:
 
 # --- fixtures -------------------------------------------------------------------------------
 
-_COMPARER: Comparer | None = None
-
 
 @pytest.fixture(scope="session")
 def uv_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """uv, installed from PyPI into a temporary venv (or ``$COMPARE_UV``); skips when it can't."""
     given = os.environ.get("COMPARE_UV")
     if given:
         return Path(given)
     venv = tmp_path_factory.mktemp("uv-venv")
-    env = clean_env()
+    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
     try:
         subprocess.run(
             [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300
         )
-        bindir = venv / ("Scripts" if os.name == "nt" else "bin")
         subprocess.run(
             [str(bindir / "python"), "-m", "pip", "install", "--index-url", INDEX_URL, "uv"],
             check=True,
             capture_output=True,
-            env=env,
+            env=clean_env(),
             timeout=600,
         )
     except (subprocess.SubprocessError, OSError) as exc:
@@ -237,62 +240,57 @@ def uv_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def comparer(
     request: pytest.FixtureRequest, uv_exe: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
-    global _COMPARER
-    exclude_newer, sets = load_sets()
-    by_id = {s.id: s for s in sets}
+) -> Iterator[Comparer]:
     cache = os.environ.get("COMPARE_CACHE_DIR")
-    cache_root = Path(cache) if cache else tmp_path_factory.mktemp("compare-caches")
     comp = Comparer(
         uv_exe,
         tmp_path_factory.mktemp("compare-work"),
-        cache_root,
-        exclude_newer,
+        Path(cache) if cache else tmp_path_factory.mktemp("compare-caches"),
+        settings(),
         workers=int(os.environ.get("COMPARE_WORKERS", "1")),
         timeout=float(os.environ.get("COMPARE_TIMEOUT", "900")),
     )
-    comp.uv_version = subprocess.run(  # type: ignore[attr-defined]
+    comp.uv_version = subprocess.run(
         [str(uv_exe), "--version"], capture_output=True, text=True, env=clean_env()
     ).stdout.strip()
-    _COMPARER = comp
+    request.config.stash[COMPARER_KEY] = comp
     # Queue every selected pair now, in collection order, so the pools keep busy.
     for item in request.session.items:
         callspec = getattr(item, "callspec", None)
-        if callspec is None or "pair" not in callspec.params:
-            continue
-        sid, target = callspec.params["pair"]
-        comp.submit(by_id[sid], target)
+        if callspec is not None and "pair" in callspec.params:
+            rs, target = callspec.params["pair"]
+            comp.submit(rs, target)
     try:
         yield comp
     finally:
         comp.close()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    comp = _COMPARER
+COMPARER_KEY = pytest.StashKey[Comparer]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    comp = config.stash.get(COMPARER_KEY, None)
     if comp is None or not comp.results:
         return
     tr = terminalreporter
-    tr.section(f"torchup vs {getattr(comp, 'uv_version', 'uv')}")
+    tr.section(f"torchup vs {comp.uv_version or 'uv'}")
     rows = sorted(comp.results.values(), key=lambda e: (e["order"], e["target"]))
-    equal = sum(1 for e in rows if e["status"] == "equal")
-    listed = sum(1 for e in rows if e["status"] == "listed")
+    counts = {s: sum(1 for e in rows if e["status"] == s) for s in ("equal", "listed", "differs")}
     for e in rows:
         tu, uv = e["torchup"], e["uv"]
         tr.write_line(
-            f"{e['set']:<28} {e['target']:<8} {e['status']:<10} "
-            f"torchup {tu['seconds']:7.1f}s{'' if tu['returncode'] == 0 else ' (FAIL)':<7} "
-            f"uv {uv['seconds']:6.1f}s{'' if uv['returncode'] == 0 else ' (FAIL)'}"
+            f"{e['set']:<28} {e['target']:<8} {e['status']:<8} "
+            f"torchup {tu['seconds']:7.1f}s{'' if tu['returncode'] == 0 else ' FAIL':<5} "
+            f"uv {uv['seconds']:6.1f}s{'' if uv['returncode'] == 0 else ' FAIL'}"
         )
-    tr.write_line(f"{equal} equal, {listed} differ as listed, {len(rows) - equal - listed} differ")
+    tr.write_line(
+        f"{counts['equal']} equal, {counts['listed']} differ only as listed, "
+        f"{counts['differs']} differ"
+    )
     out = os.environ.get("COMPARE_REPORT")
     if out:
         Path(out).write_text(
-            json.dumps({"uv": getattr(comp, "uv_version", ""), "pairs": rows}, indent=2) + "\n",
-            encoding="utf-8",
+            json.dumps({"uv": comp.uv_version, "pairs": rows}, indent=2) + "\n", encoding="utf-8"
         )
         tr.write_line(f"report written to {out}")
-
-
-def run_dict(run: Run) -> dict[str, Any]:
-    return asdict(run)

@@ -476,7 +476,11 @@ def _compile_hashes(cli: Cli, server: IndexServer, tmp_path: Path, *reqs: str) -
     src = tmp_path / "requirements.in"
     src.write_text("".join(r + "\n" for r in reqs))
     out = tmp_path / "requirements.txt"
-    cli.ok("pip", "compile", src, "--generate-hashes", "-o", out, *index_args(server))
+    # compiled "elsewhere" (own cache): the install must not see the index pages as they were
+    cli.ok(
+        "pip", "compile", src, "--generate-hashes", "-o", out, *index_args(server),
+        "--cache-dir", tmp_path / "compile-cache",
+    )
     text = out.read_text()
     assert "--hash=sha256:" in text
     return out
@@ -557,3 +561,60 @@ def test_interrupted_download_leaves_environment_and_cache_clean(
     index_server._truncations.clear()  # noqa: SLF001 - no public "heal" switch
     cli.ok("pip", "install", "bigpkg", "--python", venv.root, *index_args(index_server))
     assert venv.metadata_versions() == {"dep": "2.0" if False else "1.0", "bigpkg": "1.0"}
+
+
+def test_several_hashes_per_package_any_may_match(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    from tests.support.wheels import file_sha256
+
+    real = file_sha256(world.root_dir / "simple" / "dep-2.0-py3-none-any.whl")
+    req = tmp_path / "req.txt"
+    req.write_text(f"dep==2.0 --hash=sha256:{'0' * 64} --hash=sha256:{real}\n")
+    world.configure("simple", hashes=False)  # nothing to compare with but the download
+    cli.ok("pip", "install", "--require-hashes", "-r", req, "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"dep": "2.0"}
+
+    cli.ok("pip", "uninstall", "dep", "--python", venv.root)
+    before = tree_snapshot(venv.root)
+    _tamper(world, tmp_path)
+    res = cli("pip", "install", "-n", "-r", req, "--python", venv.root, *index_args(world))
+    assert res.rc != 0 and "was expected" in res.err and real in res.err, res.err
+    assert tree_snapshot(venv.root) == before
+
+
+# --------------------------------------------------------------------------------------------
+# concurrency
+# --------------------------------------------------------------------------------------------
+
+
+def test_two_concurrent_installs_into_one_venv(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    shared = DistSpec("shared", "1.0", payload_bytes=1 << 20)
+    left = DistSpec("left", "1.0", requires_dist=("shared",), payload_bytes=1 << 20)
+    right = DistSpec("right", "1.0", requires_dist=("shared",), payload_bytes=1 << 20)
+    publish(index_server, tmp_path / "dists", shared, left, right)
+    env = {**_clean_env(), "PYTHONPATH": str(REPO_ROOT / "src")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torchup.cli.main", "pip", "install", name,
+             "--python", str(venv.root), *index_args(index_server), "--no-progress"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for name in ("left", "right")
+    ]
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    for rc, out, err in outcomes:
+        assert rc == 0, err + out
+    assert venv.metadata_versions() == {"left": "1.0", "right": "1.0", "shared": "1.0"}
+    # exactly one copy of each distribution, every recorded file present, no debris
+    assert sorted(p.name for p in venv.site_packages.glob("*.dist-info")) == [
+        "left-1.0.dist-info", "right-1.0.dist-info", "shared-1.0.dist-info",
+    ]
+    for dist_info in venv.site_packages.glob("*.dist-info"):
+        for line in (dist_info / "RECORD").read_text().splitlines():
+            assert (venv.site_packages / line.split(",")[0]).exists(), line
+    assert [p.name for p in venv.site_packages.iterdir() if p.name.startswith(".torchup")] == []
+    assert cli("pip", "check", "--python", venv.root).rc == 0
+    assert venv.run("import left, right, shared; print('ok')") == "ok"

@@ -30,7 +30,6 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +39,11 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 SETS_FILE = Path(__file__).with_name("sets.toml")
 INDEX_URL = "https://pypi.org/simple"
@@ -136,7 +140,9 @@ class Comparer:
         self.config = config
         self.timeout = timeout
         self.pools = {
-            "torchup": ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="torchup"),
+            "torchup": ThreadPoolExecutor(
+                max_workers=max(1, workers), thread_name_prefix="torchup"
+            ),
             "uv": ThreadPoolExecutor(max_workers=1, thread_name_prefix="uv"),
         }
         self.futures: dict[tuple[str, str, str], Future[Run]] = {}

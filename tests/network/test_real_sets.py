@@ -9,20 +9,95 @@ tools are run and ``docs/uv-differences.md`` for the results and the explained d
 
 from __future__ import annotations
 
+import sys
 import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
 
-from tests.network.conftest import Comparer, Difference, ReqSet, Run, load_sets, run_dict
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 pytestmark = pytest.mark.network
 
-EXCLUDE_NEWER, SETS = load_sets()
-BY_ID = {s.id: s for s in SETS}
+SETS_FILE = Path(__file__).with_name("sets.toml")
+
+
+@dataclass(frozen=True)
+class Difference:
+    targets: tuple[str, ...]
+    torchup: tuple[str, ...] | str  # pins only torchup has, or "error"
+    uv: tuple[str, ...] | str  # pins only uv has, or "error"
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReqSet:
+    id: str
+    requirements: tuple[str, ...]
+    args: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ("linux", "macos", "windows")
+    differences: tuple[Difference, ...] = ()
+
+
+def _side(value: Any, where: str) -> tuple[str, ...] | str:
+    if value is None:
+        return ()
+    if value == "error":
+        return "error"
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"{where}: expected a list of pins or 'error', got {value!r}")
+
+
+def load_sets(path: Path = SETS_FILE) -> list[ReqSet]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    all_targets = tuple(data["targets"])
+    sets: list[ReqSet] = []
+    for raw in data["set"]:
+        sid = raw["id"]
+        if any(s.id == sid for s in sets):
+            raise ValueError(f"sets.toml: duplicate set id {sid!r}")
+        targets = tuple(raw.get("targets", all_targets))
+        diffs = []
+        for i, d in enumerate(raw.get("differences", [])):
+            where = f"sets.toml: {sid}: differences[{i}]"
+            if not str(d.get("reason", "")).strip():
+                raise ValueError(f"{where}: a listed difference needs a written reason")
+            dt = tuple(d.get("targets", all_targets))
+            if set(dt) - set(all_targets):
+                raise ValueError(f"{where}: unknown targets {sorted(set(dt) - set(all_targets))}")
+            diffs.append(
+                Difference(
+                    dt,
+                    _side(d.get("torchup"), where),
+                    _side(d.get("uv"), where),
+                    " ".join(str(d["reason"]).split()),
+                )
+            )
+        if set(targets) - set(all_targets):
+            raise ValueError(f"sets.toml: {sid}: unknown targets")
+        sets.append(
+            ReqSet(
+                sid, tuple(raw["requirements"]), tuple(raw.get("args", ())), targets, tuple(diffs)
+            )
+        )
+    return sets
+
+
+SETS = load_sets()
 ORDER = {s.id: i for i, s in enumerate(SETS)}
-PAIRS = [(s.id, t) for s in SETS for t in s.targets]
+PAIRS = [(s, t) for s in SETS for t in s.targets]
+
+
+def run_dict(run: Any) -> dict[str, Any]:
+    return dict(vars(run))
 
 
 def _split(pin: str) -> tuple[str, str | None]:
@@ -40,7 +115,7 @@ def _covers(listed: tuple[str, ...] | str, name: str, version: str) -> bool:
     return False
 
 
-def compare(rs: ReqSet, target: str, ours: Run, theirs: Run) -> dict[str, Any]:
+def compare(rs: ReqSet, target: str, ours: Any, theirs: Any) -> dict[str, Any]:
     """Classify one pair: ``equal``, ``listed`` (differs only as sets.toml says) or ``differs``."""
     diffs: list[Difference] = [d for d in rs.differences if target in d.targets]
     entry: dict[str, Any] = {
@@ -96,7 +171,7 @@ def compare(rs: ReqSet, target: str, ours: Run, theirs: Run) -> dict[str, Any]:
     return entry
 
 
-def _describe(run: Run) -> str:
+def _describe(run: Any) -> str:
     if run.returncode is None:
         return f"{run.tool}: timed out after {run.seconds:.0f}s\n{run.stderr_tail[-1500:]}"
     if not run.ok:
@@ -104,15 +179,17 @@ def _describe(run: Run) -> str:
     return f"{run.tool}: {len(run.pins)} pins in {run.seconds:.1f}s"
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=[f"{s}-{t}" for s, t in PAIRS])
-def test_same_as_uv(pair: tuple[str, str], comparer: Comparer) -> None:
-    sid, target = pair
-    rs = BY_ID[sid]
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{s.id}-{t}" for s, t in PAIRS])
+def test_same_as_uv(pair: tuple[ReqSet, str], comparer: Any) -> None:
+    rs, target = pair
+    sid = rs.id
     ours, theirs = comparer.pair(rs, target)
     entry = compare(rs, target, ours, theirs)
     comparer.record(rs, target, entry)
     for reason in entry["stale"]:
-        warnings.warn(f"{sid} [{target}]: listed difference not seen (stale?): {reason}", stacklevel=1)
+        warnings.warn(
+            f"{sid} [{target}]: listed difference not seen (stale?): {reason}", stacklevel=1
+        )
     if entry["status"] == "differs":
         pytest.fail(
             f"{sid} [{target}] differs from uv:\n  "
@@ -126,8 +203,17 @@ def test_same_as_uv(pair: tuple[str, str], comparer: Comparer) -> None:
 # --- the comparison logic itself (no network) -----------------------------------------------
 
 
-def _run(tool: str, pins: dict[str, str], rc: int | None = 0) -> Run:
-    return Run(tool, [tool], rc, 0.1, pins)
+def _run(tool: str, pins: dict[str, str], rc: int | None = 0) -> Any:
+    return SimpleNamespace(
+        tool=tool,
+        command=[tool],
+        returncode=rc,
+        ok=rc == 0,
+        seconds=0.1,
+        pins=pins,
+        other_lines=[],
+        stderr_tail="",
+    )
 
 
 def test_compare_classifies_equal_listed_and_unexplained() -> None:
@@ -153,4 +239,3 @@ def test_compare_classifies_equal_listed_and_unexplained() -> None:
     assert err_uv["status"] == "differs"
     both = compare(rs, "macos", _run("torchup", {}, rc=1), _run("uv", {}, rc=2))
     assert both["status"] == "equal"
-

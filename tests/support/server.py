@@ -30,6 +30,10 @@ full headers but closes the connection after ``after_bytes`` body bytes.
 Accounting: every request appends a :class:`RequestRecord` to ``.requests`` (thread-safe; read
 a snapshot with ``list(server.requests)``); ``bytes_sent(path_contains)`` sums response body
 bytes; ``reset_stats()`` clears both. Files are streamed with ``os.sendfile`` (never loaded).
+
+Richer faults (resets, stalls, wrong lengths, lying Range answers, swapped bodies, redirect
+loops, 429 with Retry-After) live in ``tests/support/faults.py``: ``FaultInjector(server)`` sets
+``fault_hook``, which sees every request first.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import threading
 import time
 import urllib.parse
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -218,6 +222,9 @@ class IndexServer:
         self._failures: list[list] = []  # [path_contains, status, times_left]
         self._truncations: list[list] = []  # [path_contains, after_bytes, times_left]
         self._requests: list[RequestRecord] = []
+        # ``tests/support/faults.py`` installs a hook here: called first for every request with
+        # (handler, head); returning True means the hook answered it (or broke it on purpose).
+        self.fault_hook: Callable[[_Handler, bool], bool] | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -599,6 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, head: bool) -> None:
         server = self.index_server
         try:
+            hook = server.fault_hook
+            if hook is not None and hook(self, head):
+                return
             status = server._take(server._failures, self.path)
             if status is not None:
                 self._simple(status, f"injected failure {status}\n".encode(), head=head)

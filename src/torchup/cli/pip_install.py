@@ -68,6 +68,16 @@ def environment_lock(prefix: Path):
         lock.release()
 
 
+def _given_hashes(inputs: Inputs, name: str) -> tuple[str, ...]:
+    """The ``--hash`` values the requirements gave for ``name`` (any spelling of the name)."""
+    from packaging.utils import canonicalize_name
+
+    return inputs.hashes.get(name) or next(
+        (v for k, v in inputs.hashes.items() if canonicalize_name(k) == canonicalize_name(name)),
+        (),
+    )
+
+
 def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
     from torchup.install.plan import DesiredDist
 
@@ -76,6 +86,12 @@ def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
         f = pkg.file
         if f is None:
             continue
+        hashes = tuple(f"{k}:{v}" for k, v in sorted(f.hashes.items()))
+        given = tuple(sorted({h for h in _given_hashes(inputs, pkg.name) if h.startswith("sha256:")}))
+        if given and not f.hashes.get("sha256"):
+            # The index gave no hash to compare the requirements' --hash with, so the download
+            # itself must match one of them (the tampered file used to go in unchecked).
+            hashes = tuple(h for h in hashes if not h.startswith("sha256:")) + given
         direct = None
         if pkg.name in inputs.direct_files:
             direct = {"url": f.url, "archive_info": {}}
@@ -87,19 +103,24 @@ def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
                 version=str(pkg.version),
                 url=f.url,
                 filename=f.filename,
-                hashes=tuple(f"{k}:{v}" for k, v in sorted(f.hashes.items())),
+                hashes=hashes,
                 direct_url=direct,
             )
         )
     return desired
 
 
-def _check_required_hashes(result: Any, inputs: Inputs) -> None:
-    """--require-hashes: every package pinned with == and a hash, and the file matches one."""
+def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = True) -> None:
+    """Files must match the requirements' ``--hash`` values where given; ``require_all``
+    (--require-hashes) also demands a hash for every package.
+
+    Hashes written in a requirements file are checked even without --require-hashes (as uv
+    does); they used to be ignored then, and a file swapped on the index went in.
+    """
     for pkg in result.packages:
-        given = inputs.hashes.get(pkg.name) or next(
-            (v for k, v in inputs.hashes.items() if k.lower().replace("_", "-") == pkg.name), None
-        )
+        given = _given_hashes(inputs, pkg.name)
+        if not given and not require_all:
+            continue
         if not given:
             raise InstallError(
                 f"--require-hashes is on, but {pkg.name}=={pkg.version} has no --hash in the requirements",
@@ -153,7 +174,7 @@ def execute_plan(
             name=d.canonical_name,
             url=d.url,
             filename=d.filename,
-            hashes=dict(h.split(":", 1) for h in d.hashes),
+            hashes=_single_hashes(d.hashes),
         )
         for d in plan.to_install
         if d.canonical_name not in local_wheels and d.url
@@ -165,14 +186,19 @@ def execute_plan(
             files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts, on_progress=on_progress)
     else:
         files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts)
+    for d in plan.to_install:
+        if d.canonical_name in files and d.canonical_name not in local_wheels:
+            _check_any_hash(d, files[d.canonical_name])
     files.update(local_wheels)
     if artifacts:
         output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
     # sdists: build each into a wheel (cached under builds-v1 by file name).
+    built_here: set[str] = set()
     for d in plan.to_install:
         path = files.get(d.canonical_name)
         if path is not None and not str(path).endswith(".whl"):
             files[d.canonical_name] = _build_sdist(ctx, interp, path)
+            built_here.add(d.canonical_name)
     added: list[str] = []
     removed: list[str] = []
     scheme = interp.scheme
@@ -187,7 +213,9 @@ def execute_plan(
         forced = {r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"}
         for d in plan.to_install:
             wheel = files[d.canonical_name]
-            sha = dict(h.split(":", 1) for h in d.hashes).get("sha256")
+            # The unpacked-cache key must be the wheel's own hash: not the sdist's (builds for
+            # two interpreters would share one tree), nor a guess among several allowed values.
+            sha = None if d.canonical_name in built_here else _single_hashes(d.hashes).get("sha256")
             install_wheel(
                 Path(wheel),
                 scheme,
@@ -202,6 +230,42 @@ def execute_plan(
             )
             added.append(f" + {d.canonical_name}=={d.version}")
     return added, removed
+
+
+def _allowed(hashes: Sequence[str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for h in hashes:
+        algo, _, value = h.partition(":")
+        out.setdefault(algo, set()).add(value.lower())
+    return out
+
+
+def _single_hashes(hashes: Sequence[str]) -> dict[str, str]:
+    """The hashes a download can be checked against while streaming (one value per algorithm)."""
+    return {a: next(iter(v)) for a, v in _allowed(hashes).items() if len(v) == 1}
+
+
+def _check_any_hash(d: Any, path: Path) -> None:
+    """A file allowed several values of one algorithm (``--hash`` listed per wheel) must have
+    one of them; a file that does not is removed from the cache and refused."""
+    import hashlib
+
+    from torchup.errors import HashMismatchError
+
+    for algo, values in _allowed(d.hashes).items():
+        if len(values) < 2 or algo not in hashlib.algorithms_available:
+            continue
+        digest = hashlib.new(algo)
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() not in values:
+            if not str(d.url or "").startswith("file:"):
+                Path(path).unlink(missing_ok=True)
+            raise HashMismatchError(
+                url=d.url or str(path), expected=" or ".join(sorted(values)),
+                actual=digest.hexdigest(), algorithm=algo,
+            )
 
 
 def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
@@ -377,7 +441,7 @@ def run_install(ns: argparse.Namespace) -> int:
     )
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
-        _check_required_hashes(result, inputs) if ns.require_hashes else None
+        _check_required_hashes(result, inputs, require_all=bool(ns.require_hashes))
     desired = _desired_from_result(result, inputs)
     for name, wheel in local_wheels.items():
         from packaging.utils import parse_wheel_filename
@@ -524,8 +588,8 @@ def run_sync(ns: argparse.Namespace) -> int:
         run = resolve_inputs(
             ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp)
         )
-        if ns.require_hashes:
-            _check_required_hashes(run.result, inputs)
+        if ns.require_hashes or any(inputs.hashes.values()):
+            _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
         desired = _desired_from_result(run.result, inputs)
     installed = scan_site_packages(interp.site_packages)
     plan = plan_install(

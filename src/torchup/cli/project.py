@@ -192,6 +192,58 @@ class LockSession:
             torch_index_prefixes=[p for p in torch_prefixes if p],
         )
 
+    def direct_files(self, target: Any, variant: Variant, reqs: Sequence[Any]) -> dict[str, Any]:
+        """Wheels named by URL or path for ``target``: ``name @ URL`` requirements and
+        ``[tool.uv.sources]`` ``{ url = ... }`` / ``{ path = ... }`` entries (seeds 001, 004).
+
+        Without this a project resolved such requirements from the indexes as if the URL were
+        not there (``torch @ .../torch-2.9.1%2Bcu128-...whl`` locked the CPU build). Only wheel
+        files are supported; a source archive, directory or git source is a clear error.
+        """
+        from packaging.utils import canonicalize_name
+
+        out: dict[str, Any] = {}
+        for rr in reqs:
+            req = rr.requirement
+            if req.url and target.evaluate(req.marker, []):
+                out[str(canonicalize_name(req.name))] = self._direct_file(req.name, req.url)
+        extras = [variant.extra] if variant.extra else []
+        for name, sources in self.project.config.tool.sources.items():
+            for src in sources:
+                if src.kind not in ("url", "path"):
+                    continue
+                if src.extra and src.extra not in extras:
+                    continue
+                if src.group and src.group != variant.group:
+                    continue
+                if src.marker is not None and not target.evaluate(src.marker, extras):
+                    continue
+                location = src.url or _abs_url(str(src.path), self.project.root)
+                out[str(canonicalize_name(name))] = self._direct_file(name, location)
+                break
+        return out
+
+    def _direct_file(self, name: str, location: str) -> Any:
+        from urllib.parse import unquote
+
+        from torchup.index.simple import DistFile
+
+        url, _, fragment = location.partition("#")
+        if "://" not in url:
+            url = _abs_url(url, self.project.root)
+        filename = unquote(url.rstrip("/").rsplit("/", 1)[-1])
+        if not filename.endswith(".whl"):
+            raise ConfigError(
+                f"{name} comes from {location}, which is not a wheel file; a project lock "
+                "supports wheels by URL or path only",
+                path=str(self.project.pyproject),
+                hint=f"point {name} at a .whl file, or use an index",
+            )
+        hashes = {}
+        if fragment.startswith("sha256="):
+            hashes["sha256"] = fragment.split("=", 1)[1]
+        return DistFile(filename=filename, url=url, hashes=hashes)
+
     def resolve(self, target: Any, variant: Variant, preferences: dict[str, Any]) -> Any:
         from packaging.utils import canonicalize_name
 
@@ -219,7 +271,14 @@ class LockSession:
             overrides={canonicalize_name(o.name): o for o in cfg.tool.override_dependencies},
             direct_names=frozenset(canonicalize_name(r.requirement.name) for r in reqs),
         )
-        provider = IndexProvider(target, self.finder, self.fetcher, policy, options)
+        provider = IndexProvider(
+            target,
+            self.finder,
+            self.fetcher,
+            policy,
+            options,
+            direct_files=self.direct_files(target, variant, reqs),
+        )
         try:
             return resolve_requirements(provider, reqs)
         finally:
@@ -245,7 +304,7 @@ def _user_chose_torch_build(config: Any, session: LockSession) -> bool:
     """Whether the project already says which torch build it wants, so torchup must not add
     backend locks of its own (besides a torch-family source): a PyTorch index among the project's
     indexes (``extra-index-url = [".../whl/cpu"]``, ``index-url = ".../whl/nightly/cu128"``)
-    or a pin with a local label (``torch==2.4.1+cpu``).
+    a pin with a local label (``torch==2.4.1+cpu``) or a wheel URL (``torch @ https://...``).
 
     Without the last two checks seed 003's CPU-only project (``torch==2.4.1+cpu`` with the CPU
     index as extra index) also got a ``pylock.cu124.toml`` in which no Linux/Windows
@@ -260,7 +319,8 @@ def _user_chose_torch_build(config: Any, session: LockSession) -> bool:
     for group in (*config.optional_dependencies.values(), *config.dependency_groups.values()):
         reqs += list(group)
     return any(
-        routing.is_torch_family(r.name) and any("+" in spec.version for spec in r.specifier)
+        routing.is_torch_family(r.name)
+        and (bool(r.url) or any("+" in spec.version for spec in r.specifier))
         for r in reqs
     )
 

@@ -214,6 +214,21 @@ def _hints(
         # A pin naming another accelerator's build than --torch-backend chose: torch-family
         # packages come only from the backend's index, so say which side to change.
         backend = getattr(target, "torch_backend", None)
+        if not backend and sys_platform != "darwin":
+            # `torch==2.9.1+cu128` (a compiled file) with no backend: PyPI has no labelled builds.
+            from torchup.torch.backend import parse_local_label
+
+            for pkg, need in root_deps:
+                if pkg.name != name:
+                    continue
+                for spec in need.specifier:
+                    if "+" in spec.version and spec.operator in ("==", "==="):
+                        named = parse_local_label(spec.version.split("+", 1)[1])
+                        if named is not None:
+                            hints.append(
+                                f"{name}=={spec.version} is a {named.name} build, published only "
+                                f"on the PyTorch index: pass --torch-backend {named.name}"
+                            )
         if backend and backend != "auto" and sys_platform != "darwin":
             from torchup.torch.backend import parse_local_label
 

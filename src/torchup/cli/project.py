@@ -285,6 +285,23 @@ class LockSession:
             provider.close()
 
 
+# Reasons the resolver gives when a version exists but cannot be used on the environment being
+# locked (torchup/resolver/candidates.py): such an environment is skipped with a note.
+_PLATFORM_REASONS = (
+    "has no wheel for",
+    "requires Python",
+    "has only a source distribution",
+)
+
+
+def _is_platform_failure(exc: ResolutionError) -> bool:
+    """Whether a failed resolution failed because something has no build for the environment
+    (torch for ROCm on macOS, a cp313-only wheel on 3.12) rather than because the requirements
+    conflict there."""
+    text = f"{exc.message}\n{exc.hint or ''}"
+    return any(reason in text for reason in _PLATFORM_REASONS)
+
+
 def _uses_torch(config: Any) -> bool:
     from torchup.torch import routing
 
@@ -475,6 +492,16 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                         raise ResolutionError(
                             f"the project cannot be installed on {target}, a required environment:\n{exc.message}",
                             hint=exc.hint,
+                        ) from None
+                    if not _is_platform_failure(exc):
+                        # The requirements contradict each other here (`a>=2; linux` with
+                        # `a<2; linux`, packse fork-marker-disjoint): that is an error in the
+                        # project, as in uv, not a platform the project merely does not support.
+                        raise ResolutionError(
+                            f"the requirements conflict on {target}:\n{exc.message}",
+                            hint=exc.hint
+                            or "limit the conflicting requirements with markers, or set "
+                            "`environments` to leave this platform out",
                         ) from None
                     failures.append(f"{target}: {exc.message.splitlines()[-1]}")
                     notes.append(

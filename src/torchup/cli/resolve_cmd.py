@@ -275,7 +275,9 @@ def resolve_inputs(
         direct_files=inputs.direct_files,
         # Without this an sdist-only version was always "unavailable (source build needed)",
         # even when its PKG-INFO holds static metadata (packse: no-wheels, no-binary, ...).
-        build_metadata=_sdist_metadata_reader(ctx.client, build_metadata),
+        build_metadata=_sdist_metadata_reader(
+            ctx.client, build_metadata or _sdist_builder(ctx, python)
+        ),
     )
     try:
         result = resolve_requirements(provider, inputs.requirements)
@@ -315,6 +317,38 @@ def _sdist_metadata_reader(
         return meta
 
     return read
+
+
+def _sdist_builder(ctx: Context, python: str | None) -> Callable[[Any], Any]:
+    """Metadata of an sdist whose PKG-INFO is not static: PEP 517 in an isolated build env.
+
+    The backend runs on ``python`` (the target environment's interpreter when known, else the
+    one running torchup); its build requirements are resolved and installed by torchup itself.
+    """
+
+    def build(dist: Any) -> Any:
+        import sys
+        import tempfile
+        from pathlib import Path
+
+        from torchup.cli.pip_install import _provisioner
+        from torchup.index.metadata import parse_metadata
+        from torchup.install.build import prepare_metadata, unpack_sdist
+        from torchup.install.download import Artifact, fetch_artifacts
+        from torchup.install.interpreters import query_interpreter
+
+        interp = query_interpreter(python or sys.executable, cache_dir=ctx.cache.bucket("interpreters-v1"))
+        art = Artifact(str(dist.project), dist.url, dist.filename, dict(dist.hashes or {}))
+        path = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), [art])[art.name]
+        with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
+            src = unpack_sdist(Path(path), Path(tmp) / "src")
+            meta_dir = prepare_metadata(
+                src, Path(tmp) / "out", build_env_python=interp.executable,
+                provision=_provisioner(ctx, interp),
+            )
+            return parse_metadata((Path(meta_dir) / "METADATA").read_bytes(), None)
+
+    return build
 
 
 def _static_sdist_metadata(client: Any, dist: Any) -> Any:

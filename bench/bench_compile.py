@@ -9,13 +9,13 @@ time and the ratios torchup/uv and torchup/pip.
 
 What each tool runs (real PyPI sets; ``<req.in>`` holds the set's requirements):
 
-* torchup: ``torchup --no-progress pip compile <req.in> -o out.txt --python-version 3.11
+* torchup: ``torchup pip compile --no-progress <req.in> -o out.txt --python-version 3.11
   --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple``
   (``TORCHUP_CACHE_DIR=<cache>``)
-* uv: ``uv pip compile <req.in> -o out.txt --no-config --no-python-downloads --python <this python>
-  --python-version 3.11
-  --python-platform x86_64-manylinux_2_28 --index-url https://pypi.org/simple``
-  (``UV_CACHE_DIR=<cache>``)
+* uv: ``uv pip compile <req.in> -o out.txt --no-config --no-python-downloads --python <this
+  python> --python-version 3.11 --python-platform x86_64-manylinux_2_28 --index-url
+  https://pypi.org/simple`` (``UV_CACHE_DIR=<cache>``; ``--python`` spares uv a ~1 s
+  interpreter search through pyenv shims on the bench host, see ``--uv-python``)
 * pip: ``pip install --isolated --disable-pip-version-check --dry-run --ignore-installed
   --report out.json -q --progress-bar off --cache-dir <cache> --index-url https://pypi.org/simple
   -r <req.in>``: resolves (downloads metadata, or whole wheels where the index has no PEP 658
@@ -100,11 +100,13 @@ def build_invocations(
         invs["torchup"] = Invocation(
             argv=lambda cache, out: [
                 exe,
+                "pip",
+                "compile",
+                # After the subcommand: global options before it are currently ignored (the
+                # subparsers' defaults overwrite them), see docs/benchmarks.md.
                 "--no-progress",
                 "--color",
                 "never",
-                "pip",
-                "compile",
                 str(req),
                 "-o",
                 str(out),

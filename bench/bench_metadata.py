@@ -14,9 +14,8 @@ empty cache each time (cold), resolves ``torch torchvision torchaudio`` for CUDA
   --index-url <world>/pypi --torch-index-url <world>/whl --python-version 3.12
   --python-platform linux`` (torchup's ``linux`` is x86_64 manylinux_2_28)
 * uv: ``uv pip compile req.in --no-config --no-python-downloads --python <this python>
-  --index-url <world>/pypi
-  --extra-index-url <world>/whl/cu128 --index-strategy unsafe-best-match --python-version 3.12
-  --python-platform x86_64-manylinux_2_28`` (uv's own ``--torch-backend`` hard-codes
+  --index-url <world>/pypi --extra-index-url <world>/whl/cu128 --index-strategy
+  unsafe-best-match --python-version 3.12 --python-platform x86_64-manylinux_2_28`` (uv's own ``--torch-backend`` hard-codes
   download.pytorch.org, which is not reachable here; the explicit index gives the same result,
   checked by the "same resolution?" column)
 * pip: ``pip install --isolated --dry-run --ignore-installed --report out.json --index-url
@@ -105,11 +104,13 @@ def invocations(
         invs["torchup"] = Invocation(
             argv=lambda cache, out: [
                 tu,
+                "pip",
+                "compile",
+                # After the subcommand: global options before it are currently ignored (the
+                # subparsers' defaults overwrite them), see docs/benchmarks.md.
                 "--no-progress",
                 "--color",
                 "never",
-                "pip",
-                "compile",
                 *REQUIREMENTS,
                 "-o",
                 str(out),

@@ -50,8 +50,21 @@ def _scenario_of(nodeid: str) -> str | None:
     return nodeid.rsplit("[", 1)[1].rstrip("]")
 
 
+# test_packse_universal.py (universal scenarios through `torchup lock`): its own summary line.
+_UNIVERSAL_OUTCOMES: dict[str, str] = {}
+
+
+def _universal_scenario_of(nodeid: str) -> str | None:
+    if "test_packse_universal.py::test_packse_universal[" not in nodeid:
+        return None
+    return nodeid.rsplit("[", 1)[1].rstrip("]")
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     name = _scenario_of(report.nodeid)
+    store = _OUTCOMES
+    if name is None:
+        name, store = _universal_scenario_of(report.nodeid), _UNIVERSAL_OUTCOMES
     if name is None:
         return
     if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -61,12 +74,32 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             outcome = "skipped"
         else:
             outcome = report.outcome
-        _OUTCOMES[name] = outcome
+        store[name] = outcome
     elif report.when == "teardown" and report.failed:
-        _OUTCOMES[name] = "failed"
+        store[name] = "failed"
+
+
+def _universal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.conformance.test_packse_universal import UNIVERSAL
+
+    counts: dict[str, int] = {}
+    for outcome in _UNIVERSAL_OUTCOMES.values():
+        counts[outcome] = counts.get(outcome, 0) + 1
+    line = (
+        f"packse universal: {counts.get('passed', 0)} passed, "
+        f"{counts.get('xfailed', 0)} xfailed of {len(UNIVERSAL)}"
+    )
+    extra = [f"{counts[k]} {k}" for k in ("failed", "xpassed", "skipped") if counts.get(k)]
+    if extra:
+        line += " (" + ", ".join(extra) + ")"
+    if len(_UNIVERSAL_OUTCOMES) < len(UNIVERSAL):
+        line += f" [{len(_UNIVERSAL_OUTCOMES)} run]"
+    terminalreporter.write_sep("-", line)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _UNIVERSAL_OUTCOMES:
+        _universal_summary(terminalreporter)
     if not _OUTCOMES:
         return
     from tests.conformance.test_packse import NON_UNIVERSAL, XFAILS

@@ -86,7 +86,9 @@ def test_detect_amd_override(
     assert "Torch backend: rocm6.4 (for torch 2.9.1)" in out
 
 
-def test_detect_json_shape(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_detect_json_shape(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rc, out, _ = _detect(
         capsys,
         monkeypatch,
@@ -188,7 +190,7 @@ def test_detect_installed_cu130_torch_on_a_575_driver_fails(
 def test_detect_installed_torch_json_and_a_new_enough_driver(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cu130_env: Interpreter
 ) -> None:
-    python = str(cu130_env.executable)
+    python = str(cu130_env.sys_prefix)  # the environment's directory works as well
     rc, out, _ = _detect(
         capsys,
         monkeypatch,

@@ -87,6 +87,13 @@ def base_interpreter(tmp_path_factory: pytest.TempPathFactory) -> Interpreter:
     return query_interpreter(exe, cache_dir=tmp_path_factory.mktemp("recipe-interp"))
 
 
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One torchup cache for the recipes: the world never changes, and downloading the same
+    wheels for every recipe only costs time (routing is decided before the cache is asked)."""
+    return tmp_path_factory.mktemp("recipe-cache")
+
+
 class Kitchen:
     """Runs a recipe's commands in ``tmp_path`` (the working directory)."""
 
@@ -196,7 +203,9 @@ def kitchen(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     base_interpreter: Interpreter,
+    shared_cache: Path,
 ) -> Kitchen:
+    monkeypatch.setenv("TORCHUP_CACHE_DIR", str(shared_cache))
     return Kitchen(pytorch_world, capsys, monkeypatch, tmp_path, base_interpreter)
 
 
@@ -293,9 +302,7 @@ def test_recipe_rocm(kitchen: Kitchen) -> None:
 def test_recipe_xpu(kitchen: Kitchen) -> None:
     (install,) = kitchen.recipe("test_recipe_xpu").commands
     got = _ok(kitchen.run(install)).installed
-    _has(
-        got, {"torch": "2.9.1+xpu", "torchvision": "0.24.1+xpu", "pytorch-triton-xpu": "3.5.0"}
-    )
+    _has(got, {"torch": "2.9.1+xpu", "torchvision": "0.24.1+xpu", "pytorch-triton-xpu": "3.5.0"})
     _no_cuda(got)
 
 
@@ -363,7 +370,9 @@ def test_recipe_nightlies(kitchen: Kitchen) -> None:
 def test_recipe_pinned_third_party_packages(kitchen: Kitchen) -> None:
     (command,) = kitchen.recipe("test_recipe_pinned_third_party_packages").commands
     result = _ok(kitchen.run(command, platform="linux"))
-    _has(result.pins, {"certifi": "2024.2.2", "torch": "2.9.1+cu128", "torchvision": "0.24.1+cu128"})
+    _has(
+        result.pins, {"certifi": "2024.2.2", "torch": "2.9.1+cu128", "torchvision": "0.24.1+cu128"}
+    )
     assert result.indexes["certifi"] == "pypi"
     assert result.indexes["torchvision"] == "whl/cu128"
     # The recipe's other claims: an old pin both indexes have, and no pin at all.

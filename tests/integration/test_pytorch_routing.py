@@ -125,6 +125,13 @@ def test_auto_pinned_old_torch_2_7_1_on_a_cu130_driver_gets_cu128(
     _assert_from_pypi_except_family(result)
 
 
+def test_auto_with_a_torch_range_chooses_for_the_newest_torch_it_admits(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _auto(runner, monkeypatch, "580", "9.0", "torch<2.8")
+    assert_only(result, {"torch": "2.7.1+cu128"})
+
+
 @pytest.mark.parametrize("driver", ["550", "570", "580"])
 def test_auto_pinned_torch_2_5_1_gets_cu124(
     runner: Runner, monkeypatch: pytest.MonkeyPatch, driver: str
@@ -133,7 +140,12 @@ def test_auto_pinned_torch_2_5_1_gets_cu124(
     result = _auto(runner, monkeypatch, driver, "8.6", "torch==2.5.1", "torchvision")
     assert_only(
         result,
-        {"torch": "2.5.1+cu124", "torchvision": "0.20.1+cu124", "triton": "3.1.0", "sympy": "1.13.1"},
+        {
+            "torch": "2.5.1+cu124",
+            "torchvision": "0.20.1+cu124",
+            "triton": "3.1.0",
+            "sympy": "1.13.1",
+        },
     )
     assert result.index("torch") == "whl/cu124"
     assert result.urls["torch"].endswith("/torch-2.5.1%2Bcu124-cp312-cp312-linux_x86_64.whl")
@@ -218,7 +230,13 @@ def test_xpu_pulls_pytorch_triton_xpu(runner: Runner) -> None:
 
 def test_nightly_channel_with_pytorch_triton(runner: Runner) -> None:
     result = runner.compile(
-        "torch", "torchvision", "torchaudio", "--torch-backend", "cu128", "--torch-channel", "nightly"
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "--torch-backend",
+        "cu128",
+        "--torch-channel",
+        "nightly",
     )
     assert_only(
         result,
@@ -273,7 +291,12 @@ def test_nightly_does_not_download_every_torch(runner: Runner, pytorch_world: Wo
     # the first try; torchup never walks back through older torch wheels.
     pytorch_world.server.reset_stats()
     result = runner.compile(
-        "torch>=2.5.1", "torchvision>=0.20.1", "--torch-backend", "cpu", "--torch-channel", "nightly"
+        "torch>=2.5.1",
+        "torchvision>=0.20.1",
+        "--torch-backend",
+        "cpu",
+        "--torch-channel",
+        "nightly",
     )
     assert_only(result, {"torch": f"{NIGHTLY}+cpu", "torchvision": f"{NIGHTLY_VISION}+cpu"})
     torch_files = {
@@ -359,7 +382,13 @@ def test_mirror_marks_listed_indexes_as_pytorch_ones(runner: Runner) -> None:
 
 
 @pytest.mark.parametrize(
-    "how", [("--torch-backend", "cpu"), ("--torch-backend", "auto"), ("--extra-index-url", "cpu")]
+    "how",
+    [
+        ("--torch-backend", "cpu"),
+        ("--torch-backend", "auto"),
+        ("--torch-backend", "cu128"),  # no macOS CUDA builds exist: cpu, with a warning
+        ("--extra-index-url", "cpu"),
+    ],
 )
 def test_macos_takes_unlabelled_builds_from_whl_cpu(
     runner: Runner, monkeypatch: pytest.MonkeyPatch, how: tuple[str, str]
@@ -373,10 +402,14 @@ def test_macos_takes_unlabelled_builds_from_whl_cpu(
         "torch", "torchvision", flag, value, platform="macos", env=env, monkeypatch=monkeypatch
     )
     assert_only(result, {"torch": "2.9.1", "torchvision": "0.24.1"})
-    assert result.urls["torch"] == f"{runner.base}/cpu/torch-2.9.1-cp312-cp312-macosx_11_0_arm64.whl"
+    assert (
+        result.urls["torch"] == f"{runner.base}/cpu/torch-2.9.1-cp312-cp312-macosx_11_0_arm64.whl"
+    )
     assert result.index("torchvision") == "whl/cpu"
     assert not result.labels()
     _assert_from_pypi_except_family(result)
+    if value == "cu128":
+        assert "--torch-backend cu128 does not exist for macOS" in result.err
 
 
 def test_labelled_pin_on_macos_is_a_clear_error(runner: Runner) -> None:
@@ -384,7 +417,9 @@ def test_labelled_pin_on_macos_is_a_clear_error(runner: Runner) -> None:
         "torch==2.9.1+cpu", "--extra-index-url", runner.url("cpu"), platform="macos"
     )
     assert result.rc == 1
-    assert "torch==2.9.1+cpu has no wheel for macOS: macOS builds carry no local label" in result.err
+    assert (
+        "torch==2.9.1+cpu has no wheel for macOS: macOS builds carry no local label" in result.err
+    )
     assert "`torch==2.9.1+cpu; sys_platform != 'darwin'`" in result.err
     assert "`torch==2.9.1; sys_platform == 'darwin'`" in result.err
 

@@ -2,7 +2,8 @@
 
 ``FaultInjector(server)`` hooks an :class:`~tests.support.server.IndexServer` (through its
 ``fault_hook``) and breaks chosen requests on demand. Every rule matches requests whose path
-(raw or percent-decoded) contains ``path_contains``; ``times`` is how many matching requests it
+(raw or percent-decoded) contains ``path_contains`` (ending it with ``$`` means "ends with":
+``"app-1.0-py3-none-any.whl$"`` spares the ``.metadata`` file next to the wheel); ``times`` is how many matching requests it
 breaks (-1: all of them, for "the server stays broken"), optionally only for one ``method`` or
 only for requests carrying a ``Range`` header. Rules are tried in the order added; a request no
 rule takes is served normally. Every fault answered is recorded in ``injector.log`` and, like any
@@ -126,7 +127,11 @@ class Fault:
             return False
         if self.range_only and not headers.get("Range"):
             return False
-        return self.path_contains in path or self.path_contains in urllib.parse.unquote(path)
+        decoded = urllib.parse.unquote(path)
+        if self.path_contains.endswith("$"):  # "name.whl$": the path must end there
+            suffix = self.path_contains[:-1]
+            return path.endswith(suffix) or decoded.endswith(suffix)
+        return self.path_contains in path or self.path_contains in decoded
 
 
 @dataclass(frozen=True)
@@ -530,7 +535,6 @@ def hostile_wheel(
     members: list[tuple[str, bytes, int | None]] = [
         (f"{dist}/__init__.py", b"VALUE = 'evil'\n", None),
     ]
-    record_extra: list[str] = []
     if kind == "dotdot":
         members.append((f"../../../../../../..{sentinel}/pwned.py", b"pwned = True\n", None))
     elif kind == "absolute":
@@ -543,8 +547,6 @@ def hostile_wheel(
         members.append((f"{dist}/__init__.py", b"VALUE = 'second'\n", None))
     elif kind == "bomb":
         members.append((f"{dist}/bomb.bin", bytes(80 << 20), None))
-    elif kind == "two_dist_info":
-        members.append((f"{dist}_other-{version}.dist-info/METADATA", b"Name: x\n", None))
     metadata = (
         f"Metadata-Version: 2.1\nName: {meta_name}\nVersion: {meta_version}\n\n"
     ).encode()
@@ -565,11 +567,14 @@ def hostile_wheel(
     writer = csv.writer(out, lineterminator="\n")
     for row in rows:
         writer.writerow(row)
-    record_text = out.getvalue() + "".join(record_extra)
+    record_text = out.getvalue()
     if kind == "record_malformed":
         record_text += f"{dist}/extra.py,sha256=abc\n"
     if kind != "no_record":
         members.append((f"{info}/RECORD", record_text.encode(), None))
+    if kind == "two_dist_info":  # after the real one, which index servers read first
+        other = f"{dist}_other-{version}.dist-info/METADATA"
+        members.append((other, b"Metadata-Version: 2.1\nName: other\nVersion: 1.0\n\n", None))
     path = dest_dir / f"{dist}-{version}-py3-none-any.whl"
     import warnings
 
@@ -581,7 +586,7 @@ def hostile_wheel(
                 zi.compress_type = zipfile.ZIP_DEFLATED
                 zi.external_attr = attr if attr is not None else (0o100644 << 16)
                 if kind == "bomb" and member.endswith("bomb.bin"):
-                    zf.writestr(zi, data, compresslevel=1)
+                    zf.writestr(zi, data, compresslevel=9)
                 else:
                     zf.writestr(zi, data)
     return path

@@ -217,6 +217,17 @@ class Context:
 
         parsed = parse_backend_or_auto(request)
         if parsed != "auto":
+            if parsed.is_accelerated and target.environment.get("sys_platform") == "darwin":
+                # PyTorch publishes no CUDA/ROCm/XPU builds for macOS: resolving against e.g.
+                # /whl/cu128 could only fail ("torch has no wheel for macos"). The macOS CPU
+                # wheels (with MPS) are the only build there is, so take them and say so.
+                from torchup.torch.backend import CPU, Choice
+
+                warning = (
+                    f"--torch-backend {parsed.name} does not exist for macOS: PyTorch publishes "
+                    "CPU builds only there (they include MPS); using cpu"
+                )
+                return CPU.name, Choice(CPU, (), (warning,), None)
             return parsed.name, None
         detection = detect(overrides=self.detection_overrides())
         env = target.environment

@@ -20,7 +20,7 @@ from typing import Any
 from torchup.cli import output
 from torchup.cli.context import Context
 from torchup.cli.resolve_cmd import Inputs, read_inputs, resolve_inputs
-from torchup.errors import ConfigError, EnvironmentError_, InstallError
+from torchup.errors import ConfigError, EnvironmentError_, InstallError, InvalidWheelError
 
 __all__ = ["run_install", "run_sync", "environment_lock", "select_interpreter", "execute_plan"]
 
@@ -189,6 +189,7 @@ def execute_plan(
     for d in plan.to_install:
         if d.canonical_name in files and d.canonical_name not in local_wheels:
             _check_any_hash(d, files[d.canonical_name])
+    _check_resolved_metadata(ctx, plan.to_install, files)
     files.update(local_wheels)
     if artifacts:
         output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
@@ -203,6 +204,7 @@ def execute_plan(
     removed: list[str] = []
     scheme = interp.scheme
     with environment_lock(interp.sys_prefix):
+        _remove_stale_staging(scheme)
         for gone in plan.remove:
             uninstall(gone.name, scheme)
             removed.append(f" - {gone.canonical_name}=={gone.version}")
@@ -216,20 +218,112 @@ def execute_plan(
             # The unpacked-cache key must be the wheel's own hash: not the sdist's (builds for
             # two interpreters would share one tree), nor a guess among several allowed values.
             sha = None if d.canonical_name in built_here else _single_hashes(d.hashes).get("sha256")
-            install_wheel(
-                Path(wheel),
-                scheme,
-                interpreter=interp.executable,
-                requested=d.canonical_name in requested,
-                direct_url=d.direct_url,
-                link_mode=link_mode,  # type: ignore[arg-type]
-                unpacked_cache=ctx.cache.bucket("wheels-v1"),
-                wheel_sha256=sha,
-                compile_bytecode=compile_bytecode,
-                verify_cache=d.canonical_name in forced,
-            )
+            try:
+                install_wheel(
+                    Path(wheel),
+                    scheme,
+                    interpreter=interp.executable,
+                    requested=d.canonical_name in requested,
+                    direct_url=d.direct_url,
+                    link_mode=link_mode,  # type: ignore[arg-type]
+                    unpacked_cache=ctx.cache.bucket("wheels-v1"),
+                    wheel_sha256=sha,
+                    compile_bytecode=compile_bytecode,
+                    verify_cache=d.canonical_name in forced,
+                )
+            except InvalidWheelError:
+                _forget_unverified_archive(ctx, Path(wheel), d)
+                raise
             added.append(f" + {d.canonical_name}=={d.version}")
     return added, removed
+
+
+def _remove_stale_staging(scheme: Any) -> None:
+    """Delete staging and trash directories that killed torchup processes left in the
+    environment. Called under :func:`environment_lock`, so none belongs to a live install.
+
+    ``install_wheel`` removes its own on success and on any error it sees, but a SIGKILL (or a
+    power cut) runs no cleanup: the leftovers would otherwise stay in site-packages forever.
+    """
+    import shutil
+
+    from torchup.install.wheel import _STAGE_PREFIX, _TRASH_PREFIX
+
+    for directory in dict.fromkeys([Path(scheme.purelib), Path(scheme.platlib)]):
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith((_STAGE_PREFIX, _TRASH_PREFIX)) and entry.is_dir(follow_symlinks=False):
+                output.debug(f"Removing {entry.path}, left by an interrupted torchup process")
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _forget_unverified_archive(ctx: Context, wheel: Path, d: Any) -> None:
+    """Remove a downloaded wheel that turned out to be invalid from the archive cache when no
+    hash vouches for it (a URL-keyed slot): a corrupt download must not be reused by every later
+    run. A file stored under its sha256 is what the index published; it stays."""
+    archives = ctx.cache.bucket("archives-v1")
+    if _single_hashes(d.hashes).get("sha256"):
+        return
+    try:
+        wheel.relative_to(archives)
+    except ValueError:
+        return  # a local file, not ours to delete
+    wheel.unlink(missing_ok=True)
+
+
+def _check_resolved_metadata(ctx: Context, to_install: Sequence[Any], files: dict[str, Path]) -> None:
+    """Each wheel's own METADATA must agree with the metadata the resolver used for it.
+
+    The resolver reads a PEP 658 ``.metadata`` file (or ranges of the wheel); PEP 658 says that
+    file is the wheel's METADATA, but an inconsistent index or mirror can serve one that is not.
+    Installing then would put in a distribution whose dependencies nobody resolved. The
+    resolver's copy is in the ``metadata-v1`` cache under the key the fetcher used.
+    """
+    import zipfile
+
+    from packaging.utils import canonicalize_name
+
+    from torchup.index.client import strip_credentials
+    from torchup.index.metadata import parse_metadata
+
+    for d in to_install:
+        path = files.get(d.canonical_name)
+        if path is None or not str(path).endswith(".whl") or not d.url:
+            continue
+        sha = _single_hashes(d.hashes).get("sha256")
+        keys = ([f"sha256:{sha}"] if sha else []) + [f"url:{strip_credentials(d.url)}"]
+        resolved = next((data for k in keys if (data := ctx.cache.read("metadata-v1", k))), None)
+        if resolved is None:
+            continue
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = [
+                    n for n in zf.namelist()
+                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+                ]
+                if len(names) != 1:
+                    continue  # install_wheel reports the malformed wheel
+                own = zf.read(names[0])
+            ours, theirs = parse_metadata(own), parse_metadata(resolved)
+        except Exception:  # noqa: BLE001 - an unreadable wheel is install_wheel's to report
+            continue
+        for what, mine, other in (
+            ("name", canonicalize_name(str(ours.name)), canonicalize_name(str(theirs.name))),
+            ("version", ours.version, theirs.version),
+            ("Requires-Dist", sorted(map(str, ours.requires_dist or [])), sorted(map(str, theirs.requires_dist or []))),
+            ("Requires-Python", str(ours.requires_python or ""), str(theirs.requires_python or "")),
+        ):
+            if mine != other:
+                raise InvalidWheelError(
+                    f"its METADATA disagrees with the metadata the index served for it (PEP 658 "
+                    f"file or ranged read) on {what}: the wheel says {mine}, the index said {other}",
+                    filename=path.name,
+                    hint="the index serves inconsistent files; nothing was installed. Report it "
+                    "to the index's owners; `torchup cache clean` drops the cached copy",
+                )
 
 
 def _allowed(hashes: Sequence[str]) -> dict[str, set[str]]:
@@ -329,12 +423,12 @@ def _provisioner(ctx: Context, interp: Any):
     """Install build requirements into a fresh site directory with torchup's own resolver."""
 
     def provision(requirements: list[str]) -> Path:
+        from packaging.requirements import Requirement
+
         from torchup.cli.resolve_cmd import Inputs
         from torchup.install.interpreters import Scheme
         from torchup.install.plan import plan_install
         from torchup.resolver.session import RootRequirement
-
-        from packaging.requirements import Requirement
 
         site = Path(tempfile.mkdtemp(prefix="torchup-build-env-"))
         inputs = Inputs(requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements])
@@ -354,7 +448,9 @@ def _provisioner(ctx: Context, interp: Any):
     return provision
 
 
-def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path]:
+def _local_projects(
+    ctx: Context, interp: Any, inputs: Inputs, out_dir: Path | None = None
+) -> dict[str, Path]:
     """Build editable / local-directory requirements to wheels; add their deps as roots."""
     from packaging.requirements import Requirement
 
@@ -375,7 +471,8 @@ def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path
         if e.path and not any(Path(e.path).resolve().as_uri() == rr.requirement.url for rr in local):
             local.append(RootRequirement(Requirement(f"{e.requirement.name} @ {Path(e.path).resolve().as_uri()}"), "-e"))
             keep = [k for k in keep if k.requirement.name != e.requirement.name]
-    out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
+    if out_dir is None:
+        out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
     from email.parser import Parser
 
     inputs.local_sources = {}  # type: ignore[attr-defined]
@@ -404,11 +501,28 @@ def _local_projects(ctx: Context, interp: Any, inputs: Inputs) -> dict[str, Path
     return built
 
 
-def run_install(ns: argparse.Namespace) -> int:
-    from packaging.utils import canonicalize_name
+def desired_from_selection(chosen: Sequence[Any], base_dir: Path) -> list[Any]:
+    """DesiredDist for each package a lock selected (paths relative to the lock's folder)."""
+    from torchup.install.plan import DesiredDist
 
-    from torchup.install.plan import DesiredDist, plan_install
-    from torchup.install.site import scan_site_packages
+    desired = []
+    for sel in chosen:
+        art = sel.artifact
+        url = getattr(art, "url", None) or (base_dir / getattr(art, "path", "")).resolve().as_uri()
+        desired.append(
+            DesiredDist(
+                name=sel.package.name,
+                version=str(sel.package.version),
+                url=url,
+                filename=getattr(art, "filename", None) or url.rsplit("/", 1)[-1],
+                hashes=tuple(f"{k}:{v}" for k, v in sorted((getattr(art, "hashes", {}) or {}).items())),
+            )
+        )
+    return desired
+
+
+def run_install(ns: argparse.Namespace) -> int:
+
 
     ctx = Context(ns)
     started = time.monotonic()
@@ -424,12 +538,27 @@ def run_install(ns: argparse.Namespace) -> int:
             # unnamed local directory: name comes from its metadata
             from packaging.requirements import Requirement
 
-            parsed = type(parsed)(requirement=Requirement(f"{Path(e).resolve().name} @ {Path(e).resolve().as_uri()}"), source="-e", editable=True, path=e)
+            parsed = type(parsed)(requirement=Requirement(_name_local_directory(e)), source="-e", editable=True, path=e)
         inputs.editables.append(parsed)
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
     interp = select_interpreter(ctx, ns)
-    local_wheels = _local_projects(ctx, interp, inputs)
+    # Local projects are built into a temporary directory that lives until they are installed
+    # (it used to be a mkdtemp() per `pip install` that was never removed, even when empty).
+    with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
+        local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp))
+        return _install_resolved(ctx, ns, interp, inputs, local_wheels, started)
+
+
+def _install_resolved(
+    ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs,
+    local_wheels: dict[str, Path], started: float,
+) -> int:
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.site import scan_site_packages
+
     installed = scan_site_packages(interp.site_packages)
     prefs = {} if ns.upgrade else {n: d.version for n, d in installed.items()}
     for name in ns.upgrade_package:
@@ -549,7 +678,7 @@ def run_sync(ns: argparse.Namespace) -> int:
     """Make the environment exactly the given requirements file(s) or pylock.toml."""
     from packaging.utils import canonicalize_name
 
-    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.plan import plan_install
     from torchup.install.site import scan_site_packages
 
     ctx = Context(ns)
@@ -570,18 +699,7 @@ def run_sync(ns: argparse.Namespace) -> int:
             target = target.with_backend(name)
         lock = read_lock(lock_files[0])
         chosen = select_for_target(lock, target, extras=ns.extra, dependency_groups=ns.group or None)
-        for sel in chosen:
-            art = sel.artifact
-            url = getattr(art, "url", None) or (Path(lock_files[0]).parent / getattr(art, "path", "")).resolve().as_uri()
-            desired.append(
-                DesiredDist(
-                    name=sel.package.name,
-                    version=str(sel.package.version),
-                    url=url,
-                    filename=getattr(art, "filename", None) or url.rsplit("/", 1)[-1],
-                    hashes=tuple(f"{k}:{v}" for k, v in sorted((getattr(art, "hashes", {}) or {}).items())),
-                )
-            )
+        desired = desired_from_selection(chosen, Path(lock_files[0]).parent)
     else:
         inputs = read_inputs(ctx, files=ns.src_files)
         ns.no_deps = True  # pip sync installs exactly what the file lists

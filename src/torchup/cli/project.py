@@ -12,6 +12,7 @@ import argparse
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,29 @@ def _is_required(config: Any, target: Any) -> bool:
     return any(target.evaluate(m) for m in config.tool.required_environments)
 
 
+def _check_required_environments(
+    config: Any, targets: Sequence[Any], failed: dict[Any, ResolutionError]
+) -> None:
+    """Fail when a ``required-environments`` entry cannot be installed on any of the locked
+    environments it covers.
+
+    uv reads ``sys_platform == "win32"`` as "Windows must be installable", not "every Python
+    minor on Windows must be": a package with only a ``cp312-abi3-win_amd64`` wheel satisfies
+    it (packse requires-python-subset). Failing on Windows/Python 3.9 alone used to reject such
+    uv projects; the failing minors are now noted as not installable, like any other
+    environment. A marker that names Python versions itself still requires exactly those.
+    """
+    for marker in config.tool.required_environments:
+        covered = [t for t in targets if t.evaluate(marker)]
+        if covered and all(t in failed for t in covered):
+            first = failed[covered[0]]
+            raise ResolutionError(
+                f"the project cannot be installed on {covered[0]}, a required environment "
+                f"({marker}):\n{first.message}",
+                hint=first.hint,
+            )
+
+
 def _variant_requirements(config: Any, variant: Variant) -> list[Any]:
     from torchup.resolver.session import RootRequirement
 
@@ -161,6 +185,9 @@ class LockSession:
     finder: Any
     fetcher: Any
     notes: list[Any] = field(default_factory=list)
+    _sdist_meta: dict[str, Any] = field(default_factory=dict)
+    _sdist_lock: Any = field(default_factory=threading.Lock)
+    _sdist_reader: Any = None
 
     def policy(self, variant: Variant) -> Any:
         from torchup.resolver.sources import IndexPin
@@ -191,6 +218,27 @@ class LockSession:
             active_groups=frozenset([variant.group] if variant.group else []),
             torch_index_prefixes=[p for p in torch_prefixes if p],
         )
+
+    def sdist_metadata(self, dist: Any) -> Any:
+        """An sdist's metadata: its static PKG-INFO (PEP 643), else a PEP 517 build, once per
+        file for the whole lock.
+
+        Without it every sdist-only version was "unavailable (source build needed)" in a
+        project, although `pip compile` reads the same files (packse requires-python-wheels,
+        unreachable-wheels: a wheel for some platforms, the sdist for the rest).
+        """
+        from torchup.cli.resolve_cmd import _sdist_builder, _sdist_metadata_reader
+
+        key = str(getattr(dist, "url", dist))
+        with self._sdist_lock:
+            if key in self._sdist_meta:
+                return self._sdist_meta[key]
+        if self._sdist_reader is None:
+            self._sdist_reader = _sdist_metadata_reader(self.ctx.client, _sdist_builder(self.ctx, None))
+        meta = self._sdist_reader(dist)
+        with self._sdist_lock:
+            self._sdist_meta[key] = meta
+        return meta
 
     def direct_files(self, target: Any, variant: Variant, reqs: Sequence[Any]) -> dict[str, Any]:
         """Wheels named by URL or path for ``target``: ``name @ URL`` requirements and
@@ -278,6 +326,7 @@ class LockSession:
             policy,
             options,
             direct_files=self.direct_files(target, variant, reqs),
+            build_metadata=self.sdist_metadata,
         )
         try:
             return resolve_requirements(provider, reqs)
@@ -401,18 +450,55 @@ def _abs_url(url: str, root: Path) -> str:
     return (root / url).resolve().as_uri()
 
 
-def _existing_pins(project: Project) -> dict[str, Any]:
-    """Versions in the current lock: re-locking keeps them unless asked to upgrade."""
+@dataclass
+class _LockedPins:
+    """The versions an existing lock chose, by environment: re-locking prefers them.
+
+    A lock holds several versions of one package for different machines (``torch 2.8.0`` for
+    macOS, ``2.8.0+cpu`` elsewhere). Preferring one of them for every environment (the last
+    one read, as before) moved the others to the newest release on the next `torchup lock`,
+    although nothing asked for an upgrade; each environment now prefers what its own markers
+    select.
+    """
+
+    entries: list[tuple[str, Any, Any]]  # (name, version, marker or None)
+
+    def for_target(self, target: Any, variant: Variant, skip: set[str]) -> dict[str, Any]:
+        env: dict[str, Any] = dict(target.environment)
+        env["extras"] = frozenset([variant.extra] if variant.extra else [])
+        env["dependency_groups"] = frozenset([variant.group] if variant.group else [])
+        out: dict[str, Any] = {}
+        for name, version, marker in self.entries:
+            if name in skip:
+                continue
+            if marker is not None:
+                try:
+                    if not marker.evaluate(env, context="lock_file"):
+                        continue
+                except Exception:  # noqa: BLE001 - an odd marker only loses a preference
+                    continue
+            if name not in out or version > out[name]:
+                out[name] = version
+        return out
+
+
+def _existing_pins(project: Project, name: str = "pylock.toml") -> _LockedPins:
+    """Versions in the current lock (``name``, else ``pylock.toml``): re-locking keeps them
+    unless asked to upgrade."""
     from torchup.lock.io import read_lock
 
-    path = project.root / "pylock.toml"
+    path = project.root / name
     if not path.exists():
-        return {}
+        path = project.root / "pylock.toml"
+    if not path.exists():
+        return _LockedPins([])
     try:
         lock = read_lock(path)
     except LockError:
-        return {}
-    return {p.name: p.version for p in lock.packages if p.version is not None}
+        return _LockedPins([])
+    return _LockedPins(
+        [(p.name, p.version, p.marker) for p in lock.packages if p.version is not None]
+    )
 
 
 def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[tuple[str | None, Any]]:
@@ -429,9 +515,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     session = _make_session(ctx, project)
     targets = _environment_targets(cfg)
     variants = _variants(cfg)
-    prefs: dict[str, Any] = {} if ctx.ns.upgrade else _existing_pins(project)
-    for name in getattr(ctx.ns, "upgrade_package", []) or []:
-        prefs.pop(canonicalize_name(name), None)
+    skip = {canonicalize_name(n) for n in getattr(ctx.ns, "upgrade_package", []) or []}
     explicit_backends = list(cfg.tool.torch_backends) or (
         [getattr(ctx.ns, "torch_backend", None)] if getattr(ctx.ns, "torch_backend", None) else []
     ) or ([cfg.tool.torch_backend] if cfg.tool.torch_backend else [])
@@ -454,6 +538,12 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
         results: list[Any] = []
         notes: list[Any] = []
         failures: list[str] = []
+        required_failures: dict[Any, ResolutionError] = {}
+        locked = (
+            _LockedPins([])
+            if ctx.ns.upgrade
+            else _existing_pins(project, lock_file_name(backend, index == 0))
+        )
         for target in targets:
             env_backend = backend
             t = target.with_backend(env_backend)
@@ -468,7 +558,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                         package="torch",
                     )
                 )
-            base_prefs = dict(prefs)
+            base_prefs = locked.for_target(target, Variant(), skip)
             try:
                 base = session.resolve(t, Variant(), base_prefs)
             except ResolutionError as exc:
@@ -489,10 +579,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                         continue
                 else:
                     if _is_required(cfg, target):
-                        raise ResolutionError(
-                            f"the project cannot be installed on {target}, a required environment:\n{exc.message}",
-                            hint=exc.hint,
-                        ) from None
+                        required_failures[target] = exc
                     if not _is_platform_failure(exc):
                         # The requirements contradict each other here (`a>=2; linux` with
                         # `a<2; linux`, packse fork-marker-disjoint): that is an error in the
@@ -516,7 +603,9 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
             pins = {p.name: p.version for p in base.packages}
             for variant in variants[1:]:
                 try:
-                    res = session.resolve(t, variant, {**prefs, **pins})
+                    res = session.resolve(
+                        t, variant, {**locked.for_target(target, variant, skip), **pins}
+                    )
                 except ResolutionError as exc:
                     what = f"extra {variant.extra!r}" if variant.extra else f"group {variant.group!r}"
                     notes.append(
@@ -528,6 +617,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                     )
                     continue
                 results.append((res, variant.condition))
+        _check_required_environments(cfg, targets, required_failures)
         if not results:
             raise ResolutionError(
                 "the project cannot be locked for any environment:\n  " + "\n  ".join(failures[:6]),
@@ -570,6 +660,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     if write:
         for i, (backend, lock) in enumerate(locks):
             write_lock(project.root / lock_file_name(backend, i == 0), lock)
+        _remove_stale_backend_locks(project, {lock_file_name(b, i == 0) for i, (b, _) in enumerate(locks)})
     ms = (time.monotonic() - started) * 1000
     names = ", ".join(lock_file_name(b, i == 0) for i, (b, _) in enumerate(locks))
     count = max(len({p.name for p in lock.packages}) for _, lock in locks)
@@ -615,6 +706,23 @@ def _hash_missing(ctx: Context, files: Sequence[Any]) -> dict[str, dict[str, str
             except OSError:
                 pass
     return out
+
+
+def _remove_stale_backend_locks(project: Project, written: set[str]) -> None:
+    """Delete ``pylock.<backend>.toml`` files an earlier `torchup lock` wrote for a backend this
+    one no longer locks (torch moved from 2.8.0 to 2.9.1: cu129 -> cu130), so no stale lock
+    is left to be picked up or committed. Other ``pylock.*.toml`` files are left alone."""
+    from torchup.lock.io import read_lock
+
+    for path in project.root.glob("pylock.*.toml"):
+        if path.name in written:
+            continue
+        try:
+            old = read_lock(path)
+        except (LockError, OSError):
+            continue
+        if old.created_by == "torchup" and old.meta.torch_backend:
+            path.unlink(missing_ok=True)
 
 
 def _lock_is_fresh(project: Project) -> tuple[bool, Path]:
@@ -702,8 +810,8 @@ def _choose_lock(ctx: Context, project: Project, target: Any) -> tuple[Path, str
 def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     from packaging.utils import canonicalize_name
 
-    from torchup.cli.pip_install import _summary, execute_plan
-    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.cli.pip_install import _summary, desired_from_selection, execute_plan
+    from torchup.install.plan import plan_install
     from torchup.install.site import scan_site_packages
     from torchup.lock.io import read_lock
     from torchup.lock.select import select_for_target
@@ -739,19 +847,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
         if target.evaluate(_safe_marker(note.environment)):
             output.warn(note.message)
     chosen = select_for_target(lock, target.with_backend(backend), extras=extras, dependency_groups=groups)
-    desired = []
-    for sel in chosen:
-        art = sel.artifact
-        url = getattr(art, "url", None) or (project.root / getattr(art, "path", "")).resolve().as_uri()
-        desired.append(
-            DesiredDist(
-                name=sel.package.name,
-                version=str(sel.package.version),
-                url=url,
-                filename=getattr(art, "filename", None) or url.rsplit("/", 1)[-1],
-                hashes=tuple(f"{k}:{v}" for k, v in sorted((getattr(art, "hashes", {}) or {}).items())),
-            )
-        )
+    desired = desired_from_selection(chosen, project.root)
     installed = scan_site_packages(interp.site_packages)
     own = project.config.normalized_name
     plan = plan_install(

@@ -292,11 +292,23 @@ def resolve_inputs(
 
 
 def _pinned_version(req: Any) -> Any:
+    """The torch version to choose a backend for: an exact pin, else the newest release
+    torchup's tables know that the requirement admits (``torch<2.8`` -> 2.7), else None."""
     from packaging.version import Version
+
+    from torchup.torch.backend import TORCH_RELEASES
 
     for spec in req.specifier:
         if spec.operator in ("==", "===") and "*" not in spec.version:
             return Version(spec.version)
+    if not str(req.specifier):
+        return None
+    for release in sorted(TORCH_RELEASES, key=lambda r: r.version, reverse=True):
+        major, minor = release.version
+        for patch in range(9, -1, -1):
+            candidate = Version(f"{major}.{minor}.{patch}")
+            if req.specifier.contains(candidate, prereleases=True):
+                return candidate
     return None
 
 

@@ -236,6 +236,22 @@ def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
         return None
 
 
+def _range_problem(spec: str, parsed: tuple[int, int, int | None], received: int) -> str | None:
+    """Why a 206 answer does not fit the request ``spec`` (``bytes=a-b`` / ``bytes=-n``)."""
+    start, end, total = parsed
+    if end - start != received:
+        return f"Content-Range announces {end - start} bytes, {received} arrived"
+    if start < 0 or end <= start or (total is not None and end > total):
+        return f"Content-Range {start}-{end - 1}/{total} is impossible"
+    first, _, last = spec[len("bytes=") :].partition("-")
+    if first == "":  # a suffix: the last n bytes, so it must end at the total
+        if total is None or end != total or received > int(last):
+            return f"Content-Range {start}-{end - 1}/{total} is not the last {last} bytes"
+    elif start != int(first) or end > int(last) + 1:
+        return f"Content-Range {start}-{end - 1} is not the requested {first}-{last}"
+    return None
+
+
 def _decode_text(body: bytes, content_type: str | None) -> str:
     charset = "utf-8"
     for param in (content_type or "").split(";")[1:]:
@@ -420,7 +436,7 @@ class HttpClient:
         ``preload=False`` the caller must ``release_conn()`` / ``close()`` it.
         """
         import urllib3
-        from urllib3.exceptions import HTTPError, MaxRetryError, SSLError
+        from urllib3.exceptions import HTTPError, MaxRetryError, ResponseError, SSLError
 
         if self.offline:
             raise OfflineError(
@@ -458,6 +474,14 @@ class HttpClient:
                         url=shown,
                         hint="if a proxy or private index re-signs TLS, point SSL_CERT_FILE at "
                         "its CA bundle",
+                    ) from exc
+                if isinstance(reason, ResponseError) and "redirect" in str(reason):
+                    # A redirect loop is not transient: retrying it only multiplies the
+                    # requests (4 attempts x 11 redirects before). Fail at once, and say so.
+                    raise NetworkError(
+                        f"{shown} redirects in a loop (more than 10 redirects)",
+                        url=shown,
+                        hint="the index URL or a proxy in front of it is misconfigured",
                     ) from exc
                 if attempt >= self.retries:
                     raise NetworkError(
@@ -604,18 +628,37 @@ class HttpClient:
         page = self._get_page(url)
         if page is None:
             return None
-        if page.content_type and JSON_CONTENT_TYPE in page.content_type:
-            try:
-                data = json.loads(page.body)
-            except ValueError as exc:
-                raise IndexError_(
-                    f"the index page {redact_url(url)} is not valid JSON: {exc}",
-                    url=redact_url(url),
-                ) from exc
-            return parse_json_page(data, page.url, project=project, index=index)
-        return parse_html_page(
-            _decode_text(page.body, page.content_type), page.url, project=project, index=index
-        )
+        with self._forget_bad_page(url):
+            if page.content_type and JSON_CONTENT_TYPE in page.content_type:
+                try:
+                    data = json.loads(page.body)
+                except ValueError as exc:
+                    raise IndexError_(
+                        f"the index page {redact_url(url)} is not valid JSON: {exc}",
+                        url=redact_url(url),
+                        hint="the index sent a broken page; try again, or report it to the "
+                        "index's owners if it persists",
+                    ) from exc
+                return parse_json_page(data, page.url, project=project, index=index)
+            return parse_html_page(
+                _decode_text(page.body, page.content_type), page.url, project=project, index=index
+            )
+
+    @contextlib.contextmanager
+    def _forget_bad_page(self, url: str) -> Iterator[None]:
+        """Drop the cached copy of a page that fails to parse.
+
+        Pages are cached before they are parsed; without this a single garbled response
+        (a broken proxy, a half-deployed mirror) would be served from the cache for its whole
+        ``max-age``, and in ``--offline`` mode forever, even after the index is fixed.
+        """
+        try:
+            yield
+        except IndexError_:
+            if not _is_file_url(url):
+                with contextlib.suppress(OSError):
+                    self.cache.remove("simple-v1", strip_credentials(url))
+            raise
 
     def fetch_find_links(self, url: str, *, index: str | None = None) -> list[DistFile]:
         """Every wheel/sdist a find-links location offers: an HTML page (http or local file)
@@ -637,7 +680,16 @@ class HttpClient:
         if page is None:
             return []
         if page.content_type and JSON_CONTENT_TYPE in page.content_type:
-            return list(parse_project_list_json(json.loads(page.body)))
+            with self._forget_bad_page(url):
+                try:
+                    data = json.loads(page.body)
+                except ValueError as exc:
+                    # Was an uncaught JSONDecodeError (exit 70); now a clear IndexError_.
+                    raise IndexError_(
+                        f"the index page {redact_url(url)} is not valid JSON: {exc}",
+                        url=redact_url(url),
+                    ) from exc
+                return list(parse_project_list_json(data, redact_url(url)))
         return list(parse_project_list_html(_decode_text(page.body, page.content_type)))
 
     # --- files --------------------------------------------------------------------------
@@ -726,6 +778,16 @@ class HttpClient:
                 if parsed is None:
                     raise NetworkError(
                         f"{redact_url(url)} answered a Range request without Content-Range",
+                        url=redact_url(url),
+                        status=206,
+                    )
+                problem = _range_problem(spec, parsed, len(data))
+                if problem:
+                    # A server that answers ranges wrongly is treated like one that ignores
+                    # them: the caller falls back to reading the file from the start, instead
+                    # of parsing bytes placed at the wrong offset.
+                    raise RangeNotSupported(
+                        f"{redact_url(url)} answered a Range request wrongly ({problem})",
                         url=redact_url(url),
                         status=206,
                     )

@@ -709,13 +709,25 @@ class MetadataFetcher:
             if ranges_ok:
                 try:
                     return "range", self._by_range(dist, cost, project)
-                except RangeNotSupported:
+                except RangeNotSupported as exc:
                     with self._lock:
                         self._no_range_hosts.add(host)
                     logger.info(
-                        "%s: the server ignores HTTP Range; streaming the wheel instead "
-                        "(slow for big wheels)",
+                        "%s: the server does not serve HTTP Range correctly (%s); streaming "
+                        "the wheel instead (slow for big wheels)",
                         redact_url(dist.url),
+                        exc.message,
+                    )
+                except _ZipFormatError as exc:
+                    # The ranged bytes did not make a zip. Either the wheel is broken (the
+                    # stream below says so too) or the server answered the ranges with the
+                    # wrong bytes; reading the file from its start tells which, instead of
+                    # failing resolution on a server's Range bug.
+                    logger.info(
+                        "%s: the ranged reads did not make a valid zip (%s); reading the "
+                        "wheel from its start instead",
+                        redact_url(dist.url),
+                        exc,
                     )
             try:
                 return "stream", self._by_stream(dist, cost, project)
@@ -796,17 +808,25 @@ class MetadataFetcher:
             result = self.client.download(dist.url, target, hashes=dist.hashes)
             cost.bytes += result.size
             cost.requests += 1
-            with zipfile.ZipFile(target) as archive:
-                members = [
-                    _Member(i.filename, 0, 0, 0, 0, i.file_size, 0, 0) for i in archive.infolist()
-                ]
-                member = _pick_metadata(members, project)
-                if member is None:
-                    raise _ZipFormatError("no *.dist-info/METADATA in the archive")
-                try:
+            # Every way a broken zip fails is a _ZipFormatError (a MetadataError for the user):
+            # BadZipFile from the constructor and zlib.error / EOFError from read() used to
+            # escape as internal errors.
+            try:
+                with zipfile.ZipFile(target) as archive:
+                    members = [
+                        _Member(i.filename, 0, 0, 0, 0, i.file_size, 0, 0)
+                        for i in archive.infolist()
+                    ]
+                    member = _pick_metadata(members, project)
+                    if member is None:
+                        raise _ZipFormatError("no *.dist-info/METADATA in the archive")
+                    if member.size > _MAX_METADATA:
+                        raise _ZipFormatError(f"METADATA claims {member.size} bytes")
                     return archive.read(member.name)
-                except (zipfile.BadZipFile, NotImplementedError) as exc:
-                    raise _ZipFormatError(str(exc)) from exc
+            except (
+                zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, RuntimeError, OSError
+            ) as exc:
+                raise _ZipFormatError(str(exc) or type(exc).__name__) from exc
 
 
 def _human(n: int) -> str:

@@ -34,6 +34,8 @@ from packaging.utils import (
 )
 from packaging.version import Version
 
+from torchup.errors import IndexError_
+
 __all__ = [
     "DistFile",
     "ProjectPage",
@@ -205,8 +207,13 @@ def _name_from_url(page_url: str) -> NormalizedName:
 def _file_from_link(
     href: str, attrs: Mapping[str, str | None], base_url: str, index: str | None
 ) -> DistFile | None:
-    absolute, fragment = urldefrag(urljoin(base_url, href.strip()))
-    filename = _filename_from_url(absolute)
+    try:
+        absolute, fragment = urldefrag(urljoin(base_url, href.strip()))
+        filename = _filename_from_url(absolute)
+    except ValueError:
+        # urljoin/urlsplit reject some hrefs (``http://[::1/x.whl``: "Invalid IPv6 URL"). A
+        # malformed link is skipped like any other non-distribution link, not a crash.
+        return None
     if parse_filename(filename) is None:
         return None
     hashes = _parse_hash_value(fragment) if fragment else None
@@ -280,9 +287,19 @@ class _AnchorCollector(HTMLParser):
 
 def _collect(text: str, page_url: str) -> tuple[str, list[tuple[str, dict[str, str | None], str]]]:
     parser = _AnchorCollector()
-    parser.feed(text)
-    parser.close()
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError:
+        # html.parser (3.10+) raises AssertionError on some malformed markup (an unknown
+        # ``<![keyword`` marked section). Keep the anchors read before it, like a browser.
+        parser._finish()
+    base = page_url
+    if parser.base:
+        try:
+            base = urljoin(page_url, parser.base)
+        except ValueError:
+            pass  # an unusable <base href>: resolve against the page URL
     return base, parser.anchors
 
 
@@ -317,10 +334,26 @@ def parse_json_page(
 
     ``yanked`` may be a bool or a reason string (PEP 691); it becomes None / "" / reason.
     """
-    raw_name = data.get("name") or project
+    # Decoded JSON can be anything: a page whose shape is wrong is an IndexError_ (a clear
+    # message naming the page), never a TypeError/AttributeError escaping to the user.
+    if not isinstance(data, Mapping):
+        raise IndexError_(
+            f"the index page {page_url} is not a PEP 691 project page "
+            f"(a JSON {type(data).__name__}, not an object)",
+            url=page_url,
+        )
+    raw_files = data.get("files")
+    if raw_files is not None and not isinstance(raw_files, list):
+        raise IndexError_(
+            f"the index page {page_url} is not a PEP 691 project page "
+            f"(`files` is a {type(raw_files).__name__}, not a list)",
+            url=page_url,
+        )
+    raw_name = data.get("name") if isinstance(data.get("name"), str) else None
+    raw_name = raw_name or project
     name = canonicalize_name(str(raw_name)) if raw_name else _name_from_url(page_url)
     files = []
-    for entry in data.get("files") or ():
+    for entry in raw_files or ():
         if not isinstance(entry, Mapping):
             continue
         filename, url = entry.get("filename"), entry.get("url")
@@ -328,7 +361,10 @@ def parse_json_page(
             continue
         if parse_filename(filename) is None:
             continue
-        absolute, fragment = urldefrag(urljoin(page_url, url))
+        try:
+            absolute, fragment = urldefrag(urljoin(page_url, url))
+        except ValueError:
+            continue  # a malformed URL: skip the entry, as for a malformed filename
         hashes_raw = entry.get("hashes")
         hashes = (
             {str(k).lower(): str(v).lower() for k, v in hashes_raw.items()}
@@ -373,16 +409,24 @@ def parse_project_list_html(text: str) -> list[NormalizedName]:
     names: dict[NormalizedName, None] = {}
     for href, _attrs, label in anchors:
         # PEP 503 says the text is the name; fall back to the href's last segment.
-        segments = [s for s in urlsplit(href).path.split("/") if s]
+        try:
+            segments = [s for s in urlsplit(href).path.split("/") if s]
+        except ValueError:
+            segments = []  # a malformed href
         raw = label or (unquote(segments[-1]) if segments else "")
         if raw:
             names[canonicalize_name(raw)] = None
     return list(names)
 
 
-def parse_project_list_json(data: Mapping[str, Any]) -> list[NormalizedName]:
-    """Project names (normalized, page order, no duplicates) from a PEP 691 root page."""
+def parse_project_list_json(data: Mapping[str, Any], url: str = "") -> list[NormalizedName]:
+    """Project names (normalized, page order, no duplicates) from a PEP 691 root page.
+
+    Raises :class:`IndexError_` (naming ``url``) when the JSON is not shaped like one."""
     names: dict[NormalizedName, None] = {}
+    if not isinstance(data, Mapping) or not isinstance(data.get("projects") or [], list):
+        shown = url or "the index's root page"
+        raise IndexError_(f"{shown} is not a PEP 691 project list", url=url)
     for entry in data.get("projects") or ():
         if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
             names[canonicalize_name(entry["name"])] = None

@@ -33,6 +33,7 @@ import stat
 import subprocess
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,48 @@ def _check_identity(dist_info: str, filename: str) -> tuple[str, str]:
     return info_name, info_version
 
 
+def _check_metadata_identity(zf: zipfile.ZipFile, dist_info: str, filename: str) -> None:
+    """The wheel's METADATA must name the project and version its filename names.
+
+    The resolver trusted the filename (and an index's PEP 658 file); a wheel whose METADATA says
+    it is another project or version would install a distribution nobody asked for, under a
+    name ``pip list`` would then report. uv and pip refuse such wheels too.
+    """
+    from email.parser import BytesHeaderParser
+
+    member = f"{dist_info}/METADATA"
+    try:
+        info = zf.getinfo(member)
+    except KeyError:
+        raise InvalidWheelError(f"{member} is missing", filename=filename) from None
+    if info.file_size > 64 << 20:
+        raise InvalidWheelError(f"{member} is implausibly large", filename=filename)
+    try:
+        headers = BytesHeaderParser().parsebytes(zf.read(member))
+    except (
+        zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error
+    ) as exc:
+        raise InvalidWheelError(f"cannot read {member}: {exc}", filename=filename) from exc
+    meta_name, meta_version = headers.get("Name"), headers.get("Version")
+    name, version, _, _ = parse_wheel_filename(filename)
+    try:
+        same = (
+            meta_name is not None
+            and meta_version is not None
+            and canonicalize_name(str(meta_name)) == name
+            and Version(str(meta_version).strip()) == version
+        )
+    except InvalidVersion:
+        same = False
+    if not same:
+        raise InvalidWheelError(
+            f"its METADATA names {meta_name} {meta_version}, but the file name says "
+            f"{name} {version}",
+            filename=filename,
+            hint="the wheel is mislabelled or was tampered with; nothing was installed",
+        )
+
+
 def unpack_wheel(
     wheel_path: Path, dest: Path, *, limits: WheelLimits = DEFAULT_LIMITS
 ) -> UnpackedWheel:
@@ -266,6 +309,7 @@ def unpack_wheel(
         _check_members(infos, filename, archive_size, limits)
         dist_info = _dist_info_dir((i.filename for i in infos), filename)
         name, version = _check_identity(dist_info, filename)
+        _check_metadata_identity(zf, dist_info, filename)
         _check_data_dirs(infos, dist_info, filename)
         record = _read_record(zf, filename, dist_info)
         files: list[UnpackedFile] = []
@@ -316,9 +360,11 @@ def unpack_wheel(
                 EOFError,
                 RuntimeError,
                 NotImplementedError,
+                zlib.error,
             ) as exc:
                 # A file where a directory must go (or the reverse), a CRC error, a full disk,
-                # an encrypted member (RuntimeError) or an unknown compression method.
+                # an encrypted member (RuntimeError), an unknown compression method, or deflate
+                # data that does not inflate (zlib.error: it escaped as an internal error).
                 raise InvalidWheelError(
                     f"cannot unpack {member}: {exc}", filename=filename
                 ) from exc
@@ -422,13 +468,14 @@ def unpack_wheel_cached(
         if not verify or _tree_intact(cached):
             return cached
         # Damaged: move it aside (one rename, so a concurrent reader sees old or nothing).
-        stale = Path(tempfile.mkdtemp(prefix=".stale-", dir=cache_dir))
+        # ".tmp-" prefixes: Cache.prune() removes scratch directories a killed process left.
+        stale = Path(tempfile.mkdtemp(prefix=".tmp-stale-", dir=cache_dir))
         os.rename(entry, stale / "entry")
         shutil.rmtree(stale, ignore_errors=True)
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not cached yet (or from an older torchup): unpack below
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache_dir))
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-unpack-", dir=cache_dir))
     try:
         unpacked = unpack_wheel(wheel_path, tmp / "tree", limits=limits)
         (tmp / _MANIFEST).write_text(json.dumps(unpacked.to_dict()), encoding="utf-8")
@@ -1117,10 +1164,20 @@ def install_wheel(
         replaced = find_dist_info(scheme.site_dirs, unpacked.name)
         for old in replaced:
             removed_old += _park_distribution(old, tx, roots)
+        # The .dist-info directory goes in last, after every other file of every scheme
+        # (scripts, data, a module sorting after it): a process killed part-way (SIGKILL, power
+        # loss: no rollback runs) then leaves either no .dist-info, so the distribution is simply
+        # not installed and the next run installs it, or one whose RECORD files all exist.
+        record_rel = f"{unpacked.dist_info}/RECORD"
+        info_scheme = next(s for s, rel in destination.written if rel == record_rel)
+        held = work / "dist-info"
+        held.mkdir()
+        os.rename(stage / info_scheme / unpacked.dist_info, held / unpacked.dist_info)
         for scheme_name in sorted({s for s, _ in destination.written}):
             final = Path(scheme_dict[scheme_name])
             tx.mkdirs(final)
             _merge(stage / scheme_name, final, tx, roots)
+        _merge(held, Path(scheme_dict[info_scheme]), tx, roots)
     except OSError as exc:
         tx.rollback()
         shutil.rmtree(work, ignore_errors=True)

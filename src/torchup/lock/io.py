@@ -200,6 +200,8 @@ def write_lock(path: str | os.PathLike[str], lock: Lock) -> Path:
     text = dumps_lock(lock)
     directory = target.parent if str(target.parent) else Path(".")
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    _hold(fd)
+    _remove_dead_temps(directory, target.name, keep=Path(temp))
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
@@ -213,6 +215,66 @@ def write_lock(path: str | os.PathLike[str], lock: Lock) -> Path:
             pass
         raise
     return target
+
+
+# A writer's temporary file younger than this may still be in its creation window (created,
+# not yet locked); it is never treated as abandoned.
+_TEMP_GRACE_SECONDS = 2.0
+
+
+def _hold(fd: int) -> None:
+    """Lock our temporary file for as long as this process lives (released by the kernel when
+    it dies, SIGKILL included): other writers can then tell a live temp file from an abandoned
+    one."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: stale temps are left to age out
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass
+
+
+def _remove_dead_temps(directory: Path, name: str, *, keep: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files whose writer died (SIGKILL, power loss) before renaming.
+
+    Without this, every interrupted ``torchup lock`` left a stray file next to the lock forever.
+    A temp file is abandoned when nobody holds its lock (see :func:`_hold`) and it is older than
+    a grace period; a concurrent writer's file is locked and is left alone.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        return
+    import time
+
+    try:
+        candidates = [
+            p for p in directory.iterdir()
+            if p.name.startswith(f".{name}.") and p.name.endswith(".tmp") and p != keep
+        ]
+    except OSError:
+        return
+    now = time.time()
+    for candidate in candidates:
+        try:
+            if now - candidate.stat().st_mtime < _TEMP_GRACE_SECONDS:
+                continue
+            fd = os.open(candidate, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # a live writer holds it
+        else:
+            try:
+                candidate.unlink()
+            except OSError:
+                pass
+        finally:
+            os.close(fd)
 
 
 def _package_lines(package: Mapping[str, Any]) -> list[str]:

@@ -1,0 +1,213 @@
+"""`torchup pip list|freeze|show|check|uninstall` on an environment torchup installed into.
+
+Where pip can look at the same site-packages (``pip list/freeze --path``) its output is the
+oracle; ``show`` and ``check`` are compared with pip's documented formats.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.integration.test_pip_install import (
+    Cli,
+    Venv,
+    _clean_env,
+    index_args,
+    publish,
+    tree_snapshot,
+)
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec, write_project
+
+TOP = DistSpec(
+    "Top_Pkg",
+    "1.2.0",
+    requires_dist=("mid>=1", "leaf; python_version < '3'", "opt; extra == 'x'"),
+    summary="the top of the tree",
+)
+MID = DistSpec("mid", "1.5", requires_dist=("leaf<2",))
+LEAF1 = DistSpec("leaf", "1.0")
+LEAF2 = DistSpec("leaf", "2.0")
+OPT = DistSpec("opt", "0.1")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+@pytest.fixture
+def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
+    publish(index_server, tmp_path / "dists", TOP, MID, LEAF1, LEAF2, OPT)
+    return index_server
+
+
+@pytest.fixture
+def venv(cli: Cli, tmp_path: Path) -> Venv:
+    cli.ok("venv", tmp_path / ".venv", "--python", sys.executable)
+    return Venv(tmp_path / ".venv")
+
+
+def _pip(*args: str) -> str:
+    """The machine's pip (the oracle), isolated from any pip configuration."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "--no-python-version-warning",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env={**_clean_env(), "PIP_CONFIG_FILE": "/dev/null"},
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"pip is not usable here: {proc.stderr.strip()[-200:]}")
+    return proc.stdout
+
+
+@pytest.fixture
+def populated(cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path) -> tuple[Venv, Path]:
+    project = write_project(
+        DistSpec("ed-it", "0.3", requires_dist=("leaf",)), tmp_path / "src" / "ed-it"
+    )
+    cli.ok("pip", "install", "Top_Pkg", "-e", project, "--python", venv.root, *index_args(world))
+    return venv, project
+
+
+def test_list_json_and_freeze_match_pip(cli: Cli, populated: tuple[Venv, Path]) -> None:
+    venv, project = populated
+    ours = json.loads(cli.ok("pip", "list", "--format", "json", "--python", venv.root).out)
+    assert ours == [
+        {"name": "ed-it", "version": "0.3", "editable_project_location": str(project)},
+        {"name": "leaf", "version": "1.0"},
+        {"name": "mid", "version": "1.5"},
+        {"name": "Top_Pkg", "version": "1.2.0"},
+    ]
+    theirs = json.loads(_pip("list", "--path", str(venv.site_packages), "--format", "json"))
+    key = lambda row: row["name"].lower()  # noqa: E731
+    assert sorted(ours, key=key) == sorted(theirs, key=key)
+
+    freeze = cli.ok("pip", "freeze", "--python", venv.root).out
+    assert freeze.splitlines() == [
+        f"-e {project.as_uri()}",
+        "leaf==1.0",
+        "mid==1.5",
+        "Top_Pkg==1.2.0",
+    ]
+    # pip agrees on the regular lines (it writes editables as a comment + `-e /path`; torchup
+    # writes `-e file:///path`, as uv does); pip sorts case-sensitively, so compare sets.
+    pip_freeze = _pip("freeze", "--path", str(venv.site_packages)).splitlines()
+    assert {line for line in freeze.splitlines() if not line.startswith("-e")} == {
+        line for line in pip_freeze if not line.startswith(("-e", "#"))
+    }
+    assert "ed-it" not in cli.ok("pip", "freeze", "--exclude-editable", "--python", venv.root).out
+
+    # columns: a header, a rule, one row per distribution, the editable location column
+    table = cli.ok("pip", "list", "--python", venv.root).out.splitlines()
+    assert (
+        table[0].split()[:2] == ["Package", "Version"] and "Editable project location" in table[0]
+    )
+    assert set(table[1]) <= {"-", " "}
+    assert [row.split()[0] for row in table[2:]] == ["ed-it", "leaf", "mid", "Top_Pkg"]
+    only_editable = json.loads(
+        cli.ok("pip", "list", "-e", "--format", "json", "--python", venv.root).out
+    )
+    assert [r["name"] for r in only_editable] == ["ed-it"]
+    assert [
+        r["name"]
+        for r in json.loads(
+            cli.ok(
+                "pip", "list", "--exclude-editable", "--format", "json", "--python", venv.root
+            ).out
+        )
+    ] == ["leaf", "mid", "Top_Pkg"]
+
+
+def test_show(cli: Cli, populated: tuple[Venv, Path]) -> None:
+    venv, project = populated
+    out = cli.ok("pip", "show", "top-pkg", "--python", venv.root).out
+    fields = dict(
+        line.split(": ", 1) if ": " in line else (line.rstrip(":"), "") for line in out.splitlines()
+    )
+    assert fields["Name"] == "Top_Pkg"
+    assert fields["Version"] == "1.2.0"
+    assert fields["Summary"] == "the top of the tree"
+    assert fields["Location"] == str(venv.site_packages)
+    assert fields["Requires"] == "mid"  # leaf's marker is false, opt needs an extra
+    assert fields["Required-by"] == ""
+
+    out = cli.ok("pip", "show", "leaf", "ed-it", "--python", venv.root).out
+    blocks = out.split("\n---\n")
+    assert len(blocks) == 2
+    assert "Required-by: ed-it, mid" in blocks[0]
+    assert f"Editable project location: {project}" in blocks[1]
+
+    files = cli.ok("pip", "show", "--files", "mid", "--python", venv.root).out
+    listed_files = [line.strip() for line in files.split("Files:\n", 1)[1].splitlines()]
+    assert "mid/__init__.py" in listed_files and "mid-1.5.dist-info/RECORD" in listed_files
+    for rel in listed_files:
+        assert (venv.site_packages / rel).exists(), rel
+
+    res = cli("pip", "show", "nope", "--python", venv.root)
+    assert res.rc == 1 and "not found: nope" in res.err
+    res = cli("pip", "show", "mid", "nope", "--python", venv.root)
+    assert res.rc == 0 and "Name: mid" in res.out and "not found: nope" in res.err
+
+
+def test_check(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    res = cli("pip", "check", "--python", venv.root)
+    assert (res.rc, res.out) == (0, "No broken requirements found.\n")
+    cli.ok("pip", "install", "Top_Pkg", "--python", venv.root, *index_args(world))
+    res = cli("pip", "check", "--python", venv.root)
+    assert (res.rc, res.out) == (0, "No broken requirements found.\n")
+
+    # a conflicting version (forced by an explicit pin without deps), then a missing one
+    cli.ok("pip", "install", "leaf==2.0", "--no-deps", "--python", venv.root, *index_args(world))
+    res = cli("pip", "check", "--python", venv.root)
+    assert res.rc == 1
+    assert res.out == "mid 1.5 has requirement leaf<2, but you have leaf 2.0.\n"
+    cli.ok("pip", "uninstall", "leaf", "--python", venv.root)
+    res = cli("pip", "check", "--python", venv.root)
+    assert (res.rc, res.out) == (1, "mid 1.5 requires leaf, which is not installed.\n")
+
+
+def test_uninstall_editable_and_regular(
+    cli: Cli, populated: tuple[Venv, Path], tmp_path: Path
+) -> None:
+    venv, project = populated
+    source_before = tree_snapshot(project)
+    res = cli.ok("pip", "uninstall", "ed-it", "TOP-pkg", "mid", "leaf", "--python", venv.root)
+    assert "Uninstalled 4 packages" in res.err
+    assert venv.metadata_versions() == {}
+    assert [
+        p.name for p in venv.site_packages.iterdir() if not p.name.startswith("_virtualenv")
+    ] == []
+    assert tree_snapshot(project) == source_before
+
+
+def test_commands_find_the_venv_without_python_flag(
+    cli: Cli,
+    venv: Venv,
+    world: IndexServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """--python, $VIRTUAL_ENV and ./.venv select the same environment."""
+    cli.ok("pip", "install", "leaf", "--python", venv.root, *index_args(world))
+    monkeypatch.chdir(tmp_path)  # .venv is here
+    assert json.loads(cli.ok("pip", "list", "--format", "json").out) == [
+        {"name": "leaf", "version": "2.0"}
+    ]
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # no .venv here nor above
+    res = cli("pip", "list")
+    assert res.rc != 0 and "no virtual environment found" in res.err
+    monkeypatch.setenv("VIRTUAL_ENV", str(venv.root))
+    assert cli.ok("pip", "freeze").out == "leaf==2.0\n"

@@ -438,7 +438,8 @@ def ratio(a: float | None, b: float | None) -> str:
         return "n/a"
     if b == 0:
         return "inf" if a else "1.00x"
-    return f"{a / b:.2f}x"
+    r = a / b
+    return f"{r:.2f}x" if r >= 0.01 or r == 0 else f"{r:.1g}x"
 
 
 def table_rows(
@@ -616,7 +617,8 @@ def describe_header(h: Mapping[str, Any]) -> str:
         f"load average at start {m.get('loadavg_at_start')}"
         + (f", at end {h['loadavg_at_end']}" if h.get("loadavg_at_end") else "")
         + "\n"
-        f"- repo: {h['repo']['commit'][:12]}{' (src dirty)' if h['repo']['dirty'] else ''}\n"
+        f"- checkout running the bench: {h['repo']['commit'][:12]}"
+        f"{' (src/ has local changes)' if h['repo']['dirty'] else ''}\n"
         f"- tools: {tools}\n- repeat: {h['repeat']} (median)"
         + (f"\n- note: {h['note']}" if h.get("note") else "")
     )

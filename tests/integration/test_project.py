@@ -27,9 +27,9 @@ from urllib.parse import unquote
 
 import pytest
 from packaging.requirements import Requirement
-
 from tests.integration.test_pip_install import Cli, Result, Venv
 from tests.support.pytorch_index import World
+
 from torchup.lock.io import read_lock
 from torchup.lock.model import Lock
 from torchup.lock.select import select_for_target
@@ -366,3 +366,28 @@ def test_relock_keeps_versions_unless_upgrade(project: Project) -> None:
     assert versions(installs(project.lock(), "linux", HERE_PY))["torch"] == "2.9.1+cpu"
     # The backend lock for the old torch is gone, not left behind stale.
     assert project.lock_files() == ["pylock.cu130.toml", "pylock.toml"]
+
+
+def test_sync_refuses_an_environment_the_lock_could_not_resolve(
+    project: Project, monkeypatch: pytest.MonkeyPatch, index_server, tmp_path: Path
+) -> None:
+    """A dependency with wheels for macOS only: the lock notes Linux and Windows as not
+    installable, and `sync` on Linux says so instead of installing the rest of the lock."""
+    from tests.support.wheels import DistSpec, build_wheel
+
+    dists = tmp_path / "dists"
+    index_server.publish(
+        "simple",
+        [
+            build_wheel(DistSpec("maconly", "1.0", tags="py3-none-macosx_11_0_arm64"), dists),
+            build_wheel(DistSpec("anywhere", "1.0"), dists),
+        ],
+    )
+    monkeypatch.setenv("TORCHUP_DEFAULT_INDEX", index_server.index_url("simple"))
+    small(project, "anywhere", "maconly")
+    res = project.ok("lock")
+    assert "not installable on linux x86_64" in res.err
+    assert set(versions(installs(project.lock(), "macos", HERE_PY))) == {"anywhere", "maconly"}
+    res = project.run("sync")
+    assert res.rc != 0
+    assert "cannot be installed on" in res.err and "maconly" in res.err

@@ -59,6 +59,7 @@ def _side(value: Any, where: str) -> tuple[str, ...] | str:
 def load_sets(path: Path = SETS_FILE) -> list[ReqSet]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     all_targets = tuple(data["targets"])
+    shared = data.get("reasons", {})
     sets: list[ReqSet] = []
     for raw in data["set"]:
         sid = raw["id"]
@@ -68,6 +69,10 @@ def load_sets(path: Path = SETS_FILE) -> list[ReqSet]:
         diffs = []
         for i, d in enumerate(raw.get("differences", [])):
             where = f"sets.toml: {sid}: differences[{i}]"
+            if "reason-ref" in d:
+                if d["reason-ref"] not in shared:
+                    raise ValueError(f"{where}: no [reasons] entry {d['reason-ref']!r}")
+                d = {**d, "reason": shared[d["reason-ref"]]}
             if not str(d.get("reason", "")).strip():
                 raise ValueError(f"{where}: a listed difference needs a written reason")
             dt = tuple(d.get("targets", all_targets))

@@ -193,7 +193,7 @@ def execute_plan(
     files.update(local_wheels)
     if artifacts:
         output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
-    # sdists: build each into a wheel (cached under builds-v1 by file name).
+    # sdists: build each into a wheel (cached under builds-v1 by archive slot and file name).
     built_here: set[str] = set()
     for d in plan.to_install:
         path = files.get(d.canonical_name)
@@ -239,25 +239,16 @@ def execute_plan(
 
 
 def _remove_stale_staging(scheme: Any) -> None:
-    """Delete staging and trash directories that killed torchup processes left in the
-    environment. Called under :func:`environment_lock`, so none belongs to a live install.
-
-    ``install_wheel`` removes its own on success and on any error it sees, but a SIGKILL (or a
-    power cut) runs no cleanup: the leftovers would otherwise stay in site-packages forever.
+    """Clean up after torchup processes that were killed while changing this environment
+    (staging and trash directories, files of a half-removed old version: see
+    ``recover_interrupted``). Called under :func:`environment_lock`, so nothing it touches
+    belongs to a live install. ``install_wheel`` cleans up after every error it sees, but a
+    SIGKILL runs no cleanup: without this the leftovers stayed in site-packages forever.
     """
-    import shutil
+    from torchup.install.wheel import recover_interrupted
 
-    from torchup.install.wheel import _STAGE_PREFIX, _TRASH_PREFIX
-
-    for directory in dict.fromkeys([Path(scheme.purelib), Path(scheme.platlib)]):
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.name.startswith((_STAGE_PREFIX, _TRASH_PREFIX)) and entry.is_dir(follow_symlinks=False):
-                output.debug(f"Removing {entry.path}, left by an interrupted torchup process")
-                shutil.rmtree(entry.path, ignore_errors=True)
+    for path in recover_interrupted(scheme):
+        output.debug(f"Removed {path}, left by an interrupted torchup process")
 
 
 def _forget_unverified_archive(ctx: Context, wheel: Path, d: Any) -> None:

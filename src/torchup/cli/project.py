@@ -334,6 +334,9 @@ class LockSession:
             provider.close()
 
 
+# How a lock notes an environment no resolution was found for (sync refuses it).
+_NOT_INSTALLABLE = "not installable here: "
+
 # Reasons the resolver gives when a version exists but cannot be used on the environment being
 # locked (torchup/resolver/candidates.py): such an environment is skipped with a note.
 _PLATFORM_REASONS = (
@@ -594,7 +597,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                     notes.append(
                         EnvironmentNote(
                             environment=environment_marker(target),
-                            message=f"not installable here: {exc.message.splitlines()[-1]}",
+                            message=f"{_NOT_INSTALLABLE}{exc.message.splitlines()[-1]}",
                             backend=backend,
                         )
                     )
@@ -845,6 +848,15 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     lock = read_lock(lock_path)
     for note in lock.meta.notes:
         if target.evaluate(_safe_marker(note.environment)):
+            if note.message.startswith(_NOT_INSTALLABLE) and not note.package:
+                # The lock could not resolve this environment at all. Installing the entries
+                # that happen to apply here would give a silently incomplete environment.
+                raise LockError(
+                    f"the project cannot be installed on {target}: "
+                    f"{note.message[len(_NOT_INSTALLABLE):]}",
+                    hint="`torchup lock` found no solution for this platform and Python; use "
+                    "another Python version, or change the requirements",
+                )
             output.warn(note.message)
     chosen = select_for_target(lock, target.with_backend(backend), extras=extras, dependency_groups=groups)
     desired = desired_from_selection(chosen, project.root)

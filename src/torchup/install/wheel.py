@@ -61,6 +61,7 @@ __all__ = [
     "WheelLimits",
     "find_dist_info",
     "install_wheel",
+    "recover_interrupted",
     "unpack_wheel",
     "unpack_wheel_cached",
     "uninstall",
@@ -77,6 +78,7 @@ _SIGNATURES = frozenset({"RECORD.jws", "RECORD.p7s"})
 _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 _STAGE_PREFIX = ".torchup-stage-"
 _TRASH_PREFIX = ".torchup-trash-"
+_JOURNAL = "journal.jsonl"  # in a trash directory; parked entries are named 1, 2, ...
 
 
 @dataclass(frozen=True)
@@ -479,8 +481,18 @@ def unpack_wheel_cached(
     try:
         unpacked = unpack_wheel(wheel_path, tmp / "tree", limits=limits)
         (tmp / _MANIFEST).write_text(json.dumps(unpacked.to_dict()), encoding="utf-8")
-        if entry.exists():
-            shutil.rmtree(entry, ignore_errors=True)  # a stale entry without a manifest
+        if entry.exists() and not manifest.exists():
+            # A stale entry without a manifest (an older torchup, a hand edit). Only such an
+            # entry is moved aside, and by one rename: a complete entry may be in use by another
+            # process linking from it right now. (This used to rmtree whatever was there, so a
+            # process that lost the unpack race deleted the winner's tree mid-install: "No such
+            # file" for three installs sharing one cache.)
+            aside = Path(tempfile.mkdtemp(prefix=".tmp-stale-", dir=cache_dir))
+            try:
+                os.rename(entry, aside / "entry")
+            except OSError:
+                pass  # someone else moved or completed it
+            shutil.rmtree(aside, ignore_errors=True)
         try:
             os.rename(tmp, entry)
         except OSError:
@@ -834,6 +846,12 @@ class _Transaction:
             self._trash = Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=self._trash_parent))
         return self._trash
 
+    def journal(self, dist_info: Path, files: Sequence[str]) -> None:
+        """Record, before anything of it moves, which files an uninstall is about to remove."""
+        entry = json.dumps({"dist_info": str(dist_info), "files": list(files)})
+        with open(self._trash_dir() / _JOURNAL, "a", encoding="utf-8") as fh:
+            fh.write(entry + "\n")
+
     def remove(self, path: Path) -> None:
         self._count += 1
         parked = self._trash_dir() / str(self._count)
@@ -1039,6 +1057,10 @@ def _park_distribution(dist_info: Path, tx: _Transaction, roots: _Roots) -> list
             continue  # RECORD lists files; directories go once empty
         files.append(path)
     directories, loose = _whole_directories(files, _keep_dirs(roots))
+    # Journal first, then the dist-info, then the files: a process killed part-way leaves a
+    # distribution that is no longer installed (no dist-info) plus some of its files, which
+    # recover_interrupted() removes on the next run, guided by this journal.
+    tx.journal(dist_info, files)
     tx.remove(dist_info)
     for directory in directories:
         tx.remove(Path(directory))
@@ -1060,6 +1082,89 @@ def _prune_empty_dirs(paths: Iterable[Path], roots: _Roots, stop: Iterable[Path]
             except OSError:
                 break  # not empty: its parents are not empty either
             probe = probe.parent
+
+
+def recover_interrupted(scheme: Scheme) -> list[Path]:
+    """Finish what a killed torchup process left half-done in this environment.
+
+    ``install_wheel`` and :func:`uninstall` clean up after themselves on any error they see, but
+    a SIGKILL (or a power cut) runs no cleanup. What can be left: staging directories
+    (``.torchup-stage-*``), trash directories (``.torchup-trash-*``) holding parked files, and,
+    when the kill came while an old distribution was being parked, some of its files still in
+    place although its ``.dist-info`` is gone (dist-info is parked first, so the distribution is
+    already not installed). The trash's journal names those files: they are removed now unless a
+    distribution that *is* installed lists them in its RECORD (the new version's files, or
+    another distribution's). A journal whose dist-info is still in place means the parking never
+    started: nothing is removed.
+
+    Only call this while holding the environment's lock (no live install may own these
+    directories). Returns the paths removed.
+    """
+    roots = _Roots(scheme)
+    removed: list[Path] = []
+    owned: set[str] | None = None
+    for directory in dict.fromkeys([Path(scheme.purelib), Path(scheme.platlib)]):
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if entry.name.startswith(_TRASH_PREFIX):
+                for dist_info, files in _read_journal(Path(entry.path) / _JOURNAL):
+                    if os.path.lexists(dist_info):
+                        continue  # parking never started: the distribution is intact
+                    if owned is None:
+                        owned = _owned_paths(scheme.site_dirs)
+                    orphans = [
+                        Path(f) for f in files
+                        if f not in owned and roots.contains(f) and os.path.lexists(f)
+                        and not (os.path.isdir(f) and not os.path.islink(f))
+                    ]
+                    for orphan in orphans:
+                        try:
+                            orphan.unlink()
+                            removed.append(orphan)
+                        except OSError:
+                            pass
+                    _prune_empty_dirs(orphans, roots, scheme.roots)
+            elif not entry.name.startswith(_STAGE_PREFIX):
+                continue
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _read_journal(path: Path) -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            data = json.loads(line)
+            out.append((str(data["dist_info"]), [str(f) for f in data["files"]]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by the kill: that parking had not started
+    return out
+
+
+def _owned_paths(site_dirs: Iterable[Path]) -> set[str]:
+    """Every file some installed distribution's RECORD lists (absolute, normalised)."""
+    owned: set[str] = set()
+    for site in dict.fromkeys(site_dirs):
+        try:
+            infos = [e for e in os.scandir(site) if e.name.endswith(".dist-info") and e.is_dir()]
+        except OSError:
+            continue
+        for info in infos:
+            try:
+                owned.update(_record_paths(Path(info.path)))
+            except InstallError:
+                continue
+    return owned
 
 
 def uninstall(dist_name: str, scheme: Scheme) -> list[Path]:

@@ -1,0 +1,326 @@
+"""Security properties: credentials never shown, TLS verified by default, hashes enforced.
+
+The credential tests run torchup as a subprocess at ``-vv`` (debug logging on), because that is
+where a URL is most likely to be printed whole, and look for the password in everything the
+process printed and everything it wrote (cache, lock file, compiled requirements, venv).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import os
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import World
+from tests.reliability.helpers import (
+    Cli,
+    Venv,
+    assert_clean_failure,
+    assert_consistent,
+    run_subprocess,
+    subprocess_env,
+)
+from tests.support.faults import flip_byte
+
+SECRET = "s3cr3t-t0ken"
+
+
+def _with_credentials(url: str) -> str:
+    return url.replace("http://", f"http://alice:{SECRET}@", 1)
+
+
+def _files_containing(root: Path, needle: bytes) -> list[str]:
+    hits = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            try:
+                if not path.is_symlink() and needle in path.read_bytes():
+                    hits.append(str(path))
+            except OSError:
+                continue
+    return hits
+
+
+# --- credentials ---------------------------------------------------------------------------
+
+
+def test_credentials_never_shown_on_success_at_debug_level(
+    world: World, venv: Venv, cache_dir: Path, tmp_path: Path
+) -> None:
+    index = _with_credentials(world.index)
+    env = subprocess_env(TORCHUP_CACHE_DIR=str(cache_dir))
+    res = run_subprocess("pip", "install", "-vv", "app", "--python", venv.root, "--index-url", index, env=env)
+    assert res.rc == 0, res.err
+    assert "GET" in res.err  # debug logging really was on
+    assert SECRET not in res.text
+    # the server did get them (the index may need them)
+    assert any("Authorization" in r.headers for r in world.server.requests)
+    # nothing written to disk holds them either (lock file, cache, venv)
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["app"]\n'
+    )
+    res = run_subprocess("lock", "-vv", "--directory", project, "--default-index", index, env=env)
+    assert res.rc == 0, res.err
+    assert SECRET not in res.text
+    for root in (cache_dir, venv.root, tmp_path):
+        assert _files_containing(root, SECRET.encode()) == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pip compile writes its command line, index URL credentials included, into the "
+    "header of its output (src/torchup/cli/pip_compile.py:22 quotes sys.argv as is; needs "
+    "redact_url on each argument). Not in this change's files; reported.",
+)
+def test_credentials_never_shown_by_pip_compile(world: World, cache_dir: Path, tmp_path: Path) -> None:
+    index = _with_credentials(world.index)
+    env = subprocess_env(TORCHUP_CACHE_DIR=str(cache_dir))
+    reqs = tmp_path / "requirements.in"
+    reqs.write_text("app\n")
+    out = tmp_path / "requirements.txt"
+    res = run_subprocess(
+        "pip", "compile", "-vv", reqs, "-o", out, "--index-url", index, "--generate-hashes", env=env
+    )
+    assert res.rc == 0, res.err
+    assert SECRET not in out.read_text()
+    assert SECRET not in res.text
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["503", "hash", "404-file", "missing-project", "bad-json", "redirect-loop", "refused", "offline"],
+)
+def test_credentials_never_shown_on_failure(
+    world: World, venv: Venv, cache_dir: Path, tmp_path: Path, case: str
+) -> None:
+    index = _with_credentials(world.index)
+    env = subprocess_env(TORCHUP_CACHE_DIR=str(cache_dir), TORCHUP_HTTP_RETRIES="0")
+    package = "app"
+    extra: list[str] = []
+    if case == "503":
+        world.faults.status("/simple/app/", 503, times=-1)
+    elif case == "hash":
+        world.faults.body("app-2.0-py3-none-any.whl$", mutate=flip_byte(), times=-1)
+    elif case == "404-file":
+        world.faults.status("app-2.0-py3-none-any.whl$", 404, times=-1)
+    elif case == "missing-project":
+        package = "nope"
+    elif case == "bad-json":
+        world.faults.body(
+            "/simple/app/", b"{", content_type="application/vnd.pypi.simple.v1+json", times=-1
+        )
+    elif case == "redirect-loop":
+        world.faults.redirect("/simple/app/")
+    elif case == "refused":
+        import socket
+
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        index = f"http://alice:{SECRET}@127.0.0.1:{port}/simple"
+    elif case == "offline":
+        extra = ["--offline"]
+    res = run_subprocess(
+        "pip", "install", "-vv", package, "--python", venv.root, "--index-url", index, *extra,
+        env=env, timeout=60,
+    )
+    assert_clean_failure(res)
+    assert SECRET not in res.text
+    assert _files_containing(cache_dir, SECRET.encode()) == []
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+def test_tls_verification_is_on_by_default() -> None:
+    from torchup.index.client import HttpClient
+
+    client = HttpClient()
+    context = client._ssl_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname is True
+    # the connection pools really use it
+    manager = client._manager("example.org")
+    used = manager.connection_pool_kw["ssl_context"]
+    assert used.verify_mode == ssl.CERT_REQUIRED and used.check_hostname is True
+    # and so does the proxy path
+    proxied = HttpClient(proxy_url="http://127.0.0.1:9")._manager("example.org")
+    used = proxied.connection_pool_kw["ssl_context"]
+    assert used.verify_mode == ssl.CERT_REQUIRED and used.check_hostname is True
+
+
+def _make_cert(directory: Path, san: str) -> tuple[Path, Path]:
+    cert, key = directory / f"cert-{san.replace(':', '-')}.pem", directory / "key.pem"
+    proc = subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=torchup-test",
+            "-addext", f"subjectAltName={san}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {proc.stderr[-200:]}")
+    return cert, key
+
+
+@pytest.fixture
+def https_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate (SAN IP:127.0.0.1)."""
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a test certificate")
+    root = tmp_path / "https-root"
+    (root / "simple" / "app").mkdir(parents=True)
+    (root / "simple" / "app" / "index.html").write_text(
+        '<a href="/simple/app-1.0-py3-none-any.whl">app-1.0-py3-none-any.whl</a>'
+    )
+    cert, key = _make_cert(tmp_path, "IP:127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True  # a handler stuck on a dead TLS handshake must not block exit
+        block_on_close = False
+
+    httpd = Server(("127.0.0.1", 0), Quiet)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/simple", cert
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_self_signed_certificate_is_refused(https_index: tuple[str, Path]) -> None:
+    from torchup.errors import NetworkError
+    from torchup.index.client import HttpClient
+
+    url, _cert = https_index
+    with pytest.raises(NetworkError, match="TLS verification failed") as info:
+        HttpClient(retries=0).fetch_page(url + "/app/")
+    assert "SSL_CERT_FILE" in str(info.value)
+
+
+def test_trusted_certificate_is_accepted_and_the_host_name_checked(
+    https_index: tuple[str, Path], tmp_path: Path
+) -> None:
+    from torchup.errors import NetworkError
+    from torchup.index.client import HttpClient
+
+    url, cert = https_index
+    page = HttpClient(retries=0, ssl_cert_file=cert).fetch_page(url + "/app/")
+    assert page is not None and [f.filename for f in page.files] == ["app-1.0-py3-none-any.whl"]
+    # trusting *a* certificate is not enough: it must name the host
+    (tmp_path / "other").mkdir()
+    other, _ = _make_cert(tmp_path / "other", "DNS:other.example")
+    with pytest.raises(NetworkError, match="TLS verification failed"):
+        HttpClient(retries=0, ssl_cert_file=other).fetch_page(url + "/app/")
+
+
+def test_tls_failure_from_the_cli_is_one_clear_paragraph(
+    https_index: tuple[str, Path], cli: Cli, venv: Venv
+) -> None:
+    url, _cert = https_index
+    res = cli("pip", "install", "app", "--python", venv.root, "--index-url", url)
+    assert_clean_failure(res, "TLS verification failed", url + "/app/", "SSL_CERT_FILE")
+
+
+# --- hashes ----------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_require_hashes_refuses_requirements_without_hashes(
+    cli: Cli, venv: Venv, world: World, tmp_path: Path
+) -> None:
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("app==2.0\ndep==2.0\n")
+    before = venv.snapshot()
+    res = cli("pip", "install", "-r", reqs, "--require-hashes", "--python", venv.root, "--index-url", world.index)
+    assert_clean_failure(res, "--require-hashes", "has no --hash")
+    assert venv.snapshot() == before
+
+
+def test_require_hashes_refuses_a_wrong_hash_and_accepts_the_right_one(
+    cli: Cli, venv: Venv, world: World, tmp_path: Path, cache_dir: Path
+) -> None:
+    app, dep = world.wheels["app-2.0"], world.wheels["dep-2.0"]
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"app==2.0 --hash=sha256:{'0' * 64}\ndep==2.0 --hash=sha256:{_sha256(dep)}\n")
+    before = venv.snapshot()
+    args = ("pip", "install", "-r", reqs, "--require-hashes", "--python", venv.root, "--index-url", world.index)
+    assert_clean_failure(cli(*args), "app-2.0-py3-none-any.whl", "0" * 64)
+    assert venv.snapshot() == before
+    reqs.write_text(f"app==2.0 --hash=sha256:{_sha256(app)}\ndep==2.0 --hash=sha256:{_sha256(dep)}\n")
+    cli.ok(*args)
+    assert venv.versions() == {"app": "2.0", "dep": "2.0"}
+    assert_consistent(venv, cache_dir)
+
+
+def test_given_hash_checked_against_the_download_when_the_index_lists_none(
+    cli: Cli, venv: Venv, world: World, tmp_path: Path, cache_dir: Path
+) -> None:
+    # The index gives no hash to compare with; the file is swapped in transit. The hash in the
+    # requirements file is all that stands between the user and the swapped file.
+    world.server.configure("simple", hashes=False)
+    world.faults.body("dep-2.0-py3-none-any.whl$", mutate=flip_byte(), times=-1)
+    app, dep = world.wheels["app-2.0"], world.wheels["dep-2.0"]
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"app==2.0 --hash=sha256:{_sha256(app)}\ndep==2.0 --hash=sha256:{_sha256(dep)}\n")
+    before = venv.snapshot()
+    res = cli("pip", "install", "-r", reqs, "--require-hashes", "--python", venv.root, "--index-url", world.index)
+    assert_clean_failure(res, "dep-2.0-py3-none-any.whl", _sha256(dep))
+    assert venv.snapshot() == before
+    assert_consistent(venv, cache_dir)
+
+
+def test_locked_hash_is_checked_by_sync(
+    cli: Cli, world: World, tmp_path: Path, cache_dir: Path
+) -> None:
+    """`torchup sync` installs from pylock.toml: a file that no longer matches the locked hash
+    (changed on the index after locking) is refused."""
+    import sys
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["app==2.0"]\n'
+    )
+    index = ("--default-index", world.index)
+    cli.ok("lock", "--directory", project, *index)
+    world.faults.body("app-2.0-py3-none-any.whl$", mutate=flip_byte(), times=-1)
+    res = cli("sync", "--directory", project, *index, "--frozen", "-p", sys.executable)
+    assert_clean_failure(res, "app-2.0-py3-none-any.whl", "sha256")
+    venv = Venv(project / ".venv")
+    assert "app" not in venv.versions()
+    assert_consistent(venv, cache_dir)
+    # and `pip sync pylock.toml` checks it the same way
+    res = cli("pip", "sync", project / "pylock.toml", "--python", venv.root)
+    assert_clean_failure(res, "app-2.0-py3-none-any.whl", "sha256")
+    assert "app" not in venv.versions()

@@ -311,7 +311,10 @@ def dist_name_from_url(url: str) -> tuple[str, str] | None:
     """
     if not url:
         return None
-    parts = urlsplit(url) if _SCHEME_RE.match(url) or url.startswith("file:") else None
+    try:
+        parts = urlsplit(url) if _SCHEME_RE.match(url) or url.startswith("file:") else None
+    except ValueError:  # "Invalid IPv6 URL" and the like: not a distribution URL
+        return None
     raw_path = parts.path if parts else url.split("#", 1)[0].split("?", 1)[0]
     filename = unquote(re.split(r"[\\/]", raw_path.rstrip("/\\"))[-1])
     if filename.endswith(".whl"):
@@ -788,6 +791,7 @@ def _parse_named(
     url: str | None = None
     path: str | None = None
     if _is_url(target):
+        _check_splittable(target, where)
         url = target
         if target.startswith("file:"):
             path = _file_url_path(target)
@@ -843,6 +847,7 @@ def _parse_unnamed(
     url: str | None = None
     path: str | None = None
     if is_url:
+        _check_splittable(location, where)
         url = location
         if location.startswith("file:"):
             path = _file_url_path(location)
@@ -946,6 +951,15 @@ def _fragment_hashes(location: str) -> tuple[str, ...]:
         if key in STRONG_HASHES and _HEX_RE.fullmatch(value):
             hashes.append(f"{key}:{value.lower()}")
     return tuple(hashes)
+
+
+def _check_splittable(url: str, where: _Where) -> None:
+    """A URL urllib cannot split (``http://[::1``) is a RequirementError here, not a ValueError
+    escaping later (found by tests/property/test_fuzz_parsers.py)."""
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        raise where.error(f"invalid URL {url!r}: {exc}", hint="check the URL") from None
 
 
 def _file_url_path(url: str) -> str:

@@ -5,6 +5,8 @@
 * At the end of a run that collected ``test_packse.py``, prints
   ``packse conformance: N passed, M xfailed of 106 non-universal``. With
   ``PACKSE_WRITE_DOC=1`` it also rewrites ``docs/conformance.md`` from the results.
+* For ``test_packse_universal.py`` (universal scenarios through `torchup lock`) it prints
+  ``packse universal: N passed, M xfailed of 41``.
 """
 
 from __future__ import annotations

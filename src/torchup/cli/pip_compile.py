@@ -19,7 +19,10 @@ __all__ = ["run", "format_requirements_txt", "report_json"]
 
 def _command_line(ns: argparse.Namespace) -> str:
     argv = sys.argv[1:] if sys.argv and sys.argv[0].endswith("torchup") else sys.argv[1:]
-    return "torchup " + " ".join(shlex.quote(a) for a in argv)
+    from torchup.index.client import redact_url
+
+    # Index URLs may carry credentials: the header must never repeat them.
+    return "torchup " + " ".join(shlex.quote(redact_url(a) if "://" in a else a) for a in argv)
 
 
 def _read_preferences(path: str | None) -> dict[str, str]:

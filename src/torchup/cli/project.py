@@ -258,6 +258,14 @@ class LockSession:
         extras = [variant.extra] if variant.extra else []
         for name, sources in self.project.config.tool.sources.items():
             for src in sources:
+                if src.kind == "git":
+                    raise ConfigError(
+                        f"the source of {name} is a git repository, which a project lock does "
+                        "not support yet",
+                        path=str(self.project.pyproject),
+                        key=f"tool.uv.sources.{name}",
+                        hint=f"point {name} at a wheel URL or an index",
+                    )
                 if src.kind not in ("url", "path"):
                     continue
                 if src.extra and src.extra not in extras:
@@ -372,10 +380,10 @@ def _sources_pin_torch(config: Any) -> bool:
 def _user_chose_torch_build(config: Any, session: LockSession) -> bool:
     """Whether the project already says which torch build it wants, so torchup must not add
     backend locks of its own (besides a torch-family source): a PyTorch index among the project's
-    indexes (``extra-index-url = [".../whl/cpu"]``, ``index-url = ".../whl/nightly/cu128"``)
+    indexes (``extra-index-url = [".../whl/cpu"]``, ``index-url = ".../whl/nightly/cu128"``),
     a pin with a local label (``torch==2.4.1+cpu``) or a wheel URL (``torch @ https://...``).
 
-    Without the last two checks seed 003's CPU-only project (``torch==2.4.1+cpu`` with the CPU
+    Without these checks seed 003's CPU-only project (``torch==2.4.1+cpu`` with the CPU
     index as extra index) also got a ``pylock.cu124.toml`` in which no Linux/Windows
     environment resolved, and `sync` on an NVIDIA machine picked it and installed no torch.
     """

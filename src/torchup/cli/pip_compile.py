@@ -22,7 +22,15 @@ def _command_line(ns: argparse.Namespace) -> str:
     from torchup.index.client import redact_url
 
     # Index URLs may carry credentials: the header must never repeat them.
-    return "torchup " + " ".join(shlex.quote(redact_url(a) if "://" in a else a) for a in argv)
+    def clean(arg: str) -> str:
+        if "://" not in arg:
+            return arg
+        if arg.startswith("-") and "=" in arg:
+            flag, _, value = arg.partition("=")
+            return f"{flag}={redact_url(value)}"
+        return redact_url(arg)
+
+    return "torchup " + " ".join(shlex.quote(clean(a)) for a in argv)
 
 
 def _read_preferences(path: str | None) -> dict[str, str]:

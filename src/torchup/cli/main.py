@@ -38,16 +38,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _add_global(p: argparse.ArgumentParser) -> None:
+def _add_global(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """Global options, accepted before or after the command (``torchup -v pip compile``).
+
+    Only the top-level parser sets defaults; the copies on subcommands use SUPPRESS so that a
+    value given before the command is not overwritten by the subcommand's default.
+    """
+
+    def d(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
     g = p.add_argument_group("global options")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="more output (-vv: debug)")
-    g.add_argument("-q", "--quiet", action="count", default=0, help="less output")
-    g.add_argument("--color", choices=["auto", "always", "never"], default="auto")
-    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    g.add_argument("--cache-dir", metavar="DIR", help="cache directory [env: TORCHUP_CACHE_DIR]")
-    g.add_argument("-n", "--no-cache", action="store_true", help="use a temporary cache")
-    g.add_argument("--offline", action="store_true", help="use only the cache, no network")
-    g.add_argument("--native-tls", action="store_true", help=argparse.SUPPRESS)
+    g.add_argument("-v", "--verbose", action="count", default=d(0), help="more output (-vv: debug)")
+    g.add_argument("-q", "--quiet", action="count", default=d(0), help="less output")
+    g.add_argument("--color", choices=["auto", "always", "never"], default=d("auto"))
+    g.add_argument("--no-progress", action="store_true", default=d(False), help="hide progress bars")
+    g.add_argument("--cache-dir", metavar="DIR", default=d(None), help="cache directory [env: TORCHUP_CACHE_DIR]")
+    g.add_argument("-n", "--no-cache", action="store_true", default=d(False), help="use a temporary cache")
+    g.add_argument("--offline", action="store_true", default=d(False), help="use only the cache, no network")
+    g.add_argument("--native-tls", action="store_true", default=d(False), help=argparse.SUPPRESS)
 
 
 def _add_index(p: argparse.ArgumentParser) -> None:
@@ -119,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Python package manager that gets PyTorch right.",
     )
     parser.add_argument("-V", "--version", action="version", version=f"torchup {__version__}")
-    _add_global(parser)
+    _add_global(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     pip = sub.add_parser("pip", help="pip-compatible commands")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
@@ -58,10 +58,13 @@ _SDIST_SUFFIXES = (".tar.gz", ".zip")
 _ParsedName = tuple[NormalizedName, Version, frozenset[Tag]]
 
 
+@lru_cache(maxsize=1 << 16)
 def parse_filename(filename: str) -> _ParsedName | None:
     """Split a wheel or sdist filename into (project, version, tags); None if it is neither.
 
     Never raises: an invalid or foreign filename (``.egg``, ``.exe``, bad version) gives None.
+    Memoised: a page is validated when parsed and the same names are read again when files
+    are grouped, so each distinct filename is parsed once per process.
     """
     try:
         if filename.endswith(".whl"):

@@ -3,13 +3,18 @@
 Takes the files an index listed (``DistFile``) and a :class:`~torchup.target.Target` and answers,
 as data, which versions are usable and, for the others, why not: "no wheel for this platform",
 "requires Python >=3.12", "yanked", "newer than --exclude-newer". No IO here.
+
+Cost matters: a popular project lists tens of thousands of files, and the resolver looks at a
+handful of versions. So grouping by version is the only eager work; the best file of a version
+(tag ranking, Requires-Python checks) is chosen the first time that version is asked about.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
@@ -35,28 +40,64 @@ class BinaryPolicy:
 
 
 @dataclass(frozen=True)
-class VersionChoice:
-    """One version of a project for one Target: the best file to use, or why none fits."""
+class _Context:
+    target: Target
+    binary: BinaryPolicy
+    exclude_newer: datetime | None
+    where: str
 
-    version: Version
-    best: object | None  # the DistFile to use (best wheel, else sdist); None when unavailable
-    files: tuple[object, ...] = field(default=(), repr=False)
-    unavailable: str | None = None  # human reason ("has no wheel for ..."), None when usable
-    yanked: bool = False
+
+class VersionChoice:
+    """One version of a project for one Target: the best file to use, or why none fits.
+
+    ``best`` and ``unavailable`` are worked out on first access (see the module docstring);
+    ``yanked`` (every file of the version is yanked) is known at once.
+    """
+
+    __slots__ = ("version", "files", "yanked", "_context", "_best", "_unavailable", "_done")
+
+    def __init__(self, version: Version, files: Sequence[object], context: _Context) -> None:
+        self.version = version
+        self.files = tuple(files)
+        self.yanked = all(getattr(f, "yanked", None) is not None for f in self.files)
+        self._context = context
+        self._best: object | None = None
+        self._unavailable: str | None = None
+        self._done = False
+
+    def _resolve(self) -> None:
+        if not self._done:
+            self._best, self._unavailable = _choose(self.files, self.yanked, self._context)
+            self._done = True
+
+    @property
+    def best(self) -> object | None:
+        """The DistFile to use (best wheel, else sdist); None when unavailable."""
+        self._resolve()
+        return self._best
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why no file fits ("has no wheel for ..."), None when usable."""
+        self._resolve()
+        return self._unavailable
 
     @property
     def usable(self) -> bool:
         return self.unavailable is None
 
+    def __repr__(self) -> str:
+        return f"VersionChoice({self.version}, {len(self.files)} files)"
 
-def _python_ok(requires_python: str | None, target: Target) -> bool | None:
-    if not requires_python:
-        return None
+
+@lru_cache(maxsize=4096)
+def _python_ok(requires_python: str, python: Version) -> bool | None:
+    # A few dozen distinct strings cover tens of thousands of files: parse each once.
     try:
         spec = SpecifierSet(requires_python)
     except InvalidSpecifier:
         return None  # ignore garbage metadata rather than rejecting a whole version
-    return spec.contains(target.python_full_version, prereleases=True)
+    return spec.contains(python, prereleases=True)
 
 
 def group_candidates(
@@ -67,10 +108,11 @@ def group_candidates(
     exclude_newer: datetime | None = None,
     platform_words: str = "",
 ) -> dict[Version, VersionChoice]:
-    """Group index files by version and pick the best file of each for ``target``.
+    """Group index files by version; each version's best file is chosen lazily.
 
     ``files`` are ``torchup.index.simple.DistFile``-like objects (filename, version, is_wheel,
-    requires_python, yanked, upload_time). Cost: O(files * tags per file).
+    wheel_tags, requires_python, yanked, upload_time). Cost: O(files) now, O(files of a version
+    x tags) the first time a version is inspected.
     """
     by_version: dict[Version, list[object]] = {}
     for f in files:
@@ -78,49 +120,44 @@ def group_candidates(
         if v is None:
             continue
         by_version.setdefault(v, []).append(f)
-    where = platform_words or str(target)
-    out: dict[Version, VersionChoice] = {}
-    for version, group in by_version.items():
-        out[version] = _choose(version, group, target, binary, exclude_newer, where)
-    return out
+    context = _Context(target, binary, exclude_newer, platform_words or str(target))
+    return {version: VersionChoice(version, group, context) for version, group in by_version.items()}
 
 
-def _choose(
-    version: Version,
-    group: Sequence[object],
-    target: Target,
-    binary: BinaryPolicy,
-    exclude_newer: datetime | None,
-    where: str,
-) -> VersionChoice:
+def _wheel_rank(f: object, target: Target) -> int | None:
+    tags = getattr(f, "wheel_tags", None)
+    if tags is not None:
+        try:
+            return target.tag_rank(tags)
+        except ValueError:
+            return None
+    return target.wheel_rank(getattr(f, "filename", ""))
+
+
+def _choose(group: Sequence[object], yanked: bool, ctx: _Context) -> tuple[object | None, str | None]:
+    target = ctx.target
+    binary = ctx.binary
     name = getattr(group[0], "project", "")
     live = [f for f in group if getattr(f, "yanked", None) is None]
-    yanked = not live
     pool = live or list(group)
-    if exclude_newer is not None:
-        fresh = [f for f in pool if not _newer(f, exclude_newer)]
+    if ctx.exclude_newer is not None:
+        fresh = [f for f in pool if not _newer(f, ctx.exclude_newer)]
         if not fresh:
-            return VersionChoice(
-                version, None, tuple(group), f"was published after {exclude_newer:%Y-%m-%d}"
-            )
+            return None, f"was published after {ctx.exclude_newer:%Y-%m-%d}"
         pool = fresh
+    python = target.python_full_version
     py_reasons: list[str] = []
     ok_py = []
     for f in pool:
-        verdict = _python_ok(getattr(f, "requires_python", None), target)
+        rp = getattr(f, "requires_python", None)
+        verdict = _python_ok(rp, python) if rp else None
         if verdict is False:
-            py_reasons.append(str(getattr(f, "requires_python", "")))
+            py_reasons.append(str(rp))
         else:
             ok_py.append(f)
     if not ok_py:
         need = py_reasons[0] if py_reasons else "another Python"
-        return VersionChoice(
-            version,
-            None,
-            tuple(group),
-            f"requires Python {need}, but the target is Python {target.python_full_version}",
-            yanked,
-        )
+        return None, f"requires Python {need}, but the target is Python {python}"
     best_wheel = None
     best_rank: int | None = None
     sdist = None
@@ -128,7 +165,7 @@ def _choose(
         if getattr(f, "is_wheel", False):
             if not binary.wheels_allowed(name):
                 continue
-            rank = target.wheel_rank(getattr(f, "filename", ""))
+            rank = _wheel_rank(f, target)
             if rank is not None and (best_rank is None or rank < best_rank):
                 best_wheel, best_rank = f, rank
         elif sdist is None and binary.sdists_allowed(name):
@@ -137,15 +174,15 @@ def _choose(
     if best is None:
         has_wheels = any(getattr(f, "is_wheel", False) for f in ok_py)
         if has_wheels:
-            reason = f"has no wheel for {where}"
+            reason = f"has no wheel for {ctx.where}"
             if not any(not getattr(f, "is_wheel", False) for f in ok_py):
                 reason += " and no source distribution"
             elif not binary.sdists_allowed(name):
                 reason += " (source builds are disabled)"
         else:
             reason = "has only a source distribution, and building is disabled"
-        return VersionChoice(version, None, tuple(group), reason, yanked)
-    return VersionChoice(version, best, tuple(group), None, yanked)
+        return None, reason
+    return best, None
 
 
 def _newer(f: object, limit: datetime) -> bool:

@@ -54,11 +54,14 @@ def wrap(modname, owner_attr, attr, label):
 
 import torchup.cli.main as cm
 import torchup.index.client, torchup.index.simple, torchup.cache, torchup.resolver.provider
-import torchup.index.metadata, torchup.resolver.session
+import torchup.index.metadata, torchup.resolver.session, torchup.index.finder
 T_IMPORT = time.perf_counter()
 CPU_IMPORT = time.process_time()
 wrap("torchup.index.client", "HttpClient", "_request", "HttpClient._request (send, headers)")
 wrap("torchup.index.client", "HttpClient", "_get_page", "HttpClient._get_page (http + cache io)")
+wrap("torchup.resolver.provider", "IndexProvider", "_load_choices", "IndexProvider._load_choices (page -> choices)")
+wrap("torchup.index.finder", "Finder", "_load", "Finder._load (fetch_page + project filter)")
+wrap("torchup.index.client", "HttpClient", "fetch_page", "HttpClient.fetch_page (get + json + parse)")
 wrap("torchup.index.client", None, "parse_json_page", "simple.parse_json_page")
 wrap("torchup.index.client", None, "parse_html_page", "simple.parse_html_page")
 wrap("torchup.resolver.provider", None, "group_candidates", "candidates.group_candidates")
@@ -182,7 +185,7 @@ def main() -> int:
     )
     for name, v in sorted(r["phases"].items(), key=lambda kv: -kv[1]["cpu_s"]):
         print(
-            f"  {name:<44} {v['calls']:>6} {v['cpu_s']:>7.3f} {v['cpu_s'] / total:>6.0%} "
+            f"  {name:<50} {v['calls']:>6} {v['cpu_s']:>7.3f} {v['cpu_s'] / total:>6.0%} "
             f"{v['wall_s']:>14.2f}"
         )
     if r["missing"]:

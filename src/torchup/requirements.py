@@ -567,7 +567,8 @@ def _replace_hashes(parsed: ParsedRequirement, hashes: tuple[str, ...]) -> Parse
 def _read(state: _State, location: str, *, including: _Where | None, line: int | None) -> str:
     try:
         text = state.read_file(location)
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        # ValueError: open() of a name with a NUL ("embedded null byte", found by atheris).
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         if including is None:
             raise RequirementError(
@@ -751,6 +752,10 @@ def _parse_requirement(
 ) -> ParsedRequirement:
     if not text:
         raise where.error("empty requirement", hint="write a name such as `torch>=2.4`")
+    if "\x00" in text:
+        # A NUL reached os.path.expanduser / open() as "ValueError: embedded null byte"
+        # (found by atheris, see tests/property/test_fuzz_parsers.py).
+        raise where.error("the requirement contains a NUL character", hint="remove it")
     if _NAMED_URL_RE.match(text):
         return _parse_named(text, where, editable, working_dir, is_constraint)
     # Only the part before a marker decides, so `/` inside a marker value is not a "path".

@@ -8,6 +8,7 @@ are printed (`pytest -s`) and recorded as junit properties.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -44,10 +45,22 @@ def _python311() -> str | None:
     return shutil.which("python3.11")
 
 
+@pytest.fixture
+def heavy_tmp(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """tmp_path, emptied afterwards along with the unpacked-wheel cache: ~750 MB per run would
+    otherwise stay in the kept pytest temp dirs (and slow the session that finally deletes them)."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    cache = os.environ.get("TORCHUP_CACHE_DIR")
+    if cache:
+        shutil.rmtree(Path(cache) / "wheels-v1", ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_install_real_torch_cpu_wheel(
-    cli: Cli, tmp_path: Path, record_property: pytest.RecordProperty
+    cli: Cli, heavy_tmp: Path, record_property: pytest.RecordProperty
 ) -> None:
+    tmp_path = heavy_tmp
     if not TORCH_WHEEL.is_file():
         pytest.skip(f"{TORCH_WHEEL} is not on this machine")
     python = _python311()

@@ -16,12 +16,9 @@ line per target with the number of inputs tried and crashes found (used for docs
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import string
 import tempfile
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -427,7 +424,69 @@ def test_pylock(text: str) -> None:
     _call("pylock.toml", loads_lock, text)
 
 
-# -- optional: atheris ---------------------------------------------------------------------------
+# -- optional: atheris (coverage-guided) ---------------------------------------------------------
+#
+#   pip install atheris   # not a dependency of torchup
+#   python tests/property/test_fuzz_parsers.py -atheris_runs=200000
+#
+# Feeds the same parsers coverage-guided bytes (libFuzzer). The first byte picks the target; any
+# exception other than TorchupError (and a target's documented format error) is a crash.
 
-# tests/property/atheris_fuzz.py is not collected; see docs/reliability.md for how it was run.
-_ = (io, string, zipfile)
+
+def _atheris_main() -> None:  # pragma: no cover - manual tool
+    import sys
+
+    import atheris
+
+    with atheris.instrument_imports():
+        from torchup.config import ProjectConfig
+        from torchup.index import metadata as md
+        from torchup.index import simple
+        from torchup.lock import loads_lock
+        from torchup.requirements import parse_requirement_string, parse_requirements_text
+
+    def one_input(data: bytes) -> None:
+        if not data:
+            return
+        which, body = data[0] % 9, data[1:]
+        text = body.decode("utf-8", "surrogateescape")
+        try:
+            if which == 0:
+                simple.parse_html_page(text, "http://127.0.0.1/simple/app/")
+            elif which == 1:
+                try:
+                    value = json.loads(body)
+                except ValueError:
+                    return  # the client turns this into IndexError_
+                simple.parse_json_page(value, "http://127.0.0.1/simple/app/")
+                simple.parse_project_list_json(value)
+            elif which == 2:
+                md.parse_metadata(body)
+            elif which == 3:
+                md.find_metadata_in_zip(body, "app")
+            elif which == 4:
+                parse_requirement_string(text, "command line")
+            elif which == 5:
+                parse_requirements_text(text, "requirements.txt")
+            elif which == 6:
+                ProjectConfig.from_pyproject(text)
+            elif which == 7:
+                loads_lock(text)
+            else:
+                simple.parse_filename(text)
+                simple.parse_find_links(text, "http://x/")
+        except TorchupError:
+            pass
+        except md._ZipFormatError:
+            pass
+
+    runs = [a for a in sys.argv[1:] if a.startswith("-atheris_runs=")]
+    argv = [sys.argv[0], *(a for a in sys.argv[1:] if not a.startswith("-atheris_runs="))]
+    if runs:
+        argv.append("-runs=" + runs[0].split("=", 1)[1])
+    atheris.Setup(argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _atheris_main()

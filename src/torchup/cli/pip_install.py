@@ -466,7 +466,8 @@ def _local_projects(
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
     from email.parser import Parser
 
-    inputs.local_sources = {}  # type: ignore[attr-defined]
+    sources: dict[str, str] = {}  # name -> source tree URI, read back by _source_uri()
+    inputs.local_sources = sources  # type: ignore[attr-defined]
 
     for rr in local:
         path = Path(rr.requirement.url[len("file://"):])
@@ -486,7 +487,7 @@ def _local_projects(
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `).
-        inputs.local_sources[name] = path.resolve().as_uri()
+        sources[name] = path.resolve().as_uri()
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built

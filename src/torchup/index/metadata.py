@@ -705,6 +705,7 @@ class MetadataFetcher:
         host = urlsplit(dist.url).netloc
         with self._lock:
             ranges_ok = host not in self._no_range_hosts
+        range_error: _ZipFormatError | None = None
         try:
             if ranges_ok:
                 try:
@@ -713,8 +714,8 @@ class MetadataFetcher:
                     with self._lock:
                         self._no_range_hosts.add(host)
                     logger.info(
-                        "%s: the server does not serve HTTP Range correctly (%s); streaming "
-                        "the wheel instead (slow for big wheels)",
+                        "%s: the server ignores HTTP Range or answers it wrongly (%s); "
+                        "streaming the wheel instead (slow for big wheels)",
                         redact_url(dist.url),
                         exc.message,
                     )
@@ -723,6 +724,7 @@ class MetadataFetcher:
                     # stream below says so too) or the server answered the ranges with the
                     # wrong bytes; reading the file from its start tells which, instead of
                     # failing resolution on a server's Range bug.
+                    range_error = exc
                     logger.info(
                         "%s: the ranged reads did not make a valid zip (%s); reading the "
                         "wheel from its start instead",
@@ -739,8 +741,10 @@ class MetadataFetcher:
                 )
                 return "download", self._by_download(dist, cost, project)
         except _ZipFormatError as exc:
+            # Both ways failed: the wheel really is malformed. The central directory's view
+            # (the range path's error) names the problem best.
             raise MetadataError(
-                f"cannot read METADATA from {dist.filename}: {exc}",
+                f"cannot read METADATA from {dist.filename}: {range_error or exc}",
                 url=redact_url(dist.url),
                 hint="the wheel is malformed or the server sent something else",
             ) from exc

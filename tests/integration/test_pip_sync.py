@@ -170,11 +170,6 @@ def test_sync_pylock_written_by_compile(
     assert tree_snapshot(venv.root) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pip compile --format pylock.toml cannot lock find-links files that have no index "
-    "hash: 'packages[0].wheels[0].hashes: At least one hash must be provided'",
-)
 def test_sync_pylock_with_relative_paths(cli: Cli, venv: Venv, tmp_path: Path) -> None:
     """A lock made against a local find-links folder installs from files next to it."""
     wheels = tmp_path / "wheelhouse"

@@ -170,7 +170,17 @@ class Comparer:
             *args,
         ]
         if tool == "uv":
-            return [str(self.uv), "pip", "compile", "--no-python-downloads", *common]
+            # --python: a concrete interpreter for sdist builds. Without it uv discovers one on
+            # PATH for every run (pyenv shims here: 1-3 s of the wall time, not resolution).
+            return [
+                str(self.uv),
+                "pip",
+                "compile",
+                "--no-python-downloads",
+                "--python",
+                sys.executable,
+                *common,
+            ]
         return [*_torchup_exe(), "pip", "compile", "--no-progress", *common]
 
     def _run(self, tool: str, rs: Any, target: str) -> Run:
@@ -373,8 +383,9 @@ def write_doc(rows: list[dict[str, Any]], uv_version: str, path: Path = DOC_FILE
         f"uv {uv_total:.0f} s (median {median([e['uv']['seconds'] for e in rows]):.1f} s). "
         "Wall-clock seconds per `pip compile` process with each tool's own cache, "
         "one torchup and one uv process at a time on a 2-core machine, beside other work: "
-        "compare the tools roughly, not to the tenth. uv's time includes about 1.5 s of Python "
-        "interpreter discovery that its own `Resolved ... in` line leaves out.",
+        "compare the tools roughly, not to the tenth. uv gets `--python` (this interpreter, for "
+        "sdist builds only; the target stays `--python-version`) so that its time is not "
+        "spent discovering interpreters through pyenv shims.",
         "",
         "## Listed differences",
         "",

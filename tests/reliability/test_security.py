@@ -77,13 +77,8 @@ def test_credentials_never_shown_on_success_at_debug_level(
         assert _files_containing(root, SECRET.encode()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pip compile writes its command line, index URL credentials included, into the "
-    "header of its output (src/torchup/cli/pip_compile.py:22 quotes sys.argv as is; needs "
-    "redact_url on each argument). Not in this change's files; reported.",
-)
 def test_credentials_never_shown_by_pip_compile(world: World, cache_dir: Path, tmp_path: Path) -> None:
+    """The header of a compiled file repeats the command line: without its credentials."""
     index = _with_credentials(world.index)
     env = subprocess_env(TORCHUP_CACHE_DIR=str(cache_dir))
     reqs = tmp_path / "requirements.in"

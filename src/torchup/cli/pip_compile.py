@@ -152,7 +152,15 @@ def run(ns: argparse.Namespace) -> int:
     if fmt == "pylock.toml":
         from torchup.lock.build import lock_from_results, render_lock
 
-        text = render_lock(lock_from_results([result], created_by="torchup"))
+        from torchup.install.download import hash_unhashed
+
+        text = render_lock(
+            lock_from_results(
+                [result],
+                created_by="torchup",
+                hash_files=lambda files: hash_unhashed(ctx.client, ctx.cache.bucket("archives-v1"), files),
+            )
+        )
     else:
         text = format_requirements_txt(
             result,
@@ -204,7 +212,13 @@ def _run_universal(ctx: Context, ns: argparse.Namespace, inputs: Any, prefs: dic
         prefs = {**prefs, **{p.name: str(p.version) for p in run_.result.packages}}
     if not results:
         raise failures[0]
-    lock = lock_from_results(results, all_targets=targets)
+    from torchup.install.download import hash_unhashed
+
+    lock = lock_from_results(
+        results,
+        all_targets=targets,
+        hash_files=lambda files: hash_unhashed(ctx.client, ctx.cache.bucket("archives-v1"), files),
+    )
     output.info(
         f"Resolved {len({p.name for p in lock.packages})} packages for {len(results)} environments "
         f"in {(time.monotonic() - started) * 1000:.0f}ms"

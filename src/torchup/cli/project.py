@@ -681,42 +681,11 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
 
 
 def _hash_missing(ctx: Context, files: Sequence[Any]) -> dict[str, dict[str, str]]:
-    """sha256 of locked files whose index gave none (PyTorch nightly pages omit ``#sha256``).
+    """sha256 of locked files whose index gave none (see ``install.download.hash_unhashed``)."""
+    from torchup.install.download import hash_unhashed
 
-    PEP 751 requires a hash per file, so these are downloaded once into the archive cache (the
-    install path's URL-keyed slot, see ``install/download.py``) and hashed; the file is also
-    linked into its sha256 slot so a later `torchup sync` installs it without downloading again.
-    Files that have a sha256 are never fetched.
-    """
-    import hashlib
-    import os
-
-    from torchup.install.download import Artifact, _cache_slot, fetch_artifacts
-
-    cache_dir = ctx.cache.bucket("archives-v1")
-    arts = [
-        Artifact(name=f.url, url=f.url, filename=f.filename, size=getattr(f, "size", None))
-        for f in files
-    ]
-    output.info(f"Hashing {len(arts)} file(s) whose index lists no sha256 (PEP 751 needs one)")
-    paths = fetch_artifacts(ctx.client, cache_dir, arts)
-    out: dict[str, dict[str, str]] = {}
-    for art in arts:
-        path = paths[art.name]
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        sha = digest.hexdigest()
-        out[art.url] = {"sha256": sha}
-        slot = _cache_slot(cache_dir, Artifact(art.name, art.url, art.filename, {"sha256": sha}))
-        if not slot.exists() and path.is_relative_to(cache_dir):
-            slot.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(path, slot)
-            except OSError:
-                pass
-    return out
+    output.info(f"Hashing {len(files)} file(s) whose index lists no sha256 (PEP 751 needs one)")
+    return hash_unhashed(ctx.client, ctx.cache.bucket("archives-v1"), files)
 
 
 def _remove_stale_backend_locks(project: Project, written: set[str]) -> None:

@@ -42,6 +42,17 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
     from torchup.resolver.session import RootRequirement
 
     req = parsed.requirement
+    if req is None and parsed.path and Path(parsed.path).is_dir():
+        # `-e ./proj` / `./proj` in a requirements file: name it from its pyproject.toml.
+        import dataclasses
+
+        from torchup.cli.pip_install import _name_local_directory
+        from torchup.requirements import parse_requirement_string
+
+        named = parse_requirement_string(_name_local_directory(parsed.path), parsed.source)
+        if named.requirement is not None:
+            parsed = dataclasses.replace(parsed, requirement=named.requirement)
+            req = parsed.requirement
     if req is None:
         raise ConfigError(
             f"{parsed.source}: cannot tell the project name of {parsed}",

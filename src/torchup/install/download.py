@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["Artifact", "fetch_artifacts"]
+__all__ = ["Artifact", "fetch_artifacts", "hash_unhashed"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,34 @@ def _verify_local(path: Path, artifact: Artifact) -> None:
                 digest.update(chunk)
         if digest.hexdigest() != expected:
             raise HashMismatchError(url=str(path), expected=expected, actual=digest.hexdigest())
+
+
+def hash_unhashed(client: Any, cache_dir: Path, files: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """``url -> {"sha256": hex}`` for files whose index gave no hash (nightly pages, local
+    find-links folders): PEP 751 requires a hash per locked file.
+
+    Remote files are downloaded once into the archive cache (the URL-keyed slot) and linked
+    into their sha256 slot, so a later install does not download them again; local files are
+    hashed in place. Files that already have a sha256 should not be passed.
+    """
+    import os
+
+    arts = [Artifact(name=f.url, url=f.url, filename=f.filename, size=getattr(f, "size", None)) for f in files]
+    paths = fetch_artifacts(client, cache_dir, arts)
+    out: dict[str, dict[str, str]] = {}
+    for art in arts:
+        path = paths[art.name]
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+        out[art.url] = {"sha256": sha}
+        slot = _cache_slot(cache_dir, Artifact(art.name, art.url, art.filename, {"sha256": sha}))
+        if not slot.exists() and path.is_relative_to(cache_dir):
+            slot.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(path, slot)
+            except OSError:
+                pass  # another process linked it first, or no hardlinks here: harmless
+    return out

@@ -5,6 +5,10 @@
 * ``world``: an :class:`IndexServer` with app 1.0/2.0 (app needs dep>=1) and dep 1.0/2.0 on
   index ``simple``, plus a :class:`FaultInjector` on it (``world.faults``).
 * ``venv``: an empty virtual environment; ``cli``: torchup in process.
+
+Tests marked ``slow`` (more kill points, more credential-leak cases, the lock-file reader race)
+are skipped by default to keep this directory under 90 s on 2 cores; ``-m slow`` or
+``RELIABILITY_SLOW=1`` runs them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,20 @@ from tests.reliability.helpers import APP1, APP2, DEP1, DEP2, Cli, Venv
 from tests.support.faults import FaultInjector
 from tests.support.server import IndexServer
 from tests.support.wheels import build_wheel
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import os
+
+    if os.environ.get("RELIABILITY_SLOW") or "slow" in (config.getoption("-m") or "").replace(
+        "not slow", ""
+    ):
+        return
+    skip = pytest.mark.skip(reason="slow reliability test: run with -m slow or RELIABILITY_SLOW=1")
+    here = Path(__file__).parent
+    for item in items:
+        if "slow" in item.keywords and Path(str(item.fspath)).parent == here:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -141,7 +141,7 @@ def test_lock_while_sync(world: World, tmp_path: Path, cache_dir: Path, cli: Cli
     locker = threading.Thread(target=keep_locking)
     locker.start()
     try:
-        for _ in range(2):
+        for _ in range(1):
             res = run_subprocess(
                 "sync", "--directory", project, *index, "-p", sys.executable, env=env
             )

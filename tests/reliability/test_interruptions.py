@@ -78,10 +78,17 @@ KILL_POINTS = [
     ("replace:3", True, "page / metadata cache writes on a cold cache"),
     ("mkstemp:4", True, "creating a cache entry's temporary file on a cold cache"),
 ]
+# The default run keeps one kill point per phase; `-m slow` (or RELIABILITY_SLOW=1) runs all.
+_DEFAULT = {"chunk:2", "rename:1:after", "rename:3", "rename:8", "replace:3"}
 
 
 @pytest.mark.parametrize(
-    ("spec", "cold", "where"), KILL_POINTS, ids=[f"{k}{'-cold' if c else ''}" for k, c, _ in KILL_POINTS]
+    ("spec", "cold", "where"),
+    [
+        pytest.param(k, c, w, id=f"{k}{'-cold' if c else ''}",
+                     marks=() if k in _DEFAULT else pytest.mark.slow)
+        for k, c, w in KILL_POINTS
+    ],
 )
 def test_sigkilled_install_then_normal_run(
     cli: Cli,
@@ -122,6 +129,7 @@ def test_sigkilled_install_then_normal_run(
     assert (venv.root / "bin" / "app-cli").exists()
 
 
+@pytest.mark.slow
 def test_sigkill_at_a_random_moment(
     cli: Cli, venv: Venv, kill_world: IndexServer, cache_dir: Path
 ) -> None:
@@ -163,7 +171,9 @@ def _project(root: Path, requirement: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("spec", ["fsync:1", "fsync:1:after", "mkstemp:1:after"])
+@pytest.mark.parametrize(
+    "spec", ["fsync:1", pytest.param("fsync:1:after", marks=pytest.mark.slow), "mkstemp:1:after"]
+)
 def test_sigkilled_lock_leaves_the_old_lock_or_the_new_one(
     cli: Cli, kill_world: IndexServer, cache_dir: Path, tmp_path: Path, spec: str
 ) -> None:
@@ -192,6 +202,7 @@ def test_sigkilled_lock_leaves_the_old_lock_or_the_new_one(
     assert cache_problems(cache_dir) == []
 
 
+@pytest.mark.slow
 def test_lock_write_is_all_or_nothing_under_concurrent_readers(
     kill_world: IndexServer, cache_dir: Path, tmp_path: Path
 ) -> None:

@@ -94,7 +94,16 @@ def test_credentials_never_shown_by_pip_compile(world: World, cache_dir: Path, t
 
 @pytest.mark.parametrize(
     "case",
-    ["503", "hash", "404-file", "missing-project", "bad-json", "redirect-loop", "refused", "offline"],
+    [
+        "503",
+        "hash",
+        pytest.param("404-file", marks=pytest.mark.slow),
+        pytest.param("missing-project", marks=pytest.mark.slow),
+        pytest.param("bad-json", marks=pytest.mark.slow),
+        pytest.param("redirect-loop", marks=pytest.mark.slow),
+        "refused",
+        "offline",
+    ],
 )
 def test_credentials_never_shown_on_failure(
     world: World, venv: Venv, cache_dir: Path, tmp_path: Path, case: str

@@ -150,9 +150,8 @@ def run(ns: argparse.Namespace) -> int:
     output.info(f"Resolved {len(result.packages)} packages in {elapsed * 1000:.0f}ms")
     fmt = ns.format or ("pylock.toml" if (ns.output_file or "").endswith(".toml") else "requirements.txt")
     if fmt == "pylock.toml":
-        from torchup.lock.build import lock_from_results, render_lock
-
         from torchup.install.download import hash_unhashed
+        from torchup.lock.build import lock_from_results, render_lock
 
         text = render_lock(
             lock_from_results(

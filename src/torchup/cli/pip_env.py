@@ -29,7 +29,7 @@ def run_uninstall(ns: argparse.Namespace) -> int:
 
     started = time.monotonic()
     ctx, interp, installed = _installed(ns)
-    names = [canonicalize_name(n.split("==")[0].split("[")[0]) for n in ns.packages]
+    names: list[str] = [canonicalize_name(n.split("==")[0].split("[")[0]) for n in ns.packages]
     for path in ns.requirements:
         names += [r.name for r in parse_requirements_file(path, env=dict(ctx.env)).requirements if r.name]
     if not names:

@@ -430,7 +430,10 @@ def _provisioner(ctx: Context, interp: Any):
         from torchup.install.download import Artifact, fetch_artifacts
         from torchup.install.wheel import install_wheel
 
-        arts = [Artifact(d.canonical_name, d.url, d.filename, dict(h.split(":", 1) for h in d.hashes)) for d in plan.to_install]
+        arts = [
+            Artifact(d.canonical_name, d.url or "", d.filename or "", dict(h.split(":", 1) for h in d.hashes))
+            for d in plan.to_install
+        ]
         files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), arts)
         for d in plan.to_install:
             install_wheel(files[d.canonical_name], scheme, interpreter=interp.executable, link_mode="copy")
@@ -656,7 +659,7 @@ def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> No
         output.info(f"Uninstalled {len(removed)} packages")
     if added:
         output.info(f"Installed {len(added)} packages in {ms:.0f}ms")
-    names = {}
+    names: dict[str, list[str]] = {}
     for line in removed:
         names.setdefault(line[3:].split("==")[0], []).append(line)
     for line in added:

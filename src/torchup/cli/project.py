@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -451,7 +451,7 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
     from torchup.index.finder import Finder
 
     strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
-    finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)
+    finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)  # type: ignore[arg-type]
     return LockSession(ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client))
 
 
@@ -474,7 +474,7 @@ class _LockedPins:
 
     entries: list[tuple[str, Any, Any]]  # (name, version, marker or None)
 
-    def for_target(self, target: Any, variant: Variant, skip: set[str]) -> dict[str, Any]:
+    def for_target(self, target: Any, variant: Variant, skip: Collection[str]) -> dict[str, Any]:
         env: dict[str, Any] = dict(target.environment)
         env["extras"] = frozenset([variant.extra] if variant.extra else [])
         env["dependency_groups"] = frozenset([variant.group] if variant.group else [])
@@ -815,7 +815,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 f"the extra {e!r} is not defined in {project.pyproject}",
                 hint="defined extras: " + (", ".join(sorted(project.config.optional_dependencies)) or "none"),
             )
-    groups = [canonicalize_name(g) for g in getattr(ns, "group", [])]
+    groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
     if "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
         groups.append("dev")
     _check_conflicts(project, extras, groups)

@@ -122,7 +122,7 @@ def hash_unhashed(client: Any, cache_dir: Path, files: Sequence[Any]) -> dict[st
         path = paths[art.name]
         digest = hashlib.sha256()
         with path.open("rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 20), b""):
+            while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         sha = digest.hexdigest()
         out[art.url] = {"sha256": sha}

@@ -57,7 +57,7 @@ def _simplify(chosen: Sequence[Target], every: Sequence[Target]) -> str | None:
     """A compact marker for the environments in ``chosen`` out of ``every``."""
     if len(chosen) == len(every):
         return None
-    platforms_all = {}
+    platforms_all: dict[str, set[str | None]] = {}
     for t in every:
         platforms_all.setdefault(_platform_clause(t), set()).add(t.environment.get("python_version"))
     platforms_chosen: dict[str, set[str | None]] = {}
@@ -213,8 +213,8 @@ def _entry_marker(by_target: dict[Target, set[str | None]], every: Sequence[Targ
             continue
         key = tuple(sorted(c for c in conds if c))
         by_condition.setdefault(key, []).append(t)
-    for conds, ts in sorted(by_condition.items()):
-        cond = " or ".join(conds)
+    for cond_names, ts in sorted(by_condition.items()):
+        cond = " or ".join(cond_names)
         where = _simplify(ts, every)
         if where is None:
             parts.append(f"({cond})")

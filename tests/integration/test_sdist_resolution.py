@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tests.support.server import IndexServer
 from tests.support.wheels import DistSpec, build_sdist, build_wheel
+
 from torchup.cli.main import main
 
 

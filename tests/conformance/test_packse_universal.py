@@ -70,16 +70,6 @@ XFAILS: dict[str, str] = {
     "fork-non-local-fork-marker-transitive": _CONCRETE
     + "Linux gets c 1.0.0 and macOS c 2.0.0, both valid; unsatisfiable only for a resolver "
     "that does not fork on non-sibling dependencies (uv's limitation).",
-    "wrong-backtracking-basic": "resolver heuristic, not locking: torchup's PubGrub decides "
-    "the package with the fewest candidates first (a: 2 versions), then rules out b 2.0.9 ... "
-    "2.0.0 one by one against a 2.0.0 and settles on b 1.0.0 + too-old, a valid but worse "
-    "solution. uv passes because after 5 such conflicts it re-prioritizes b over a and "
-    "backjumps before a's decision (astral-sh/uv#9843); torchup.resolver.pubgrub has no such "
-    "conflict-count prioritization yet.",
-    "wrong-backtracking-indirect": "the same resolver heuristic as wrong-backtracking-basic, one "
-    "level deeper (b -> b-inner): torchup backtracks b-inner down to 1.0.0 and locks "
-    "too-old, which the description says must not happen (uv: conflict-count "
-    "prioritization, astral-sh/uv#9843).",
     "preferences-dependent-forking-conflicting": _CONCRETE
     + "Linux resolves cleaver 1 / foo 1 / bar 2 and the other platforms cleaver 1 / foo 2 / "
     "bar 1; the failure the scenario expects comes from uv reusing one fork's preferences "

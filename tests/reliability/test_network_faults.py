@@ -375,3 +375,26 @@ def test_offline_fails_clearly_when_the_cache_lacks_a_file(
     assert world.server.requests == []
     assert venv.snapshot() == before
     assert_consistent(venv, cache_dir)
+
+
+@pytest.mark.parametrize("mode", ["shift", "total", "short", "bytes"])
+def test_client_checks_content_range_against_the_request(world: World, mode: str) -> None:
+    """The client-level contract behind the fallback above: a 206 whose Content-Range does not
+    match the request (or the bytes received) is RangeNotSupported, never data placed at the
+    wrong offset. Wrong bytes under a right header cannot be seen here (the zip parser and the
+    METADATA CRC catch them, see the test above)."""
+    from torchup.index.client import HttpClient, RangeNotSupported
+
+    url = world.index + "/app-2.0-py3-none-any.whl"
+    size = world.wheels["app-2.0"].stat().st_size
+    world.faults.range_wrong("app-2.0-py3-none-any.whl$", mode)
+    client = HttpClient(retries=0)
+    if mode == "bytes":
+        suffix = client.get_suffix(url, 100)
+        assert (suffix.start, suffix.total, len(suffix.data)) == (size - 100, size, 100)
+        return
+    with pytest.raises(RangeNotSupported, match="answered a Range request wrongly"):
+        client.get_suffix(url, 100)
+    if mode != "total":  # an explicit range does not depend on the total the server claims
+        with pytest.raises(RangeNotSupported, match="answered a Range request wrongly"):
+            client.get_range(url, 10, 60)

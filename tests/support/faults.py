@@ -65,7 +65,7 @@ import threading
 import urllib.parse
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -859,12 +859,3 @@ def torchup_command(*args: str | os.PathLike[str]) -> list[str]:
     code = "from tests.support.faults import killpoint_main; raise SystemExit(killpoint_main())"
     return [sys.executable, "-c", code, *map(str, args)]
 
-
-@dataclass
-class Outcome:
-    """A finished subprocess: exit code (negative: killed by that signal), stdout, stderr."""
-
-    rc: int
-    out: str
-    err: str
-    killed: bool = field(default=False)

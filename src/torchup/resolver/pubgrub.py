@@ -377,6 +377,11 @@ class _Solver(Generic[P, R]):
         self._assignments: list[_Assignment[P]] = []
         self._decisions: dict[P, int] = {}
         self._level = 0
+        # Conflict-driven priorities: when a decided package keeps ruling out versions of
+        # another (a==2 rejects b 2.0.9, 2.0.8, ...), decide the victim first instead of
+        # walking it down to an ancient version (packse wrong-backtracking-*).
+        self._culprits: dict[tuple[P, P], int] = {}
+        self._prioritized: dict[P, int] = {}
         self._dependencies: dict[tuple[P, int], list[Incompatibility[P]]] = {}
         self._edges: dict[tuple[P, int], list[P]] = {}
         self._matching_cache: dict[tuple[P, object], int] = {}
@@ -663,17 +668,18 @@ class _Solver(Generic[P, R]):
         own, when deciding it would have satisfied one of them (so it was not decided).
         """
         best: P | None = None
-        best_count = -1
+        best_key: tuple[int, int] = (0, 0)
         best_mask = 0
+        prioritized = self._prioritized
         for package, stack in self._acc.items():
             if not stack or package in self._decisions:
                 continue
             accumulated = stack[-1][1]
             if accumulated & self._universes[package].absent:
                 continue  # not required (yet)
-            count = accumulated.bit_count()
-            if best is None or count < best_count:
-                best, best_count, best_mask = package, count, accumulated
+            key = (-prioritized.get(package, 0), accumulated.bit_count())
+            if best is None or key < best_key:
+                best, best_key, best_mask = package, key, accumulated
         if best is None:
             return None, ()
         self._step()
@@ -691,11 +697,31 @@ class _Solver(Generic[P, R]):
                 conflict = True  # deciding would satisfy it; let propagation rule the version out
                 break
         if conflict:
+            self._note_culprits(best, incompatibility)
             return best, own
         self._reporter.deciding(best, self._universes[best].versions[index])
         self._assign(best, bit, None)
         self._decisions[best] = index
         return best, ()
+
+    def _note_culprits(self, victim: P, incompatibility: Incompatibility[P]) -> None:
+        """Count a decided package ruling out a version of ``victim``; past a threshold, decide
+        ``victim`` before it: backjump to just before the culprit's decision."""
+        for term in incompatibility.terms:
+            culprit = term.package
+            if culprit == victim or culprit not in self._decisions or culprit == self._root:
+                continue
+            key = (culprit, victim)
+            count = self._culprits.get(key, 0) + 1
+            self._culprits[key] = count
+            if count < _CULPRIT_THRESHOLD or self._prioritized.get(victim, 0) > self._prioritized.get(culprit, 0):
+                continue
+            self._prioritized[victim] = self._prioritized.get(culprit, 0) + 1
+            level = next(
+                a.level for a in self._assignments if a.package == culprit and a.cause is None
+            )
+            self._backtrack(level - 1)
+            return
 
     def _step(self) -> None:
         self._steps += 1
@@ -704,6 +730,11 @@ class _Solver(Generic[P, R]):
                 f"gave up resolving after {self._max_steps} steps",
                 hint="pin some versions to narrow the search",
             )
+
+
+# How many versions a decided package may rule out before the victim is decided first (uv
+# uses 5 for the same heuristic, astral-sh/uv#9843).
+_CULPRIT_THRESHOLD = 5
 
 
 class _Failure(Exception):

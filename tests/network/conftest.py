@@ -273,8 +273,10 @@ def comparer(
         [str(uv_exe), "--version"], capture_output=True, text=True, env=clean_env()
     ).stdout.strip()
     request.config.stash[COMPARER_KEY] = comp
-    # Queue every selected pair now, in collection order, so the pools keep busy.
-    for item in request.session.items:
+    # Queue every selected pair now, in collection order, so the pools keep busy. Not under
+    # pytest-xdist: a worker's session lists every item, not only the ones it will run.
+    items = [] if hasattr(request.config, "workerinput") else request.session.items
+    for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "pair" in callspec.params:
             rs, target = callspec.params["pair"]
@@ -327,10 +329,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 DOC_FILE = Path(__file__).resolve().parents[2] / "docs" / "uv-differences.md"
 
 
-def _pins(side: Any) -> str:
+def _pins(side: Any, other: Any = ()) -> str:
     if side == "error":
         return "fails"
-    return ", ".join(f"`{p}`" for p in side) if side else "—"
+    if not side:
+        return "resolves" if other == "error" else "—"
+    return ", ".join(f"`{p}`" for p in side)
 
 
 def write_doc(rows: list[dict[str, Any]], uv_version: str, path: Path = DOC_FILE) -> None:
@@ -390,25 +394,28 @@ def write_doc(rows: list[dict[str, Any]], uv_version: str, path: Path = DOC_FILE
         "## Listed differences",
         "",
     ]
+    # One section per reason: a shared [reasons] entry groups every set that uses it.
+    groups: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for raw in data["set"]:
-        for d in raw.get("differences", []):
-            reason = d.get("reason") or data.get("reasons", {}).get(d.get("reason-ref", ""), "")
+        for i, d in enumerate(raw.get("differences", [])):
+            groups.setdefault(d.get("reason-ref") or f"{raw['id']}#{i}", []).append((raw, d))
+    for key, members in groups.items():
+        first_raw, first = members[0]
+        reason = first.get("reason") or data.get("reasons", {}).get(first.get("reason-ref"), "")
+        title = key if first.get("reason-ref") else first_raw["id"]
+        n_pairs = 0
+        out += [f"### {title}", ""]
+        for raw, d in members:
             targets = d.get("targets", all_targets)
             seen = [e for e in rows if e["set"] == raw["id"] and e["target"] in targets]
-            shown = sorted({e["status"] for e in seen})
+            n_pairs += sum(1 for e in seen if e["status"] == "listed")
+            args = f" (args `{' '.join(raw['args'])}`)" if raw.get("args") else ""
             out += [
-                f"### {raw['id']} ({', '.join(targets)})",
-                "",
-                f"Requirements: `{' '.join(raw['requirements'])}`"
-                + (f", args `{' '.join(raw.get('args', []))}`" if raw.get("args") else "")
-                + f". This run: {', '.join(shown) or 'not run'}.",
-                "",
-                f"- torchup only: {_pins(d.get('torchup', []))}",
-                f"- uv only: {_pins(d.get('uv', []))}",
-                "",
-                " ".join(str(reason).split()),
-                "",
+                f"- **{raw['id']}** `{' '.join(raw['requirements'])}`{args}, "
+                f"{', '.join(targets)}: torchup {_pins(d.get('torchup', []), d.get('uv'))}; "
+                f"uv {_pins(d.get('uv', []), d.get('torchup'))}",
             ]
+        out += ["", f"{n_pairs} pairs in this run. " + " ".join(str(reason).split()), ""]
     if counts["differs"]:
         out += ["## Unlisted differences (failing)", ""]
         for e in rows:

@@ -36,8 +36,9 @@ PLATFORM_NAMES: dict[str, tuple[str, str, tuple[int, int] | None]] = {
     "aarch64-manylinux_2_17": ("linux", "aarch64", (2, 17)),
     "aarch64-manylinux_2_28": ("linux", "aarch64", (2, 28)),
     "aarch64-manylinux_2_34": ("linux", "aarch64", (2, 34)),
-    "macos": ("macos", "arm64", (14, 0)),
-    "aarch64-apple-darwin": ("macos", "arm64", (14, 0)),
+    # uv's default macOS deployment target is 13.0 (MACOSX_DEPLOYMENT_TARGET overrides it).
+    "macos": ("macos", "arm64", (13, 0)),
+    "aarch64-apple-darwin": ("macos", "arm64", (13, 0)),
     "x86_64-apple-darwin": ("macos", "x86_64", (13, 0)),
     "windows": ("windows", "x86_64", None),
     "x86_64-pc-windows-msvc": ("windows", "x86_64", None),
@@ -102,9 +103,18 @@ class Target:
 
     @classmethod
     def for_platform(
-        cls, python_version: str, platform: str, *, torch_backend: str | None = None
+        cls,
+        python_version: str,
+        platform: str,
+        *,
+        torch_backend: str | None = None,
+        macos_version: tuple[int, int] | None = None,
     ) -> Target:
-        """A Target for uv's ``--python-version X.Y`` and ``--python-platform NAME``."""
+        """A Target for uv's ``--python-version X.Y`` and ``--python-platform NAME``.
+
+        ``macos_version`` (from ``MACOSX_DEPLOYMENT_TARGET``, read by the CLI) replaces the
+        default macOS version of a macOS platform: newer torch ships only macosx_14_0 wheels.
+        """
         try:
             os_name, arch, version = PLATFORM_NAMES[platform]
         except KeyError:
@@ -113,6 +123,8 @@ class Target:
                 key="python-platform",
                 hint="use one of: " + ", ".join(sorted(PLATFORM_NAMES)),
             ) from None
+        if os_name == "macos" and macos_version is not None:
+            version = macos_version
         parts = python_version.split(".")
         try:
             major, minor = int(parts[0]), int(parts[1])

@@ -272,11 +272,30 @@ class Context:
         version = _opt(self.ns, "python_version")
         platform = _opt(self.ns, "python_platform")
         if platform:
-            return Target.for_platform(version or _current_python_version(python), platform)
+            return Target.for_platform(
+                version or _current_python_version(python),
+                platform,
+                macos_version=self.macos_version(),
+            )
         base = Target.from_interpreter(python or sys.executable)
         if version:
             return _with_python_version(base, version)
         return base
+
+    def macos_version(self) -> tuple[int, int] | None:
+        """MACOSX_DEPLOYMENT_TARGET (as uv reads it) for macOS targets, e.g. ``14.0``."""
+        raw = self.env.get("MACOSX_DEPLOYMENT_TARGET")
+        if not raw:
+            return None
+        try:
+            parts = [int(p) for p in raw.split(".")[:2]]
+        except ValueError:
+            raise ConfigError(
+                f"MACOSX_DEPLOYMENT_TARGET={raw!r} is not a macOS version",
+                key="MACOSX_DEPLOYMENT_TARGET",
+                hint="write it as 14.0",
+            ) from None
+        return (parts[0], parts[1] if len(parts) > 1 else 0)
 
     def exclude_newer(self) -> datetime | None:
         raw = _opt(self.ns, "exclude_newer") or self.env.get("TORCHUP_EXCLUDE_NEWER")

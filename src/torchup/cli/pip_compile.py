@@ -180,7 +180,9 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def universal_targets(python_version: str | None) -> list[Any]:
+def universal_targets(
+    python_version: str | None, macos_version: tuple[int, int] | None = None
+) -> list[Any]:
     """Linux x86_64/aarch64, macOS arm64 and Windows, for the given Python minor and newer."""
     from torchup.cli.project import DEFAULT_PLATFORMS, PYTHON_MINORS
     from torchup.target import Target
@@ -190,7 +192,9 @@ def universal_targets(python_version: str | None) -> list[Any]:
     minors = [m for m in PYTHON_MINORS if tuple(int(x) for x in m.split(".")) >= low]
     if python_version:
         minors = minors[:1] or [lowest]
-    return [Target.for_platform(m, p) for m in minors for p in DEFAULT_PLATFORMS]
+    return [
+        Target.for_platform(m, p, macos_version=macos_version) for m in minors for p in DEFAULT_PLATFORMS
+    ]
 
 
 def _run_universal(ctx: Context, ns: argparse.Namespace, inputs: Any, prefs: dict[str, Any], started: float) -> int:
@@ -200,7 +204,7 @@ def _run_universal(ctx: Context, ns: argparse.Namespace, inputs: Any, prefs: dic
 
     results = []
     failures = []
-    targets = universal_targets(ns.python_version)
+    targets = universal_targets(ns.python_version, ctx.macos_version())
     for target in targets:
         try:
             run_ = resolve_inputs(ctx, ns, inputs, preferences=prefs, target=target)

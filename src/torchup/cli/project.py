@@ -89,7 +89,7 @@ class Variant:
         return None
 
 
-def _environment_targets(config: Any) -> list[Any]:
+def _environment_targets(config: Any, macos_version: tuple[int, int] | None = None) -> list[Any]:
     from torchup.target import Target
 
     targets = []
@@ -99,7 +99,7 @@ def _environment_targets(config: Any) -> list[Any]:
         ) and not config.requires_python.contains(f"{minor}.99", prereleases=True):
             continue
         for platform in DEFAULT_PLATFORMS:
-            t = Target.for_platform(minor, platform)
+            t = Target.for_platform(minor, platform, macos_version=macos_version)
             envs = config.tool.environments
             if envs and not any(t.evaluate(m) for m in envs):
                 continue
@@ -524,7 +524,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     started = time.monotonic()
     cfg = project.config
     session = _make_session(ctx, project)
-    targets = _environment_targets(cfg)
+    targets = _environment_targets(cfg, ctx.macos_version())
     variants = _variants(cfg)
     skip = {canonicalize_name(n) for n in getattr(ctx.ns, "upgrade_package", []) or []}
     explicit_backends = list(cfg.tool.torch_backends) or (

@@ -32,7 +32,7 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from torchup.errors import IndexError_
 
@@ -78,6 +78,32 @@ def parse_filename(filename: str) -> _ParsedName | None:
     return None
 
 
+@lru_cache(maxsize=1 << 14)
+def _version(text: str) -> Version:
+    return Version(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def is_distribution_filename(filename: str) -> bool:
+    """Cheap check used while parsing pages: a wheel or sdist name with a valid version.
+
+    Expanding a wheel's compressed tag set is the costly part of parsing a filename and most
+    files on a page are never looked at again, so tags are parsed later, on first use
+    (:attr:`DistFile.wheel_tags`); a file whose tags turn out malformed is simply not
+    installable anywhere.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6) or not all(parts):
+            return False
+        try:
+            Version(parts[1])
+        except InvalidVersion:
+            return False
+        return True
+    return parse_filename(filename) is not None
+
+
 @dataclass(frozen=True)
 class DistFile:
     """One distribution file an index lists.
@@ -120,12 +146,21 @@ class DistFile:
     @property
     def project(self) -> NormalizedName:
         """The normalized project name, from the filename."""
-        return self._parsed[0]
+        return self._name_version[0]
 
     @property
     def version(self) -> Version:
         """The version, from the filename (``2.5.1+cpu`` for ``torch-2.5.1%2Bcpu-...``)."""
-        return self._parsed[1]
+        return self._name_version[1]
+
+    @cached_property
+    def _name_version(self) -> tuple[NormalizedName, Version]:
+        # Name and version without expanding the wheel's tags (see is_distribution_filename).
+        if self.filename.endswith(".whl"):
+            parts = self.filename[:-4].split("-")
+            if len(parts) in (5, 6) and all(parts):
+                return canonicalize_name(parts[0]), _version(parts[1])
+        return self._parsed[0], self._parsed[1]
 
     @property
     def wheel_tags(self) -> frozenset[Tag]:
@@ -217,7 +252,7 @@ def _file_from_link(
         # urljoin/urlsplit reject some hrefs (``http://[::1/x.whl``: "Invalid IPv6 URL"). A
         # malformed link is skipped like any other non-distribution link, not a crash.
         return None
-    if parse_filename(filename) is None:
+    if not is_distribution_filename(filename):
         return None
     hashes = _parse_hash_value(fragment) if fragment else None
     requires_python = attrs.get("data-requires-python") or None
@@ -362,7 +397,7 @@ def parse_json_page(
         filename, url = entry.get("filename"), entry.get("url")
         if not isinstance(filename, str) or not isinstance(url, str):
             continue
-        if parse_filename(filename) is None:
+        if not is_distribution_filename(filename):
             continue
         try:
             absolute, fragment = urldefrag(urljoin(page_url, url))
@@ -450,7 +485,7 @@ def parse_find_links(
     base = base_url if base_url.endswith("/") else base_url + "/"
     files = []
     for name in sorted(source):
-        if parse_filename(name) is None:
+        if not is_distribution_filename(name):
             continue
         # Quote the name the way a server would, so url round-trips to the same filename.
         files.append(DistFile(filename=name, url=urljoin(base, quote(name)), index=index))

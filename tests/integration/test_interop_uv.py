@@ -177,3 +177,29 @@ def test_torchup_lock_synced_by_uv(uv: Path, cli: Cli, world: IndexServer, tmp_p
     _uv(uv, tmp_path, "pip", "sync", lock, "--python", b.python)
     assert a.metadata_versions() == EXPECTED
     assert b.metadata_versions() == a.metadata_versions()
+
+
+def test_project_lock_synced_by_uv(
+    uv: Path, cli: Cli, world: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`torchup lock` (every platform, extras) -> `uv pip sync pylock.toml` installs what
+    `torchup sync` installs: the project lock is a standard PEP 751 file."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        "[project]\n"
+        'name = "proj"\n'
+        'version = "0.1.0"\n'
+        f'requires-python = ">={sys.version_info.major}.{sys.version_info.minor}"\n'
+        'dependencies = ["web[fast]", "loner"]\n'
+        "[tool.uv]\n"
+        f'index-url = "{world.index_url()}"\n'
+    )
+    monkeypatch.chdir(project)
+    cli.ok("lock")
+    cli.ok("sync")
+    synced = Venv(project / ".venv").metadata_versions()
+    b = _venv(cli, tmp_path / "b")
+    _uv(uv, tmp_path, "pip", "sync", project / "pylock.toml", "--python", b.python)
+    assert synced == EXPECTED
+    assert b.metadata_versions() == synced

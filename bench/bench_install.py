@@ -23,7 +23,9 @@ Modes:
   warm cache); the timed run re-syncs it: ``torchup pip sync``, ``uv pip sync``, and for pip,
   which has no sync, ``pip install -r`` on the up-to-date venv.
 
-Each tool creates its own venvs (timed separately, reported as the ``venv`` row):
+Each tool creates its own venvs (timed separately, reported as the ``venv (create)`` rows:
+``warm``, the creations before each timed install, with a cache that already knows the
+interpreter; ``cold``, ``--repeat`` more with an empty cache):
 ``torchup venv -p <python>``, ``uv venv --python <python>``, ``<python> -m venv --without-pip``
 (pip then installs with ``pip --python <venv>/bin/python``, so the pip under test is the bench
 pip, not the venv's bundled one; no tool seeds pip into its venv). ``<python>`` is
@@ -171,8 +173,17 @@ class Runner:
         self.args = args
         self.tools = tools
         self.scratch = scratch
-        self.venv_cells = {t: Cell("venv (create)", "-", t) for t in tools}
+        self.venv_cells = {t: Cell("venv (create)", "warm", t) for t in tools}
         self.python = args.uv_python
+        # Venvs for the timed installs are made with a warm cache (each tool caches what it
+        # learnt about the interpreter); measure_cold_venvs() times them with an empty one.
+        self.venv_caches = {
+            t: Path(tempfile.mkdtemp(prefix=f"{t}-vcache-", dir=scratch)) for t in tools
+        }
+        for t in tools:
+            venv = self.new_venv(t, timed=False)
+            if venv is not None:
+                shutil.rmtree(venv.parent, ignore_errors=True)
 
     def log(self, case: str, mode: str, label: str, tool: str, res) -> None:  # noqa: ANN001
         extra = "".join(f"  {k}={v:.2f}" for k, v in res.metrics.items())
@@ -182,18 +193,32 @@ class Runner:
             flush=True,
         )
 
-    def new_venv(self, tool: str, timed: bool) -> Path | None:
+    def new_venv(self, tool: str, timed: bool, cell: Cell | None = None) -> Path | None:
         venv = Path(tempfile.mkdtemp(prefix=f"{tool}-venv-", dir=self.scratch)) / ".venv"
-        cache = Path(tempfile.mkdtemp(prefix=f"{tool}-vcache-", dir=self.scratch))
+        if cell is None:
+            cache = self.venv_caches[tool]
+        else:
+            cache = Path(tempfile.mkdtemp(prefix=f"{tool}-vcache-", dir=self.scratch))
         inv = venv_invocation(tool, self.tools[tool], self.python, venv)
         res, _ = run_once(inv, cache, self.scratch, self.args.timeout)
-        shutil.rmtree(cache, ignore_errors=True)
+        if cell is not None:
+            shutil.rmtree(cache, ignore_errors=True)
         if timed:
-            self.venv_cells[tool].runs.append(res)
+            (cell or self.venv_cells[tool]).runs.append(res)
         if not res.ok:
             print(f"  !! {tool} could not create a venv: {res.error}", file=sys.stderr)
             return None
         return venv
+
+    def measure_cold_venvs(self) -> dict[str, Cell]:
+        """Venv creation with an empty cache (the interpreter is queried afresh)."""
+        cells = {t: Cell("venv (create)", "cold", t) for t in self.tools}
+        for _ in range(max(1, self.args.repeat)):
+            for tool in self.tools:
+                venv = self.new_venv(tool, timed=True, cell=cells[tool])
+                if venv is not None:
+                    shutil.rmtree(venv.parent, ignore_errors=True)
+        return cells
 
     def measure(
         self,
@@ -263,9 +288,7 @@ class Runner:
 # pinning
 
 
-def pin_small(
-    args: argparse.Namespace, tools: dict[str, str], scratch: Path
-) -> tuple[Path, str]:
+def pin_small(args: argparse.Namespace, tools: dict[str, str], scratch: Path) -> tuple[Path, str]:
     """The pinned requirements.txt of the small set, and how it was made."""
     if args.requirements:
         path = Path(args.requirements).resolve()
@@ -392,11 +415,12 @@ def main(argv: list[str] | None = None) -> int:
                 cells = runner.measure("torch", mode, make_t)
                 groups.append(cells)
                 agree[f"torch/{mode}"] = agreement(cells)
+        venv_groups = [runner.venv_cells, runner.measure_cold_venvs()]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     order = [t for t in ("torchup", "uv", "pip") if t in tools]
-    all_groups = [*groups, runner.venv_cells]
+    all_groups = [*groups, *venv_groups]
     h, rows = table_rows(all_groups, "seconds", order)
     h.append("same install?")
     for r in rows:

@@ -2,7 +2,7 @@
 
 Targets: PEP 503 HTML pages and root pages, find-links pages, PEP 691 JSON pages and root pages
 (from raw bytes, the way the client decodes them, and from arbitrary JSON values), core
-METADATA (``parse_metadata``), METADATA located in a zip (the range path's parser), whole wheel
+METADATA (``parse_metadata``), METADATA located in a zip (the range and the streaming paths), whole wheel
 archives (``unpack_wheel``), requirement strings and requirements files, pyproject.toml
 (``ProjectConfig.from_pyproject``), pylock.toml (``loads_lock``) and wheel / sdist filenames.
 
@@ -228,8 +228,8 @@ def _metadata(draw: st.DrawFn) -> bytes:
         ))
         lines.insert(draw(st.integers(0, len(lines))), f"{header}: {value}")
     text = "\n".join(lines) + "\n\n" + draw(st.text(max_size=20))
-    raw = text.encode("utf-8", "surrogateescape")
-    return draw(st.one_of(st.just(raw), _garble(text).map(lambda t: t.encode("utf-8", "surrogateescape"))))
+    raw = text.encode("utf-8", "surrogatepass")
+    return draw(st.one_of(st.just(raw), _garble(text).map(lambda t: t.encode("utf-8", "surrogatepass"))))
 
 
 @FUZZ
@@ -277,9 +277,22 @@ def _mutated_zips(draw: st.DrawFn) -> bytes:
 def test_metadata_in_zip(data: bytes) -> None:
     """The range path's zip reader: any failure must be its format error (a MetadataError for
     the user), never struct.error / IndexError / zlib.error."""
-    from torchup.index.metadata import _ZipFormatError, find_metadata_in_zip
+    from torchup.index.metadata import (
+        _ChunkReader,
+        _NeedFullFile,
+        _stream_metadata,
+        _ZipFormatError,
+        find_metadata_in_zip,
+    )
 
     _call("METADATA located in a zip", find_metadata_in_zip, data, "app", allowed=(_ZipFormatError,))
+    # the streaming path (no Range): local headers read front to back, in uneven chunks
+    chunks = [data[i : i + 97] for i in range(0, len(data), 97)]
+    _call(
+        "METADATA streamed from a zip",
+        lambda: _stream_metadata(_ChunkReader(iter(chunks)), "app"),
+        allowed=(_ZipFormatError, _NeedFullFile),
+    )
 
 
 @FUZZ

@@ -828,7 +828,8 @@ class MetadataFetcher:
                         raise _ZipFormatError(f"METADATA claims {member.size} bytes")
                     return archive.read(member.name)
             except (
-                zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, RuntimeError, OSError
+                zipfile.BadZipFile, NotImplementedError, zlib.error, EOFError, RuntimeError, OSError,
+                ValueError, struct.error,
             ) as exc:
                 raise _ZipFormatError(str(exc) or type(exc).__name__) from exc
 

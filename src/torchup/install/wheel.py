@@ -30,6 +30,7 @@ import os
 import posixpath
 import shutil
 import stat
+import struct
 import subprocess
 import tempfile
 import zipfile
@@ -310,7 +311,12 @@ def unpack_wheel(
     try:
         archive_size = wheel_path.stat().st_size
         zf = zipfile.ZipFile(wheel_path)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (
+        OSError, zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, struct.error
+    ) as exc:
+        # NotImplementedError ("zip file version 8.4"), UnicodeDecodeError (a member name
+        # flagged UTF-8 that is not) and friends come from a damaged central directory; they
+        # escaped as internal errors (found by tests/property/test_fuzz_parsers.py).
         raise InvalidWheelError(f"cannot open the wheel: {exc}", filename=filename) from exc
     with zf:
         infos = zf.infolist()

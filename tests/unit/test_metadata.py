@@ -556,3 +556,22 @@ def test_cached_garbage_is_refetched(tmp_path: Path) -> None:
 def test_real_wheel_built_by_the_support_builder(tmp_path: Path) -> None:
     wheel = build_wheel(DistSpec("Foo.Bar", "2.0", requires_dist=("numpy",)), tmp_path)
     assert b"Name: Foo.Bar" in find_metadata_in_zip(wheel.read_bytes(), "foo-bar")
+
+
+def test_without_range_a_600mb_wheel_costs_the_whole_file(
+    index_server: IndexServer, big_wheel: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue's comparison on the same >= 500 MB wheel: with Range off the fallback works,
+    and its cost is the whole file (METADATA is at the end of a wheel), against < 1 MB above."""
+    index_server.pep658 = False
+    index_server.range = False
+    index_server.publish("simple", [big_wheel])
+    fetcher = _fetcher(tmp_path)
+    [dist] = _page(index_server, fetcher.client, "torch").files
+    index_server.reset_stats()
+    with caplog.at_level(logging.INFO, logger="torchup.metadata"):
+        metadata = fetcher.fetch(dist)
+    assert metadata is not None and metadata.version == Version("2.5.1+cpu")
+    assert fetcher.stats()["stream"] == 1
+    assert index_server.bytes_sent() >= BIG
+    assert "METADATA via stream" in caplog.text

@@ -700,3 +700,27 @@ def test_deep_backtracking_is_fast() -> None:
     resolution, _ = solve(registry, ["foo"])
     assert resolution.versions["foo"] == Version("0.0")
     assert time.perf_counter() - start < 10
+
+
+def test_culprit_is_decided_after_a_victim_reached_through_a_parent() -> None:
+    """A newest culprit must not drag a wide parent down to an ancient version.
+
+        root -> pandas -> dateutil>=2          (dateutil 4.0 is newest)
+        root -> boto3 (1.0 .. 1.39, 0.1)
+                boto3 1.x -> botocore==1.x -> dateutil<3
+                boto3 0.1 -> nothing        (the "ancient" escape)
+
+    Without conflict-driven ordering PubGrub decides dateutil 4.0 first and walks boto3 down
+    to 0.1 one version at a time (real case: `pandas boto3`, boto3 0.0.3). With it, botocore is
+    decided before dateutil, and boto3 stays at its newest.
+    """
+    registry: dict[str, dict[str, list[str]]] = {
+        "pandas": {"1.0": ["dateutil>=2"]},
+        "dateutil": {f"2.{i}": [] for i in range(10)} | {"4.0": []},
+        "boto3": {f"1.{i}": [f"botocore==1.{i}"] for i in range(40)} | {"0.1": []},
+        "botocore": {f"1.{i}": ["dateutil<3"] for i in range(40)},
+    }
+    resolution, _ = solve(registry, ["pandas", "boto3"])
+    assert resolution.versions["boto3"] == Version("1.39")
+    assert resolution.versions["botocore"] == Version("1.39")
+    assert resolution.versions["dateutil"] == Version("2.9")

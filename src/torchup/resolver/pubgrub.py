@@ -382,6 +382,9 @@ class _Solver(Generic[P, R]):
         # walking it down to an ancient version (packse wrong-backtracking-*).
         self._culprits: dict[tuple[P, P], int] = {}
         self._prioritized: dict[P, int] = {}
+        # ...and decide the culprit as late as possible: the victim may only become required
+        # once its parent is decided (boto3 -> botocore vs python-dateutil).
+        self._deferred: dict[P, int] = {}
         self._dependencies: dict[tuple[P, int], list[Incompatibility[P]]] = {}
         self._edges: dict[tuple[P, int], list[P]] = {}
         self._matching_cache: dict[tuple[P, object], int] = {}
@@ -668,7 +671,7 @@ class _Solver(Generic[P, R]):
         own, when deciding it would have satisfied one of them (so it was not decided).
         """
         best: P | None = None
-        best_key: tuple[int, int] = (0, 0)
+        best_key: tuple[int, int, int] = (0, 0, 0)
         best_mask = 0
         prioritized = self._prioritized
         for package, stack in self._acc.items():
@@ -677,7 +680,11 @@ class _Solver(Generic[P, R]):
             accumulated = stack[-1][1]
             if accumulated & self._universes[package].absent:
                 continue  # not required (yet)
-            key = (-prioritized.get(package, 0), accumulated.bit_count())
+            key = (
+                -prioritized.get(package, 0),
+                self._deferred.get(package, 0),
+                accumulated.bit_count(),
+            )
             if best is None or key < best_key:
                 best, best_key, best_mask = package, key, accumulated
         if best is None:
@@ -717,6 +724,7 @@ class _Solver(Generic[P, R]):
             if count < _CULPRIT_THRESHOLD or self._prioritized.get(victim, 0) > self._prioritized.get(culprit, 0):
                 continue
             self._prioritized[victim] = self._prioritized.get(culprit, 0) + 1
+            self._deferred[culprit] = self._deferred.get(culprit, 0) + 1
             level = next(
                 a.level for a in self._assignments if a.package == culprit and a.cause is None
             )

@@ -669,6 +669,41 @@ def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> No
             print(line, file=sys.stderr)
 
 
+def _already_synced(inputs: Inputs, interp: Any, target: Any) -> bool:
+    """No-op fast path: every line is an exact index pin (no URL, no hash to check) that is
+    installed at that version, and nothing else is installed. Then there is nothing to resolve
+    or fetch (pip and uv answer a no-op sync from the installed set too)."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.site import scan_site_packages
+
+    if inputs.direct_files or inputs.editables or any(inputs.hashes.values()):
+        return False
+    wanted: dict[str, str] = {}
+    for rr in inputs.requirements:
+        req = rr.requirement
+        if req.url or req.extras:
+            return False
+        if req.marker is not None and not target.evaluate(req.marker, []):
+            continue
+        pins = [s for s in req.specifier if s.operator == "==" and "*" not in s.version]
+        if len(pins) != 1 or len(req.specifier) != 1:
+            return False
+        wanted[canonicalize_name(req.name)] = pins[0].version
+    installed = scan_site_packages(interp.site_packages)
+    if set(installed) != set(wanted):
+        return False
+    from packaging.version import Version
+
+    for name, version in wanted.items():
+        have = installed[name]  # type: ignore[index]
+        if have.direct_url is not None or Version(have.version) != Version(version):
+            return False
+        if Version(version).local is None and Version(have.version).local is not None:
+            return False  # `torch==2.5.1` must not accept an installed 2.5.1+cu121 silently
+    return True
+
+
 def run_sync(ns: argparse.Namespace) -> int:
     """Make the environment exactly the given requirements file(s) or pylock.toml."""
     from packaging.utils import canonicalize_name
@@ -698,6 +733,11 @@ def run_sync(ns: argparse.Namespace) -> int:
     else:
         inputs = read_inputs(ctx, files=ns.src_files)
         ns.no_deps = True  # pip sync installs exactly what the file lists
+        if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
+            output.info(
+                f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"
+            )
+            return 0
         run = resolve_inputs(
             ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp)
         )

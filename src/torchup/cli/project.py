@@ -730,8 +730,35 @@ def run_lock(ns: argparse.Namespace) -> int:
             )
         output.info(f"{path.name} is up to date")
         return 0
+    if not ns.dry_run and not _flags_change_resolution(ns) and _all_locks_fresh(project):
+        # Like `uv lock`: nothing in pyproject.toml changed, so keep the locks as they are
+        # (`--upgrade`, `-P` or resolver flags re-resolve).
+        output.info("The locks are up to date with pyproject.toml (use --upgrade to re-resolve)")
+        return 0
     lock_project(ctx, project, write=not ns.dry_run)
     return 0
+
+
+def _flags_change_resolution(ns: argparse.Namespace) -> bool:
+    names = (
+        "upgrade", "upgrade_package", "torch_backend", "torch_channel", "torch_index_url",
+        "index", "default_index", "index_url", "extra_index_url", "find_links", "no_index",
+        "index_strategy", "prerelease", "pre", "resolution", "exclude_newer",
+    )
+    return any(getattr(ns, n, None) for n in names)
+
+
+def _all_locks_fresh(project: Project) -> bool:
+    from torchup.lock.io import read_lock
+
+    fresh, path = _lock_is_fresh(project)
+    if not fresh:
+        return False
+    try:
+        backends = read_lock(path).meta.torch_backends
+    except LockError:
+        return False
+    return all((project.root / lock_file_name(b, i == 0)).exists() for i, b in enumerate(backends))
 
 
 # -- syncing ------------------------------------------------------------------------------

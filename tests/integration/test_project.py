@@ -323,6 +323,19 @@ def test_lock_check_fails_on_a_stale_lock(project: Project) -> None:
     assert (project.root / "pylock.toml").read_text() == before  # --check never writes
 
 
+def test_lock_keeps_an_up_to_date_lock(project: Project) -> None:
+    """A second `torchup lock` with pyproject.toml unchanged does not re-resolve or rewrite."""
+    small(project, "certifi")
+    project.ok("lock")
+    path = project.root / "pylock.toml"
+    before = (path.read_text(), path.stat().st_mtime_ns)
+    assert "up to date" in project.ok("lock").err
+    assert (path.read_text(), path.stat().st_mtime_ns) == before
+    small(project, "certifi", "idna")
+    assert "up to date" not in project.ok("lock").err
+    assert 'name = "idna"' in path.read_text()
+
+
 def test_locked_and_frozen(project: Project) -> None:
     """--locked: refuse a stale lock; --frozen: install the lock as it is, without locking;
     neither: re-lock first."""

@@ -464,6 +464,9 @@ def test_archive_comment_containing_the_eocd_signature() -> None:
         (b"not a zip at all", "end-of-central-directory"),
         (_zip([("demo/__init__.py", b"")]), "no \\*.dist-info/METADATA"),
     ],
+    # Explicit ids: the zip bytes embed the build time, and xdist workers must collect the
+    # same test ids (bytes-derived ids differ between workers that collect a second apart).
+    ids=["not-a-zip", "no-metadata"],
 )
 def test_malformed_archives(data: bytes, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -140,59 +140,54 @@ def read_inputs(
 def _read_pyproject(
     inputs: Inputs, path: Path, extras: Sequence[str], all_extras: bool, groups: Sequence[str]
 ) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement
+    from torchup.config import ProjectConfig
 
-    from torchup.resolver.session import RootRequirement
-
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", path=str(path), hint="fix the syntax error") from None
-    project = data.get("project", {})
-    optional = project.get("optional-dependencies", {})
-    chosen: list[str] = list(project.get("dependencies", []))
-    wanted = list(optional) if all_extras else list(extras)
-    for extra in wanted:
-        if extra not in optional:
-            raise ConfigError(
-                f"the extra {extra!r} is not defined", path=str(path), key="project.optional-dependencies",
-                hint="defined extras: " + (", ".join(sorted(optional)) or "none"),
-            )
-        chosen += optional[extra]
-    dep_groups = data.get("dependency-groups", {})
-    for group in groups:
-        if group not in dep_groups:
-            raise ConfigError(f"the group {group!r} is not defined", path=str(path), key="dependency-groups")
-        chosen += [g for g in dep_groups[group] if isinstance(g, str)]
-    for text in chosen:
-        try:
-            inputs.requirements.append(RootRequirement(Requirement(text), str(path)))
-        except InvalidRequirement as exc:
-            raise ConfigError(f"invalid requirement {text!r}: {exc}", path=str(path)) from None
+    config = ProjectConfig.from_pyproject(path.read_text(encoding="utf-8"), str(path))
+    _add_project_requirements(inputs, config, path, extras, all_extras, groups)
 
 
 def _read_setup_cfg(inputs: Inputs, path: Path, extras: Sequence[str], all_extras: bool) -> None:
-    import configparser
+    from torchup.config import read_setup_cfg
 
-    from packaging.requirements import Requirement
+    config = read_setup_cfg(path.read_text(encoding="utf-8"), str(path))
+    _add_project_requirements(inputs, config, path, extras, all_extras, ())
+
+
+def _add_project_requirements(
+    inputs: Inputs,
+    config: Any,
+    path: Path,
+    extras: Sequence[str],
+    all_extras: bool,
+    groups: Sequence[str],
+) -> None:
+    """A local project's requirements (validated by torchup.config), with chosen extras/groups."""
+    from packaging.utils import canonicalize_name
 
     from torchup.resolver.session import RootRequirement
 
-    cp = configparser.ConfigParser()
-    cp.read(path, encoding="utf-8")
-    lines = cp.get("options", "install_requires", fallback="").splitlines()
-    if cp.has_section("options.extras_require"):
-        for extra, value in cp.items("options.extras_require"):
-            if all_extras or extra in extras:
-                lines += value.splitlines()
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            inputs.requirements.append(RootRequirement(Requirement(line), str(path)))
+    optional = config.optional_dependencies
+    chosen = list(config.dependencies)
+    wanted = sorted(optional) if all_extras else [canonicalize_name(e) for e in extras]
+    for extra in wanted:
+        if extra not in optional:
+            raise ConfigError(
+                f"the extra {extra!r} is not defined",
+                path=str(path),
+                key="project.optional-dependencies",
+                hint="defined extras: " + (", ".join(sorted(optional)) or "none"),
+            )
+        chosen += list(optional[extra])
+    for group in (canonicalize_name(g) for g in groups):
+        if group not in config.dependency_groups:
+            raise ConfigError(
+                f"the group {group!r} is not defined",
+                path=str(path),
+                key="dependency-groups",
+                hint="defined groups: " + (", ".join(sorted(config.dependency_groups)) or "none"),
+            )
+        chosen += list(config.dependency_groups[group])
+    inputs.requirements += [RootRequirement(req, str(path)) for req in chosen]
 
 
 @dataclass

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.test_pip_install import Cli, Venv, index_args, publish
+from tests.integration.test_pip_install import Venv, index_args, publish
+from tests.support.cli import Cli
 from tests.support.server import IndexServer
 from tests.support.wheels import DistSpec
 

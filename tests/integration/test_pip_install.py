@@ -21,45 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support.cli import Cli
 from tests.support.server import IndexServer
 from tests.support.wheels import DistSpec, build_sdist, build_wheel, write_project
-
-from torchup.cli.main import main
 
 # --------------------------------------------------------------------------------------------
 # shared helpers
 # --------------------------------------------------------------------------------------------
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Result:
-    rc: int
-    out: str
-    err: str
-
-
-class Cli:
-    """Run ``torchup ARGS`` in process; ``cli(...)`` returns a :class:`Result`."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
-
-    def __call__(self, *args: str | os.PathLike[str]) -> Result:
-        self._capsys.readouterr()
-        argv = [str(a) for a in args]
-        try:
-            rc = main(argv)
-        except SystemExit as exc:  # argparse errors
-            rc = int(exc.code or 0)
-        captured = self._capsys.readouterr()
-        return Result(rc, captured.out, captured.err)
-
-    def ok(self, *args: str | os.PathLike[str]) -> Result:
-        res = self(*args)
-        assert res.rc == 0, f"torchup {' '.join(map(str, args))} -> {res.rc}\n{res.err}{res.out}"
-        return res
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from urllib.parse import unquote
 
 import pytest
 from packaging.requirements import Requirement
-from tests.integration.test_pip_install import Cli, Result, Venv
+from tests.integration.test_pip_install import Venv
+from tests.support.cli import Cli, Result
 from tests.support.pytorch_index import World
 
 from torchup.lock.io import read_lock

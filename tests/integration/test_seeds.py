@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 import tests.integration.test_project as project_helpers
-from tests.integration.test_pip_install import Cli
 from tests.integration.test_project import (
     CUDA_13_MACHINE,
     HERE_PY,
@@ -33,6 +32,7 @@ from tests.integration.test_project import (
     installs,
     versions,
 )
+from tests.support.cli import Cli
 from tests.support.pytorch_index import NIGHTLY, PYTORCH_TRITON_NIGHTLY, World
 
 # The fixtures test_project.py defines, used here too.

@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from tests.support.cli import Cli, Result
 from tests.support.faults import (
     REPO_ROOT,
     cache_problems,
@@ -22,7 +21,6 @@ from tests.support.faults import (
 )
 from tests.support.server import IndexServer
 from tests.support.wheels import DistSpec
-from torchup.cli.main import main
 
 __all__ = [
     "APP1",
@@ -54,38 +52,6 @@ APP2 = DistSpec(
     files={"app/__init__.py": "import dep\nVERSION = '2.0'\n\ndef main():\n    print('app 2.0')\n"},
     entry_points={"console_scripts": {"app-cli": "app:main"}},
 )
-
-
-@dataclass(frozen=True)
-class Result:
-    rc: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-class Cli:
-    """Run ``torchup ARGS`` in process and capture rc, stdout and stderr."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self._capsys = capsys
-
-    def __call__(self, *args: str | os.PathLike[str]) -> Result:
-        self._capsys.readouterr()
-        try:
-            rc = main([str(a) for a in args])
-        except SystemExit as exc:  # argparse errors
-            rc = int(exc.code or 0)
-        captured = self._capsys.readouterr()
-        return Result(rc, captured.out, captured.err)
-
-    def ok(self, *args: str | os.PathLike[str]) -> Result:
-        res = self(*args)
-        assert res.rc == 0, f"torchup {' '.join(map(str, args))} -> {res.rc}\n{res.err}{res.out}"
-        return res
 
 
 @dataclass(frozen=True)

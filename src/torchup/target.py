@@ -242,11 +242,11 @@ class Target:
 
 
 def _from_interpreter_without_packaging(python: str, torch_backend: str | None) -> Target:
-    import runpy  # noqa: F401  (kept local: rare path)
+    from pathlib import Path
 
     import packaging
 
-    pkg_root = str(__import__("pathlib").Path(packaging.__file__).parent.parent)
+    pkg_root = str(Path(packaging.__file__).parent.parent)
     probe = (
         f"import sys,json; sys.path.insert(0,{pkg_root!r})\n"
         "from packaging import tags, markers\n"

@@ -137,11 +137,12 @@ def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = T
 def _progress_callbacks(total_files: int):
     if not output.settings.progress or total_files == 0:
         return None, None, None
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), DownloadColumn(), transient=True,
-        console=__import__("rich.console").console.Console(stderr=True),
+        console=Console(stderr=True),
     )
     tasks: dict[str, Any] = {}
 
@@ -747,7 +748,7 @@ def run_sync(ns: argparse.Namespace) -> int:
     installed = scan_site_packages(interp.site_packages)
     plan = plan_install(
         desired, installed, reinstall=bool(ns.reinstall), exact=True,
-        env_site_dirs=interp.site_packages, protected=("pip", "setuptools", "wheel") if False else (),
+        env_site_dirs=interp.site_packages, protected=(),
     )
     if ns.dry_run:
         _print_plan(plan)

@@ -185,6 +185,7 @@ class LockSession:
     finder: Any
     fetcher: Any
     notes: list[Any] = field(default_factory=list)
+    torch_index_urls: tuple[str, ...] = ()  # project indexes marked `torch-index = true`
     _sdist_meta: dict[str, Any] = field(default_factory=dict)
     _sdist_lock: Any = field(default_factory=threading.Lock)
     _sdist_reader: Any = None
@@ -209,14 +210,13 @@ class LockSession:
                 items.append(IndexPin(source=source, marker=src.marker, extra=src.extra, group=src.group))
             if items:
                 pins[name] = tuple(items)
-        torch_prefixes = [s.url for s in self.indexes if getattr(s, "torch_index", False)]
         return self.ctx.index_policy(
             self.indexes,
             self.find_links,
             pins,
             active_extras=frozenset([variant.extra] if variant.extra else []),
             active_groups=frozenset([variant.group] if variant.group else []),
-            torch_index_prefixes=[p for p in torch_prefixes if p],
+            torch_index_prefixes=self.torch_index_urls,
         )
 
     def sdist_metadata(self, dist: Any) -> Any:
@@ -433,8 +433,6 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
             src = IndexSource(url=_abs_url(ix.url, project.root), name=ix.name, explicit=ix.explicit, kind="find-links")
         else:
             src = IndexSource(url=_abs_url(ix.url, project.root), name=ix.name, explicit=ix.explicit, default=ix.default)
-        if ix.torch_index:
-            object.__setattr__(src, "torch_index", True) if hasattr(src, "__dataclass_fields__") else None
         if ix.name:
             by_name[ix.name] = src
         if ix.format == "flat":
@@ -452,7 +450,11 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
 
     strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
     finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)  # type: ignore[arg-type]
-    return LockSession(ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client))
+    torch_urls = tuple(_abs_url(ix.url, project.root) for ix in tool.indexes if ix.torch_index)
+    return LockSession(
+        ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client),
+        torch_index_urls=torch_urls,
+    )
 
 
 def _abs_url(url: str, root: Path) -> str:
@@ -519,7 +521,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     from torchup.lock.build import environment_marker, lock_from_results
     from torchup.lock.io import write_lock
     from torchup.lock.model import EnvironmentNote, LockMetadata
-    from torchup.torch.backend import backends_for_torch, parse_backend
+    from torchup.torch.backend import backends_for_torch
 
     started = time.monotonic()
     cfg = project.config
@@ -665,9 +667,6 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
         )
         locks.append((backend, lock))
         index += 1
-    if backends and backends[0] is not None:
-        # keep torch-backends in every lock's metadata complete
-        pass
     if write:
         for i, (backend, lock) in enumerate(locks):
             write_lock(project.root / lock_file_name(backend, i == 0), lock)
@@ -676,7 +675,6 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     names = ", ".join(lock_file_name(b, i == 0) for i, (b, _) in enumerate(locks))
     count = max(len({p.name for p in lock.packages}) for _, lock in locks)
     output.info(f"Resolved {count} packages for {len(targets)} environments in {ms:.0f}ms ({names})")
-    del parse_backend
     return locks
 
 

@@ -57,8 +57,6 @@ class IndexPolicy:
     # -- classification -----------------------------------------------------------------
     def is_torch_index(self, source: Any) -> bool:
         url = str(getattr(source, "url", ""))
-        if getattr(source, "torch_index", False):
-            return True
         if any(url.startswith(p) for p in self.torch_index_prefixes):
             return True
         return routing.is_pytorch_index_url(url) or (

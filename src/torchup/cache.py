@@ -25,7 +25,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -221,7 +221,21 @@ class Cache:
         data = self.read("simple-v1", url)
         return PageEntry.from_bytes(data) if data is not None else None
 
-    def write_page(self, url: str, entry: PageEntry) -> None:
+    def write_page(self, url: str, entry: PageEntry, *, previous: PageEntry | None = None) -> None:
+        """Store ``entry`` as the page cached for ``url``.
+
+        ``previous`` is the entry the caller read before revalidating, passed when a new
+        ``fetched_at`` alone is not worth storing (the page has no ``max-age``): if ``entry``
+        differs from it in nothing else, the file (up to megabytes for a popular project,
+        re-downloaded on every run from an index that sends no validators) is not rewritten,
+        only its modification time renewed, which is what :meth:`prune` reads as use.
+        """
+        if previous is not None and entry == replace(previous, fetched_at=entry.fetched_at):
+            try:
+                os.utime(self.path("simple-v1", url))
+                return
+            except FileNotFoundError:
+                pass  # removed since it was read (cache clean): write it again
         self.write("simple-v1", url, entry.to_bytes())
 
     # --- maintenance ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -183,3 +184,50 @@ def test_concurrent_processes_never_leave_a_torn_entry(tmp_path: Path) -> None:
     assert final is not None and final[0] in {1, 2, 3, 4}
     leftovers = [p for p in tmp_path.rglob(".tmp-*")]
     assert leftovers == []
+
+
+# --- the page cache: an unchanged page is not rewritten --------------------------------------
+
+
+def _entry(body: bytes, **kwargs: Any) -> PageEntry:
+    return PageEntry(url="https://pypi.org/simple/foo/", body=body, **kwargs)
+
+
+def test_write_page_skips_an_unchanged_entry_but_renews_its_mtime(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    key = "https://pypi.org/simple/foo/"
+    first = _entry(b"{}" * 1000, content_type="application/json", fetched_at=1.0)
+    cache.write_page(key, first)
+    path = cache.path("simple-v1", key)
+    os.utime(path, (1000, 1000))
+    inode = path.stat().st_ino
+    # Only fetched_at differs: touched, not rewritten (the same inode, a new mtime).
+    cache.write_page(
+        key, _entry(first.body, content_type=first.content_type, fetched_at=2.0), previous=first
+    )
+    assert path.stat().st_ino == inode and path.stat().st_mtime > 1000
+    assert cache.read_page(key) == first
+    # Anything else differs: rewritten.
+    for changed in (
+        _entry(b"[]", content_type=first.content_type, fetched_at=3.0),
+        _entry(first.body, content_type=first.content_type, etag='"e"', fetched_at=3.0),
+        _entry(first.body, content_type="text/html", fetched_at=3.0),
+    ):
+        current = cache.read_page(key)
+        cache.write_page(key, changed, previous=current)
+        assert cache.read_page(key) == changed
+    # Without previous (a max-age page, whose fetched_at matters): always written.
+    last = cache.read_page(key)
+    assert last is not None
+    renewed = _entry(last.body, content_type=last.content_type, etag=last.etag, fetched_at=9.0)
+    cache.write_page(key, renewed)
+    assert cache.read_page(key) == renewed
+
+
+def test_write_page_writes_when_the_entry_vanished(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    entry = _entry(b"x")
+    cache.write_page("k", entry)
+    cache.remove("simple-v1", "k")
+    cache.write_page("k", entry, previous=entry)
+    assert cache.read_page("k") == entry

@@ -4,6 +4,7 @@ retries, credentials, proxies, file:// indexes."""
 from __future__ import annotations
 
 import base64
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -461,3 +462,60 @@ def test_concurrent_use_from_threads(
     with ThreadPoolExecutor(8) as pool:
         got = list(pool.map(fetch, names))
     assert got == [f"{n}-1.0-py3-none-any.whl" for n in names]
+
+
+class _Response:
+    """Just what HttpClient._get_page reads of a urllib3 response."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.status = status
+        self.data = body
+        self.headers = headers
+        self.url = None
+
+
+def test_an_unchanged_page_without_validators_is_not_rewritten(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyPI's JSON pages come without ETag, Last-Modified or max-age, so every run downloads
+    them again; a byte-identical page is not written again (the entry is only touched)."""
+    url = "https://pypi.example/simple/foo/"
+    bodies = [b'{"files": []}', b'{"files": []}', b'{"files": [], "name": "foo"}']
+    client = _fast(cache)
+    headers = {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+    monkeypatch.setattr(
+        client,
+        "_request",
+        lambda method, url, headers_=None: _Response(200, bodies.pop(0), headers),
+    )
+    writes: list[bytes] = []
+    real_write = cache.write
+    monkeypatch.setattr(
+        cache,
+        "write",
+        lambda bucket, key, data: writes.append(data) or real_write(bucket, key, data),
+    )
+    client.fetch_page(url)
+    path = cache.path("simple-v1", strip_credentials(url))
+    os.utime(path, (1000, 1000))
+    client.fetch_page(url)  # the same body: touched, not rewritten
+    assert len(writes) == 1 and path.stat().st_mtime > 1000
+    page = client.fetch_page(url)  # a changed body: rewritten
+    assert len(writes) == 2 and page is not None and page.name == "foo"
+
+
+def test_a_page_with_max_age_is_rewritten_to_renew_its_age(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    url = "https://pypi.example/simple/foo/"
+    client = _fast(cache, clock=clock, refresh=True)
+    headers = {"Content-Type": "text/html", "Cache-Control": "max-age=60"}
+    monkeypatch.setattr(
+        client, "_request", lambda method, url, headers_=None: _Response(200, b"<a>x</a>", headers)
+    )
+    client.fetch_page(url)
+    clock.now += 100
+    client.fetch_page(url)
+    entry = cache.read_page(strip_credentials(url))
+    assert entry is not None and entry.fetched_at == clock.now

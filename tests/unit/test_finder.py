@@ -200,3 +200,40 @@ def test_network_errors_surface_from_files(world: IndexServer, tmp_path: Path) -
     finder.prefetch(["torch"])
     with pytest.raises(NetworkError, match="HTTP 500"):
         finder.files("torch")
+
+
+@pytest.mark.parametrize("strategy", ["first-index", "unsafe-first-match", "unsafe-best-match"])
+def test_file_groups_group_the_files(
+    world: IndexServer, tmp_path: Path, make_wheel: MakeWheel, strategy: IndexStrategy
+) -> None:
+    """file_groups (what the resolver reads) holds files()' files, grouped by version, for
+    JSON pages (pypi), HTML pages (whl/cpu) and find-links, and fetches each page once."""
+    world.publish("pypi", [make_wheel("numpy", "2.0", tags="cp311-cp311-linux_x86_64")])
+    world.yank("pypi", "numpy-2.0-py3-none-any.whl", "broken")
+    flat_dir = tmp_path / "wheels"
+    flat_dir.mkdir()
+    local = make_wheel("numpy", "2.0", tags="py2-none-any")
+    (flat_dir / local.name).write_bytes(local.read_bytes())
+    client = HttpClient(Cache(tmp_path / "c"), backoff=0.0)
+    finder = Finder(
+        client,
+        [
+            IndexSource(world.index_url("pypi"), name="pypi", default=True),
+            IndexSource(world.index_url("whl/cpu"), name="pytorch"),
+            IndexSource(str(flat_dir), kind="find-links", name="local"),
+        ],
+        strategy=strategy,
+    )
+    world.reset_stats()
+    for project in ("numpy", "torch", "idna", "nothing"):
+        groups = finder.file_groups(project)
+        files = finder.files(project)
+        by_version: dict[object, list[DistFile]] = {}
+        for f in files:
+            by_version.setdefault(f.version, []).append(f)
+        assert list(groups) == list(by_version)
+        for version, group in groups.items():
+            assert list(group.files) == by_version[version]
+            assert group.yanked == all(f.is_yanked for f in by_version[version])
+    paths = [r.path for r in world.requests]
+    assert len(paths) == len(set(paths))  # each page fetched once, for both views

@@ -28,11 +28,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
+from packaging.utils import canonicalize_name
+
 from torchup.cache import Cache, PageEntry
 from torchup.errors import HashMismatchError, IndexError_, NetworkError
 from torchup.index.simple import (
     JSON_CONTENT_TYPE,
     DistFile,
+    PageFiles,
     ProjectPage,
     parse_find_links,
     parse_html_page,
@@ -195,6 +198,12 @@ def _is_fresh(entry: PageEntry, now: float) -> bool:
     """True while ``max-age`` says the cached page may be used without asking the server."""
     max_age = _max_age(entry.cache_control)
     return max_age is not None and 0 <= now - entry.fetched_at < max_age
+
+
+def _unless_max_age(cached: PageEntry | None, cache_control: str | None) -> PageEntry | None:
+    """``cached``, unless the new ``Cache-Control`` has a max-age: then the fetch time is
+    what keeps the page fresh and must be stored even when nothing else changed."""
+    return cached if _max_age(cache_control) is None else None
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -571,9 +580,9 @@ class HttpClient:
                 cache_control=cache_control,
                 fetched_at=now,
             )
-            # Only max-age makes fetched_at matter; skip rewriting the body otherwise.
-            if _max_age(cache_control) is not None or refreshed.etag != cached.etag:
-                self.cache.write_page(key, refreshed)
+            # Only max-age makes fetched_at matter; without it an unchanged entry is not
+            # rewritten (see Cache.write_page).
+            self.cache.write_page(key, refreshed, previous=_unless_max_age(cached, cache_control))
             logger.debug("page %s not modified (304); reused cached copy", shown)
             return _Page(cached.url, cached.body, cached.content_type)
         if status in _NOT_FOUND:
@@ -596,6 +605,9 @@ class HttpClient:
                     cache_control=cache_control,
                     fetched_at=now,
                 ),
+                # An index without validators (PyPI's JSON pages) sends the whole page again
+                # on every run: a byte-identical one is not rewritten (see Cache.write_page).
+                previous=_unless_max_age(cached, cache_control),
             )
         return _Page(final_url, body, content_type)
 
@@ -629,20 +641,46 @@ class HttpClient:
         if page is None:
             return None
         with self._forget_bad_page(url):
-            if page.content_type and JSON_CONTENT_TYPE in page.content_type:
-                try:
-                    data = json.loads(page.body)
-                except ValueError as exc:
-                    raise IndexError_(
-                        f"the index page {redact_url(url)} is not valid JSON: {exc}",
-                        url=redact_url(url),
-                        hint="the index sent a broken page; try again, or report it to the "
-                        "index's owners if it persists",
-                    ) from exc
+            data = self._json_body(page, url)
+            if data is not None:
                 return parse_json_page(data, page.url, project=project, index=index)
             return parse_html_page(
                 _decode_text(page.body, page.content_type), page.url, project=project, index=index
             )
+
+    def fetch_page_files(
+        self, url: str, *, project: str, index: str | None = None
+    ) -> PageFiles | None:
+        """``project``'s files on the page at ``url``: :meth:`fetch_page`'s files whose
+        :attr:`DistFile.project` is ``project``, grouped by version, and for a JSON page built
+        only when read (:class:`PageFiles`). None, and errors, as for :meth:`fetch_page`."""
+        page = self._get_page(url)
+        if page is None:
+            return None
+        with self._forget_bad_page(url):
+            data = self._json_body(page, url)
+            if data is not None:
+                return PageFiles.from_json(data, page.url, project=project, index=index)
+            parsed = parse_html_page(
+                _decode_text(page.body, page.content_type), page.url, project=project, index=index
+            )
+        name = canonicalize_name(project)
+        return PageFiles.from_files(f for f in parsed.files if f.project == name)
+
+    @staticmethod
+    def _json_body(page: _Page, url: str) -> Any | None:
+        """The decoded body of a JSON page; None for an HTML page."""
+        if not (page.content_type and JSON_CONTENT_TYPE in page.content_type):
+            return None
+        try:
+            return json.loads(page.body)
+        except ValueError as exc:
+            raise IndexError_(
+                f"the index page {redact_url(url)} is not valid JSON: {exc}",
+                url=redact_url(url),
+                hint="the index sent a broken page; try again, or report it to the "
+                "index's owners if it persists",
+            ) from exc
 
     @contextlib.contextmanager
     def _forget_bad_page(self, url: str) -> Iterator[None]:

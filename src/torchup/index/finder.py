@@ -32,6 +32,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from torchup.index.client import redact_url, strip_credentials
+from torchup.index.simple import FileGroup, PageFiles
 
 if TYPE_CHECKING:
     from torchup.index.client import HttpClient
@@ -43,6 +44,7 @@ __all__ = [
     "SourceKind",
     "Finder",
     "select_files",
+    "select_groups",
     "INDEX_STRATEGIES",
 ]
 
@@ -126,6 +128,47 @@ def select_files(
     return chosen + flat
 
 
+def select_groups(
+    pages: Sequence[tuple[IndexSource, PageFiles | None]],
+    strategy: IndexStrategy = "first-index",
+) -> dict[Version, FileGroup]:
+    """:func:`select_files` over pages grouped by version (pure): the same files, as one
+    group per version (versions in order of first appearance in ``select_files``' answer, each
+    version's files in that answer's order), without building any file of a lazy page.
+    """
+    flat: list[dict[Version, FileGroup]] = []
+    simple: list[tuple[IndexSource, dict[Version, FileGroup]]] = []
+    for source, page in pages:
+        if not page:
+            continue
+        if source.kind == "find-links":
+            flat.append(page.groups)
+        else:
+            simple.append((source, page.groups))
+    if strategy == "first-index":
+        chosen = [simple[0][1]] if simple else []
+    elif strategy == "unsafe-first-match":
+        chosen = [groups for _source, groups in simple]
+    elif strategy == "unsafe-best-match":
+        # select_files decides per file, but every file of a version on one page gets the
+        # same answer (the first source listing the version owns it): decide per group.
+        owner: dict[Version, str] = {}
+        chosen = [
+            {v: g for v, g in groups.items() if owner.setdefault(v, source.key) == source.key}
+            for source, groups in simple
+        ]
+    else:
+        raise ValueError(f"unknown index strategy {strategy!r}")
+    pages_chosen = chosen + flat
+    if len(pages_chosen) == 1:
+        return dict(pages_chosen[0])  # one page (the usual case): nothing to merge
+    parts: dict[Version, list[FileGroup]] = {}
+    for groups in pages_chosen:
+        for version, group in groups.items():
+            parts.setdefault(version, []).append(group)
+    return {version: FileGroup.concat(gs) for version, gs in parts.items()}
+
+
 class Finder:
     """Files per project from index sources. Thread-safe; each page is fetched once per run.
 
@@ -149,7 +192,7 @@ class Finder:
         self._max_workers = max_workers
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._pages: dict[tuple[str, str], Future[tuple[DistFile, ...] | None]] = {}
+        self._pages: dict[tuple[str, str], Future[PageFiles | None]] = {}
         self._flat: dict[str, Future[tuple[DistFile, ...]]] = {}
 
     # --- public API -------------------------------------------------------------------
@@ -169,24 +212,39 @@ class Finder:
         """The project's files from ``sources`` (default: :meth:`default_sources`) under the
         strategy; empty when no source has the project. Each file's ``index`` names its
         source. Raises :class:`~torchup.errors.NetworkError` when a source fails."""
+        pages = self._pages_for(project, sources)
+        return select_files(
+            [(source, page.files() if page else None) for source, page in pages], self.strategy
+        )
+
+    def file_groups(
+        self, project: str, sources: Sequence[IndexSource] | None = None
+    ) -> dict[Version, FileGroup]:
+        """:meth:`files`, grouped by version (see :func:`select_groups`): what a resolver
+        needs, without building the files of versions it never looks at."""
+        return select_groups(self._pages_for(project, sources), self.strategy)
+
+    def _pages_for(
+        self, project: str, sources: Sequence[IndexSource] | None
+    ) -> list[tuple[IndexSource, PageFiles | None]]:
         name = canonicalize_name(project)
         ordered = self._ordered(sources)
         flat = [(s, self._submit(s, name)) for s in ordered if s.kind == "find-links"]
         simple = [s for s in ordered if s.kind == "simple"]
-        pages: list[tuple[IndexSource, Sequence[DistFile] | None]] = []
+        pages: list[tuple[IndexSource, PageFiles | None]] = []
         if self.strategy == "first-index":
             # In order, stopping at the first index that has the project: later indexes are
             # not even asked (fewer requests, and nothing for a confused index to offer).
             for source in simple:
-                files = self._submit(source, name).result()
-                pages.append((source, files))
-                if files:
+                page = self._submit(source, name).result()
+                pages.append((source, page))
+                if page:
                     break
         else:
             futures = [(source, self._submit(source, name)) for source in simple]
             pages.extend((source, future.result()) for source, future in futures)
         pages.extend((source, future.result()) for source, future in flat)
-        return select_files(pages, self.strategy)
+        return pages
 
     def prefetch(
         self, projects: Iterable[str], sources: Sequence[IndexSource] | None = None
@@ -231,9 +289,7 @@ class Finder:
             )
         return self._pool
 
-    def _submit(
-        self, source: IndexSource, project: NormalizedName
-    ) -> Future[tuple[DistFile, ...] | None]:
+    def _submit(self, source: IndexSource, project: NormalizedName) -> Future[PageFiles | None]:
         """The (possibly shared, possibly finished) fetch of ``project``'s files at ``source``."""
         key = (source.url, project)
         with self._lock:
@@ -243,15 +299,16 @@ class Finder:
                 self._pages[key] = future
         return future
 
-    def _load(self, source: IndexSource, project: NormalizedName) -> tuple[DistFile, ...] | None:
+    def _load(self, source: IndexSource, project: NormalizedName) -> PageFiles | None:
         if source.kind == "find-links":
             files = [f for f in self._flat_files(source) if f.project == project]
-            return tuple(files) or None
-        page = self.client.fetch_page(source.project_url(project), index=source.key)
-        if page is None:
-            return None
-        # A page may list files of other projects (pip ignores those too).
-        return tuple(f for f in page.files if f.project == project)
+            return PageFiles.from_files(files) if files else None
+        # Only the project's own files: a page may list files of other projects (pip
+        # ignores those too).
+        page = self.client.fetch_page_files(
+            source.project_url(project), project=project, index=source.key
+        )
+        return page or None
 
     def _flat_files(self, source: IndexSource) -> tuple[DistFile, ...]:
         with self._lock:

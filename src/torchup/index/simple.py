@@ -18,9 +18,10 @@ Attributes understood (HTML ``data-*`` / JSON keys):
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
@@ -39,6 +40,8 @@ from torchup.errors import IndexError_
 __all__ = [
     "DistFile",
     "ProjectPage",
+    "PageFiles",
+    "FileGroup",
     "parse_html_page",
     "parse_json_page",
     "parse_project_list_html",
@@ -83,7 +86,42 @@ def _version(text: str) -> Version:
     return Version(text)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
+def _valid_version(text: str) -> Version | None:
+    # A page repeats each version string once per file (tens of files per release): parse each
+    # distinct string once. Shares the Version objects with _version, so grouping hashes and
+    # compares objects whose keys are already computed.
+    try:
+        return _version(text)
+    except InvalidVersion:
+        return None
+
+
+@lru_cache(maxsize=1 << 12)
+def _canonical_name(raw: str) -> NormalizedName:
+    # Every file of a project spells the project the same way or nearly: normalise each once.
+    return canonicalize_name(raw)
+
+
+def _name_version_of(filename: str) -> tuple[NormalizedName, Version] | None:
+    """(project, version) of a wheel or sdist filename, None when it is neither.
+
+    The same answer as :func:`is_distribution_filename` (None exactly when it is False) and
+    :attr:`DistFile.project` / :attr:`DistFile.version`, in one pass: parsers attach the result
+    to the :class:`DistFile` so grouping by version never parses a filename again.
+    """
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        if len(parts) not in (5, 6) or not all(parts):
+            return None
+        version = _valid_version(parts[1])
+        if version is None:
+            return None
+        return _canonical_name(parts[0]), version
+    parsed = parse_filename(filename)
+    return None if parsed is None else (parsed[0], parsed[1])
+
+
 def is_distribution_filename(filename: str) -> bool:
     """Cheap check used while parsing pages: a wheel or sdist name with a valid version.
 
@@ -92,16 +130,7 @@ def is_distribution_filename(filename: str) -> bool:
     (:attr:`DistFile.wheel_tags`); a file whose tags turn out malformed is simply not
     installable anywhere.
     """
-    if filename.endswith(".whl"):
-        parts = filename[:-4].split("-")
-        if len(parts) not in (5, 6) or not all(parts):
-            return False
-        try:
-            Version(parts[1])
-        except InvalidVersion:
-            return False
-        return True
-    return parse_filename(filename) is not None
+    return _name_version_of(filename) is not None
 
 
 @dataclass(frozen=True)
@@ -128,8 +157,48 @@ class DistFile:
     upload_time: str | None = None
     index: str | None = None
 
-    @cached_property
+    @classmethod
+    def _from_page(
+        cls,
+        name_version: tuple[NormalizedName, Version],
+        filename: str,
+        url: str,
+        hashes: Mapping[str, str],
+        requires_python: str | None,
+        yanked: str | None,
+        core_metadata: Mapping[str, str] | bool,
+        size: int | None,
+        upload_time: str | None,
+        index: str | None,
+    ) -> DistFile:
+        """What ``DistFile(...)`` builds, for parsers: an equal, equally frozen object, made
+        without the generated ``__init__``'s one ``object.__setattr__`` per field (a page holds
+        tens of thousands of files), and with ``_name_version`` (which the parser has already
+        worked out from the filename) in place so the cached property is never computed."""
+        self = object.__new__(cls)
+        object.__setattr__(
+            self,
+            "__dict__",
+            {
+                "filename": filename,
+                "url": url,
+                "hashes": hashes,
+                "requires_python": requires_python,
+                "yanked": yanked,
+                "core_metadata": core_metadata,
+                "size": size,
+                "upload_time": upload_time,
+                "index": index,
+                "_name_version": name_version,
+            },
+        )
+        return self
+
+    @property
     def _parsed(self) -> _ParsedName:
+        # Not a cached_property: parse_filename is memoised per filename already, and on
+        # Python 3.11 a cached_property takes one lock shared by every instance, which made the
+        # resolver's threads queue behind each other's tag parsing.
         parsed = parse_filename(self.filename)
         if parsed is None:
             raise ValueError(f"not a wheel or sdist filename: {self.filename!r}")
@@ -156,6 +225,8 @@ class DistFile:
     @cached_property
     def _name_version(self) -> tuple[NormalizedName, Version]:
         # Name and version without expanding the wheel's tags (see is_distribution_filename).
+        # Files made by the parsers never get here: _from_page stores the value in the
+        # instance dict, which a cached_property (a non-data descriptor) yields to.
         if self.filename.endswith(".whl"):
             parts = self.filename[:-4].split("-")
             if len(parts) in (5, 6) and all(parts):
@@ -242,17 +313,90 @@ def _name_from_url(page_url: str) -> NormalizedName:
     return canonicalize_name(unquote(segments[-1])) if segments else canonicalize_name("")
 
 
+_ROOT_SCHEMES = frozenset({"http", "https", "file"})
+
+
+class _LinkResolver:
+    """``urldefrag(urljoin(base, href))`` for every link of one page, urllib-free when possible.
+
+    Most links are absolute ``https://host/path`` URLs (PyPI) or root-relative ``/path`` ones
+    (download.pytorch.org), and for those urljoin's answer is fixed: an absolute URL that
+    survives urllib's split/unsplit round trip unchanged comes back as written, a root-relative
+    one is appended to the base's ``scheme://netloc``. Recognising those shapes costs a few
+    string tests instead of four urllib parses per file (half the cost of parsing a PyPI page);
+    anything else (``../`` paths, dot segments, bare names, odd characters) still goes through
+    urllib, so results, including which links raise ``ValueError``, are urljoin + urldefrag's.
+    """
+
+    __slots__ = ("base", "_base_ok", "_root")
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self._root: str | None = None
+        try:
+            scheme, netloc, _path, _query, _fragment = urlsplit(base)
+        except ValueError:
+            # urljoin parses the base before anything else, so every link raises: let it.
+            self._base_ok = False
+            return
+        self._base_ok = True
+        # An empty base makes urljoin return the link untouched: no root to prepend then.
+        if base and scheme in _ROOT_SCHEMES:
+            self._root = f"{scheme}://{netloc}"
+
+    def resolve(self, href: str) -> tuple[str, str]:
+        """(absolute URL without fragment, fragment); ``ValueError`` where urllib raises one."""
+        head, _sep, fragment = href.partition("#")
+        if (
+            self._base_ok
+            # urllib deletes tab/CR/LF anywhere, splits ``;params`` off the path (dropping an
+            # empty one) and validates ``[...]`` hosts; it also rewrites an empty head ("#x")
+            # and drops an empty query ("x?"). Plain `in` tests: a regex costs 4x as much.
+            and "\t" not in href
+            and "\r" not in href
+            and "\n" not in href
+            and ";" not in head
+            and "[" not in head
+            and "]" not in head
+            and head
+            and not head.endswith("?")
+        ):
+            if head.startswith("https://"):
+                start = 8
+            elif head.startswith("http://"):
+                start = 7
+            else:
+                start = 0
+            if start:
+                # A non-empty ASCII netloc: urlsplit neither rejects nor rewrites it.
+                if len(head) > start and head[start] not in "/?" and head.isascii():
+                    return head, fragment
+            elif (
+                self._root is not None
+                and head[0] == "/"
+                # Not "//host/..." (a netloc), and no empty segment, "." or ".." segment for
+                # urljoin to resolve (nor "/.x": cheaper to send that rare name the slow way
+                # than to tell the cases apart).
+                and "//" not in head
+                and "/." not in head
+            ):
+                return self._root + head, fragment
+        absolute, fragment = urldefrag(urljoin(self.base, href))
+        return absolute, fragment
+
+
 def _file_from_link(
-    href: str, attrs: Mapping[str, str | None], base_url: str, index: str | None
+    href: str, attrs: Mapping[str, str | None], resolver: _LinkResolver, index: str | None
 ) -> DistFile | None:
     try:
-        absolute, fragment = urldefrag(urljoin(base_url, href.strip()))
+        absolute, fragment = resolver.resolve(href.strip())
         filename = _filename_from_url(absolute)
     except ValueError:
         # urljoin/urlsplit reject some hrefs (``http://[::1/x.whl``: "Invalid IPv6 URL"). A
         # malformed link is skipped like any other non-distribution link, not a crash.
         return None
-    if not is_distribution_filename(filename):
+    name_version = _name_version_of(filename)
+    if name_version is None:
         return None
     hashes = _parse_hash_value(fragment) if fragment else None
     requires_python = attrs.get("data-requires-python") or None
@@ -266,13 +410,16 @@ def _file_from_link(
         core = _core_metadata_attr(attrs["data-dist-info-metadata"])
     else:
         core = False
-    return DistFile(
+    return DistFile._from_page(
+        name_version,
         filename=filename,
         url=absolute,
         hashes=hashes or {},
         requires_python=requires_python.strip() if requires_python else None,
         yanked=yanked,
         core_metadata=core,
+        size=None,
+        upload_time=None,
         index=index,
     )
 
@@ -343,12 +490,245 @@ def _collect(text: str, page_url: str) -> tuple[str, list[tuple[str, dict[str, s
 
 def _links_to_files(text: str, page_url: str, index: str | None) -> list[DistFile]:
     base, anchors = _collect(text, page_url)
+    resolver = _LinkResolver(base)
     files = []
     for href, attrs, _text in anchors:
-        dist = _file_from_link(href, attrs, base, index)
+        dist = _file_from_link(href, attrs, resolver, index)
         if dist is not None:
             files.append(dist)
     return files
+
+
+def _check_json_page(data: Any, page_url: str) -> list[Any]:
+    """The page's ``files`` list; IndexError_ when the JSON is not shaped like a project page."""
+    # Decoded JSON can be anything: a page whose shape is wrong is an IndexError_ (a clear
+    # message naming the page), never a TypeError/AttributeError escaping to the user.
+    if not isinstance(data, Mapping):
+        raise IndexError_(
+            f"the index page {page_url} is not a PEP 691 project page "
+            f"(a JSON {type(data).__name__}, not an object)",
+            url=page_url,
+        )
+    raw_files = data.get("files")
+    if raw_files is not None and not isinstance(raw_files, list):
+        raise IndexError_(
+            f"the index page {page_url} is not a PEP 691 project page "
+            f"(`files` is a {type(raw_files).__name__}, not a list)",
+            url=page_url,
+        )
+    return raw_files or []
+
+
+# A usable file entry of a JSON page, with its (project, version) and its URL split from the
+# fragment: the checks every listed file passes (a str filename naming a wheel or sdist, a str
+# URL that resolves) have been made; nothing else of the entry has been read.
+_JsonEntry = tuple[Mapping[str, Any], tuple[NormalizedName, Version], str, str]
+
+
+def _json_entries(
+    raw_files: Iterable[Any], resolver: _LinkResolver, only: NormalizedName | None = None
+) -> Iterator[_JsonEntry]:
+    """The usable entries of a page's ``files``, in page order (only project ``only``'s, if
+    given). This loop is what a 30,000-file page costs: it is kept to lookups, with
+    ``type(...) is dict`` tried before the ABC check (decoded JSON is dicts; ABCs cost 4x)."""
+    for entry in raw_files:
+        if type(entry) is not dict and not isinstance(entry, Mapping):
+            continue
+        filename, url = entry.get("filename"), entry.get("url")
+        if not isinstance(filename, str) or not isinstance(url, str):
+            continue
+        name_version = _name_version_of(filename)
+        if name_version is None or (only is not None and name_version[0] != only):
+            continue
+        try:
+            absolute, fragment = resolver.resolve(url)
+        except ValueError:
+            continue  # a malformed URL: skip the entry, as for a malformed filename
+        yield entry, name_version, absolute, fragment
+
+
+def _json_yanked(entry: Mapping[str, Any]) -> str | None:
+    """PEP 691 ``yanked`` (a bool or a reason) as :attr:`DistFile.yanked`: None / "" / reason."""
+    yanked = entry.get("yanked", False)
+    if isinstance(yanked, str):
+        return yanked
+    return "" if yanked else None
+
+
+def _json_dist(checked: _JsonEntry, index: str | None) -> DistFile:
+    entry, name_version, absolute, fragment = checked
+    hashes_raw = entry.get("hashes")
+    if type(hashes_raw) is dict or isinstance(hashes_raw, Mapping):
+        hashes = {str(k).lower(): str(v).lower() for k, v in hashes_raw.items()}
+    else:
+        hashes = {}
+    if not hashes and fragment:
+        hashes = _parse_hash_value(fragment) or {}
+    if "core-metadata" in entry:
+        core = _core_metadata_json(entry["core-metadata"])
+    else:
+        dist_info = entry.get("dist-info-metadata", False)
+        # False (absent) is by far the most common value: skip the call.
+        core = False if dist_info is False else _core_metadata_json(dist_info)
+    size = entry.get("size")
+    upload_time = entry.get("upload-time")
+    requires_python = entry.get("requires-python")
+    return DistFile._from_page(
+        name_version,
+        entry["filename"],
+        absolute,
+        hashes,
+        requires_python.strip() or None if isinstance(requires_python, str) else None,
+        _json_yanked(entry),
+        core,
+        size if isinstance(size, int) and not isinstance(size, bool) else None,
+        upload_time if isinstance(upload_time, str) else None,
+        index,
+    )
+
+
+def _build_json(
+    entries: Sequence[Mapping[str, Any]], resolver: _LinkResolver, index: str | None
+) -> tuple[DistFile, ...]:
+    # The entries passed _json_entries' checks once; they pass them again (the checks are
+    # pure), which recomputes what the DistFile needs without having kept it per file.
+    return tuple(_json_dist(checked, index) for checked in _json_entries(entries, resolver))
+
+
+# --- pages grouped by version, built lazily (what the resolver reads) -----------------------
+
+# Serialises the first build of a lazily built group, so every reader sees the same objects.
+_BUILD_LOCK = threading.Lock()
+
+
+class FileGroup:
+    """The files of one version, from one page or several, in order; built on first use.
+
+    ``yanked`` (every file is yanked) is known at once; ``files`` are the
+    :class:`DistFile` objects, which for a JSON page are only built when first read: a
+    resolver reads a handful of the thousands of versions a popular project lists.
+    """
+
+    __slots__ = ("version", "yanked", "_build", "_files")
+
+    def __init__(
+        self, version: Version, yanked: bool, build: Callable[[], tuple[DistFile, ...]]
+    ) -> None:
+        self.version = version
+        self.yanked = yanked
+        self._build: Callable[[], tuple[DistFile, ...]] | None = build
+        self._files: tuple[DistFile, ...] | None = None
+
+    @classmethod
+    def of(cls, version: Version, files: Sequence[DistFile]) -> FileGroup:
+        """A group of files already built (HTML pages, find-links, direct URLs)."""
+        built = tuple(files)
+        group = cls(version, all(f.yanked is not None for f in built), lambda: built)
+        group._files, group._build = built, None
+        return group
+
+    @classmethod
+    def concat(cls, groups: Sequence[FileGroup]) -> FileGroup:
+        """The files of ``groups`` (of one version), one group after the other."""
+        if len(groups) == 1:
+            return groups[0]
+        parts = tuple(groups)
+        return cls(
+            parts[0].version,
+            all(g.yanked for g in parts),
+            lambda: tuple(f for g in parts for f in g.files),
+        )
+
+    @property
+    def files(self) -> tuple[DistFile, ...]:
+        files = self._files
+        if files is None:
+            build = self._build
+            built = build() if build is not None else ()
+            with _BUILD_LOCK:
+                if self._files is None:
+                    self._files, self._build = built, None
+                files = self._files
+        return files
+
+    def __repr__(self) -> str:
+        return f"FileGroup({self.version}, yanked={self.yanked})"
+
+
+class PageFiles:
+    """One project's files on one page (or find-links location): in page order (``files()``)
+    and grouped by version (``groups``, versions in order of first appearance, each group's
+    files in page order), the files of a JSON page built only when read."""
+
+    __slots__ = ("groups", "_all")
+
+    def __init__(
+        self, groups: dict[Version, FileGroup], all_files: Callable[[], tuple[DistFile, ...]]
+    ) -> None:
+        self.groups = groups
+        self._all = all_files
+
+    @classmethod
+    def from_files(cls, files: Iterable[DistFile]) -> PageFiles:
+        built = tuple(files)
+        by_version: dict[Version, list[DistFile]] = {}
+        for f in built:
+            by_version.setdefault(f.version, []).append(f)
+        groups = {v: FileGroup.of(v, fs) for v, fs in by_version.items()}
+        return cls(groups, lambda: built)
+
+    @classmethod
+    def from_json(
+        cls, data: Mapping[str, Any], page_url: str, *, project: str, index: str | None = None
+    ) -> PageFiles:
+        """``parse_json_page(data, page_url, index=index)``'s files of ``project`` (same
+        checks, same errors, same DistFile values) without building any DistFile yet.
+
+        Only the decoded entries are kept (no object per file): a page's thousands of small
+        objects, kept for the whole run, are what Python's cyclic GC would walk again and
+        again."""
+        raw_files = _check_json_page(data, page_url)
+        resolver = _LinkResolver(page_url)
+        in_order: list[Mapping[str, Any]] = []
+        by_version: dict[Version, list[Mapping[str, Any]]] = {}
+        previous: Version | None = None
+        group: list[Mapping[str, Any]] = []
+        for entry, (_name, version), _url, _fragment in _json_entries(
+            raw_files, resolver, canonicalize_name(project)
+        ):
+            # Indexes list a release's files together and equal strings give one (memoised)
+            # Version object: mostly no hashing at all. An equal but distinct object still
+            # finds its group through the dict.
+            if version is not previous:
+                group = by_version.setdefault(version, [])
+                previous = version
+            group.append(entry)
+            in_order.append(entry)
+        groups = {
+            v: FileGroup(
+                v,
+                all(_json_yanked(e) is not None for e in entries),
+                partial(_build_json, entries, resolver, index),
+            )
+            for v, entries in by_version.items()
+        }
+
+        def all_files() -> tuple[DistFile, ...]:
+            # Built through the groups, so each file is one object whichever way it is read.
+            built = {
+                id(e): f
+                for v, entries in by_version.items()
+                for e, f in zip(entries, groups[v].files, strict=True)
+            }
+            return tuple(built[id(e)] for e in in_order)
+
+        return cls(groups, all_files)
+
+    def files(self) -> tuple[DistFile, ...]:
+        return self._all()
+
+    def __bool__(self) -> bool:
+        return bool(self.groups)
 
 
 # --- public parsers ------------------------------------------------------------------------
@@ -372,73 +752,12 @@ def parse_json_page(
 
     ``yanked`` may be a bool or a reason string (PEP 691); it becomes None / "" / reason.
     """
-    # Decoded JSON can be anything: a page whose shape is wrong is an IndexError_ (a clear
-    # message naming the page), never a TypeError/AttributeError escaping to the user.
-    if not isinstance(data, Mapping):
-        raise IndexError_(
-            f"the index page {page_url} is not a PEP 691 project page "
-            f"(a JSON {type(data).__name__}, not an object)",
-            url=page_url,
-        )
-    raw_files = data.get("files")
-    if raw_files is not None and not isinstance(raw_files, list):
-        raise IndexError_(
-            f"the index page {page_url} is not a PEP 691 project page "
-            f"(`files` is a {type(raw_files).__name__}, not a list)",
-            url=page_url,
-        )
+    raw_files = _check_json_page(data, page_url)
     raw_name = data.get("name") if isinstance(data.get("name"), str) else None
     raw_name = raw_name or project
     name = canonicalize_name(str(raw_name)) if raw_name else _name_from_url(page_url)
-    files = []
-    for entry in raw_files or ():
-        if not isinstance(entry, Mapping):
-            continue
-        filename, url = entry.get("filename"), entry.get("url")
-        if not isinstance(filename, str) or not isinstance(url, str):
-            continue
-        if not is_distribution_filename(filename):
-            continue
-        try:
-            absolute, fragment = urldefrag(urljoin(page_url, url))
-        except ValueError:
-            continue  # a malformed URL: skip the entry, as for a malformed filename
-        hashes_raw = entry.get("hashes")
-        hashes = (
-            {str(k).lower(): str(v).lower() for k, v in hashes_raw.items()}
-            if isinstance(hashes_raw, Mapping)
-            else {}
-        )
-        if not hashes and fragment:
-            hashes = _parse_hash_value(fragment) or {}
-        yanked_raw = entry.get("yanked", False)
-        if isinstance(yanked_raw, str):
-            yanked: str | None = yanked_raw
-        else:
-            yanked = "" if yanked_raw else None
-        if "core-metadata" in entry:
-            core = _core_metadata_json(entry["core-metadata"])
-        else:
-            core = _core_metadata_json(entry.get("dist-info-metadata", False))
-        size = entry.get("size")
-        upload_time = entry.get("upload-time")
-        requires_python = entry.get("requires-python")
-        files.append(
-            DistFile(
-                filename=filename,
-                url=absolute,
-                hashes=hashes,
-                requires_python=requires_python.strip() or None
-                if isinstance(requires_python, str)
-                else None,
-                yanked=yanked,
-                core_metadata=core,
-                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-                upload_time=upload_time if isinstance(upload_time, str) else None,
-                index=index,
-            )
-        )
-    return ProjectPage(name, tuple(files), page_url)
+    checked = _json_entries(raw_files, _LinkResolver(page_url))
+    return ProjectPage(name, tuple(_json_dist(c, index) for c in checked), page_url)
 
 
 def parse_project_list_html(text: str) -> list[NormalizedName]:

@@ -6,22 +6,45 @@ as data, which versions are usable and, for the others, why not: "no wheel for t
 
 Cost matters: a popular project lists tens of thousands of files, and the resolver looks at a
 handful of versions. So grouping by version is the only eager work; the best file of a version
-(tag ranking, Requires-Python checks) is chosen the first time that version is asked about.
+(tag ranking, Requires-Python checks) is chosen the first time that version is asked about. With
+files the finder has already grouped (:func:`choices_from_groups`) not even the grouping is
+redone, and a version's files are only read (for a JSON page: built) when it is asked about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import Protocol
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from torchup.target import Target
 
-__all__ = ["VersionChoice", "group_candidates", "BinaryPolicy"]
+__all__ = [
+    "VersionChoice",
+    "group_candidates",
+    "choices_from_groups",
+    "FileGroupLike",
+    "BinaryPolicy",
+]
+
+
+class FileGroupLike(Protocol):
+    """One version's files (``torchup.index.simple.FileGroup``): ``yanked`` known at once,
+    ``files`` possibly built when first read."""
+
+    @property
+    def version(self) -> Version: ...
+
+    @property
+    def yanked(self) -> bool: ...
+
+    @property
+    def files(self) -> Sequence[object]: ...
 
 
 @dataclass(frozen=True)
@@ -51,19 +74,53 @@ class VersionChoice:
     """One version of a project for one Target: the best file to use, or why none fits.
 
     ``best`` and ``unavailable`` are worked out on first access (see the module docstring);
-    ``yanked`` (every file of the version is yanked) is known at once.
+    ``yanked`` (every file of the version is yanked) is known at once. ``files`` may be built
+    on first access too, when the choice was made from a lazily built group of files.
     """
 
-    __slots__ = ("version", "files", "yanked", "_context", "_best", "_unavailable", "_done")
+    __slots__ = (
+        "version",
+        "yanked",
+        "_files",
+        "_group",
+        "_context",
+        "_best",
+        "_unavailable",
+        "_done",
+    )
 
     def __init__(self, version: Version, files: Sequence[object], context: _Context) -> None:
         self.version = version
-        self.files = tuple(files)
-        self.yanked = all(getattr(f, "yanked", None) is not None for f in self.files)
+        self._files: tuple[object, ...] | None = tuple(files)
+        self._group: FileGroupLike | None = None
+        self.yanked = all(getattr(f, "yanked", None) is not None for f in self._files)
         self._context = context
         self._best: object | None = None
         self._unavailable: str | None = None
         self._done = False
+
+    @classmethod
+    def _from_group(cls, group: FileGroupLike, context: _Context) -> VersionChoice:
+        """A choice over ``group``, whose files are only read when first needed."""
+        self = cls.__new__(cls)
+        self.version = group.version
+        self._files = None
+        self._group = group
+        self.yanked = group.yanked
+        self._context = context
+        self._best = None
+        self._unavailable = None
+        self._done = False
+        return self
+
+    @property
+    def files(self) -> tuple[object, ...]:
+        """Every file of this version, in index order."""
+        files = self._files
+        if files is None:
+            assert self._group is not None
+            files = self._files = tuple(self._group.files)
+        return files
 
     def _resolve(self) -> None:
         if not self._done:
@@ -119,9 +176,31 @@ def group_candidates(
         v = getattr(f, "version", None)
         if v is None:
             continue
-        by_version.setdefault(v, []).append(f)
+        group = by_version.get(v)
+        if group is None:
+            by_version[v] = [f]
+        else:
+            group.append(f)
     context = _Context(target, binary, exclude_newer, platform_words or str(target))
-    return {version: VersionChoice(version, group, context) for version, group in by_version.items()}
+    return {
+        version: VersionChoice(version, group, context) for version, group in by_version.items()
+    }
+
+
+def choices_from_groups(
+    groups: Mapping[Version, FileGroupLike],
+    target: Target,
+    *,
+    binary: BinaryPolicy = BinaryPolicy(),
+    exclude_newer: datetime | None = None,
+    platform_words: str = "",
+) -> dict[Version, VersionChoice]:
+    """:func:`group_candidates` for files already grouped by version (the finder's
+    ``file_groups``): the same choices, without touching any file now. Cost: O(versions);
+    a version's files are read (and, from a JSON page, built) the first time it is inspected.
+    """
+    context = _Context(target, binary, exclude_newer, platform_words or str(target))
+    return {v: VersionChoice._from_group(g, context) for v, g in groups.items()}
 
 
 def _wheel_rank(f: object, target: Target) -> int | None:
@@ -134,7 +213,9 @@ def _wheel_rank(f: object, target: Target) -> int | None:
     return target.wheel_rank(getattr(f, "filename", ""))
 
 
-def _choose(group: Sequence[object], yanked: bool, ctx: _Context) -> tuple[object | None, str | None]:
+def _choose(
+    group: Sequence[object], yanked: bool, ctx: _Context
+) -> tuple[object | None, str | None]:
     target = ctx.target
     binary = ctx.binary
     name = getattr(group[0], "project", "")

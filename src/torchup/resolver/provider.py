@@ -23,8 +23,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from torchup.errors import MetadataError, TorchupError
-from torchup.resolver.candidates import BinaryPolicy, VersionChoice, group_candidates
+from torchup.errors import MetadataError
+from torchup.resolver.candidates import (
+    BinaryPolicy,
+    VersionChoice,
+    choices_from_groups,
+    group_candidates,
+)
 from torchup.resolver.pubgrub import Unavailable
 from torchup.target import Target
 
@@ -94,6 +99,10 @@ def requirement_dependencies(
 
 
 class Finder(Protocol):
+    """Where files come from. A finder may also offer ``file_groups(project, sources)``
+    (:meth:`torchup.index.finder.Finder.file_groups`): the same files grouped by version,
+    which the provider then prefers."""
+
     def files(self, project: str, sources: Sequence[Any] | None = None) -> list[Any]: ...
 
 
@@ -146,11 +155,10 @@ class IndexProvider:
         self.options = options
         self.direct_files = dict(direct_files or {})
         self.build_metadata = build_metadata
-        self._choices: dict[str, dict[Version, VersionChoice]] = {}
-        self._order: dict[str, list[Version]] = {}
+        self._universes: dict[str, _Universe] = {}
         self._deps: dict[tuple[str, Version], list[Requirement] | Unavailable] = {}
         self._extras: dict[tuple[str, Version], frozenset[str]] = {}
-        self._page_futures: dict[str, Future[dict[Version, VersionChoice]]] = {}
+        self._page_futures: dict[str, Future[_Universe]] = {}
         self._meta_futures: dict[tuple[str, Version], Future[Any]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="torchup-fetch")
@@ -262,7 +270,7 @@ class IndexProvider:
             self._page_future(pkg.name)
 
     # -- internals -----------------------------------------------------------------------
-    def _page_future(self, name: str) -> Future[dict[Version, VersionChoice]]:
+    def _page_future(self, name: str) -> Future[_Universe]:
         with self._lock:
             fut = self._page_futures.get(name)
             if fut is None:
@@ -270,38 +278,52 @@ class IndexProvider:
                 self._page_futures[name] = fut
             return fut
 
-    def _load_choices(self, name: str) -> dict[Version, VersionChoice]:
+    def _load_choices(self, name: str) -> _Universe:
         direct = self.direct_files.get(name)
+        binary, exclude_newer = self.options.binary, self.options.exclude_newer
         if direct is not None:
-            files = [direct]
+            choices = group_candidates(
+                [direct], self.target, binary=binary, exclude_newer=exclude_newer
+            )
         else:
             srcs = (
                 self.sources.sources_for(NormalizedName(name), self.target)
                 if self.sources
                 else None
             )
-            files = self.finder.files(name, srcs)
-        choices = group_candidates(
-            files,
-            self.target,
-            binary=self.options.binary,
-            exclude_newer=self.options.exclude_newer,
-        )
+            file_groups = getattr(self.finder, "file_groups", None)
+            if file_groups is not None:
+                # Grouped by version without building the files of every version: popular
+                # projects list tens of thousands of files, the resolver reads a few versions.
+                choices = choices_from_groups(
+                    file_groups(name, srcs), self.target, binary=binary, exclude_newer=exclude_newer
+                )
+            else:
+                choices = group_candidates(
+                    self.finder.files(name, srcs),
+                    self.target,
+                    binary=binary,
+                    exclude_newer=exclude_newer,
+                )
+        # Ordered here, in the worker, once: the resolver asks for the order right away, and
+        # the first entry is the candidate whose metadata is worth warming.
+        order = self._preferred_first(name, list(choices), choices)
+        yanked = frozenset(v for v, c in choices.items() if c.yanked)
         # Warm the metadata of the most likely candidate while the resolver works elsewhere.
-        best = self._preferred_first(name, list(choices), choices)
-        for v in best[:1]:
+        for v in order[:1]:
             c = choices[v]
             if c.usable and getattr(c.best, "is_wheel", False):
                 self._meta_future(name, v, c)
-        return choices
+        return _Universe(choices, order, yanked)
+
+    def _universe(self, name: str) -> _Universe:
+        universe = self._universes.get(name)
+        if universe is None:
+            universe = self._universes[name] = self._page_future(name).result()
+        return universe
 
     def _choices_for(self, name: str) -> dict[Version, VersionChoice]:
-        if name not in self._choices:
-            try:
-                self._choices[name] = self._page_future(name).result()
-            except TorchupError:
-                raise
-        return self._choices[name]
+        return self._universe(name).choices
 
     def _preferred_first(
         self, name: str, versions: list[Version], choices: Mapping[Version, VersionChoice]
@@ -310,7 +332,14 @@ class IndexProvider:
             self.options.resolution == "lowest-direct" and name in self.options.direct_names
         )
         # Yanked versions stay in the universe (an exact pin may still use them) but last.
-        ordered = sorted(versions, key=lambda v: (choices[v].yanked, v if lowest else _Neg(v)))
+        # The versions are distinct (dict keys), so sorting each part by version alone gives
+        # the (yanked, version) order without a Python key object per comparison (thousands
+        # of versions for botocore).
+        live = [v for v in versions if not choices[v].yanked]
+        yanked = [v for v in versions if choices[v].yanked]
+        live.sort(reverse=not lowest)
+        yanked.sort(reverse=not lowest)
+        ordered = live + yanked
         pref = self.options.preferences.get(name)
         if pref is not None and pref in choices:
             ordered.remove(pref)
@@ -318,12 +347,7 @@ class IndexProvider:
         return ordered
 
     def _ordered_versions(self, name: str) -> list[Version]:
-        order = self._order.get(name)
-        if order is None:
-            choices = self._choices_for(name)
-            order = self._preferred_first(name, list(choices), choices)
-            self._order[name] = order
-        return order
+        return self._universe(name).order
 
     def allows_prereleases(self, name: str) -> bool:
         """Whether every requirement on ``name`` may match pre-releases (for hints)."""
@@ -343,10 +367,12 @@ class IndexProvider:
 
     def _filter(self, name: str, spec: SpecifierSet, universe: Sequence[Version]) -> list[Version]:
         policy = self._prerelease_policy(name)
-        choices = self._choices_for(name)
-        yanked_ok = _is_exact_pin(spec)
-        pinned = self._allowed_yanks.get(name, ())
-        pool = [v for v in universe if yanked_ok or not choices[v].yanked or v in pinned]
+        yanked = self._universe(name).yanked
+        if yanked and not _is_exact_pin(spec):
+            pinned = self._allowed_yanks.get(name, ())
+            pool: Sequence[Version] = [v for v in universe if v not in yanked or v in pinned]
+        else:
+            pool = universe  # filter() builds a new list; the universe is never modified
         if policy is not None:
             return list(spec.filter(pool, prereleases=policy))
         mode = self.options.prerelease
@@ -423,20 +449,15 @@ class IndexProvider:
         return r if isinstance(r, list) else []
 
 
+@dataclass(frozen=True)
+class _Universe:
+    """One package's versions for this target: the choices, the resolver's preference order
+    (computed once per package, in the worker that loaded the page), the yanked ones."""
+
+    choices: dict[Version, VersionChoice]
+    order: list[Version]
+    yanked: frozenset[Version]
+
+
 def _is_exact_pin(spec: SpecifierSet) -> bool:
     return any(s.operator in ("==", "===") and "*" not in s.version for s in spec)
-
-
-class _Neg:
-    """Sort key that inverts Version ordering (highest first) without copying."""
-
-    __slots__ = ("v",)
-
-    def __init__(self, v: Version) -> None:
-        self.v = v
-
-    def __lt__(self, other: _Neg) -> bool:
-        return self.v > other.v
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Neg) and self.v == other.v

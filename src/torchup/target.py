@@ -7,18 +7,22 @@ Only :func:`Target.from_interpreter` does IO (it asks an interpreter about itsel
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from packaging.markers import Marker
 from packaging.tags import Tag, compatible_tags, cpython_tags, mac_platforms, parse_tag
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
 
 from torchup.errors import ConfigError, EnvironmentError_
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    # Only annotations use Marker: packaging.markers (its parser and tokenizer) loads with the
+    # first requirement parsed, not with this module. json and subprocess load in
+    # from_interpreter, the only IO here.
+    from packaging.markers import Marker
 
 __all__ = ["Target", "PLATFORM_NAMES"]
 
@@ -162,6 +166,9 @@ class Target:
     @classmethod
     def from_interpreter(cls, python: str, *, torch_backend: str | None = None) -> Target:
         """Ask an interpreter for its marker environment and tags (IO: runs a subprocess)."""
+        import json
+        import subprocess
+
         probe = (
             "import json,sys\n"
             "try:\n"
@@ -242,6 +249,8 @@ class Target:
 
 
 def _from_interpreter_without_packaging(python: str, torch_backend: str | None) -> Target:
+    import json
+    import subprocess
     from pathlib import Path
 
     import packaging

@@ -2,23 +2,27 @@
 
 The only place that builds caches, HTTP clients, finders, targets and index policies from
 user input. Environment variables are read once, through :func:`torchup.config.read_env`.
+
+Imports are lazy (no ``dataclasses``, ``datetime`` or :mod:`torchup.cache` at import time):
+``torchup venv`` and ``torchup cache dir`` are dominated by start-up.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from torchup.errors import ConfigError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from torchup.cache import Cache
+    import argparse
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+    from typing import Any
+
+    from torchup.cache import Bucket, Cache
     from torchup.index.client import HttpClient
     from torchup.index.finder import IndexSource
     from torchup.resolver.sources import IndexPin
@@ -37,14 +41,23 @@ def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@dataclass
 class Context:
     """Everything one command invocation needs, built lazily from flags and environment."""
 
-    ns: argparse.Namespace
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    _cache: Cache | None = None
-    _client: HttpClient | None = None
+    def __init__(
+        self,
+        ns: argparse.Namespace,
+        env: Mapping[str, str] | None = None,
+        _cache: Cache | None = None,
+        _client: HttpClient | None = None,
+    ) -> None:
+        self.ns = ns
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self._cache = _cache
+        self._client = _client
+
+    def __repr__(self) -> str:
+        return f"Context(ns={self.ns!r}, env=..., _cache={self._cache!r}, _client={self._client!r})"
 
     # -- cache and network ---------------------------------------------------------------
     @property
@@ -52,11 +65,63 @@ class Context:
         if self._cache is None:
             from torchup.cache import Cache
 
-            if _opt(self.ns, "no_cache") or _env_flag(self.env.get("TORCHUP_NO_CACHE")):
+            if self._no_cache():
                 self._cache = Cache(None)
             else:
-                self._cache = Cache(self.cache_dir())
+                self._cache = Cache(self._checked_cache_dir())
         return self._cache
+
+    def bucket(self, name: Bucket) -> Path:
+        """``self.cache.bucket(name)``, without importing :mod:`torchup.cache` (and with it
+        ``dataclasses`` and ``hashlib``) when only a bucket's directory is needed, as
+        ``torchup venv`` needs the interpreter cache's. Same layout: ``<root>/<bucket>``."""
+        if self._cache is not None or self._no_cache():
+            return self.cache.bucket(name)
+        root = self._checked_cache_dir()
+        path = root / name
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unusable_cache(root, exc) from None
+        return path
+
+    def _no_cache(self) -> bool:
+        return bool(_opt(self.ns, "no_cache")) or _env_flag(self.env.get("TORCHUP_NO_CACHE"))
+
+    def _checked_cache_dir(self) -> Path:
+        """The cache root, refused up front (a clear error, not a NotADirectoryError from deep
+        inside a command) when a regular file stands where it or a parent must be a directory,
+        e.g. TORCHUP_CACHE_DIR=/etc/hosts/cache. Creates nothing: the cache makes its buckets."""
+        root = self.cache_dir()
+        for path in (root, *root.parents):
+            try:
+                is_dir = path.is_dir()
+            except OSError as exc:
+                raise self._unusable_cache(root, exc) from None
+            if is_dir:
+                break
+            if path.exists():
+                raise self._unusable_cache(root, NotADirectoryError(f"{path} is not a directory"))
+        return root
+
+    def _unusable_cache(self, root: Path, exc: OSError) -> ConfigError:
+        if _opt(self.ns, "cache_dir"):
+            source = "--cache-dir"
+        elif self.env.get("TORCHUP_CACHE_DIR"):
+            source = "TORCHUP_CACHE_DIR"
+        else:
+            source = "the default location"
+        blocker = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            reason = f"{blocker} is a file, not a directory"
+        else:
+            reason = exc.strerror or str(exc)
+        return ConfigError(
+            f"the cache directory {root} (from {source}) cannot be used: {reason}",
+            key="cache-dir",
+            hint="point --cache-dir or TORCHUP_CACHE_DIR at a directory torchup can create and "
+            "write, or pass --no-cache to use a temporary cache",
+        )
 
     def cache_dir(self) -> Path:
         explicit = _opt(self.ns, "cache_dir") or self.env.get("TORCHUP_CACHE_DIR")
@@ -73,7 +138,10 @@ class Context:
     @property
     def client(self) -> HttpClient:
         if self._client is None:
+            from torchup.cli.output import configure_logging
             from torchup.index.client import HttpClient
+
+            configure_logging()  # before urllib3 and the index code can log (see output.py)
 
             retries = self._int_env("TORCHUP_HTTP_RETRIES", 3)
             timeout = float(self._int_env("TORCHUP_HTTP_TIMEOUT", 30))
@@ -301,6 +369,8 @@ class Context:
         raw = _opt(self.ns, "exclude_newer") or self.env.get("TORCHUP_EXCLUDE_NEWER")
         if not raw:
             return None
+        from datetime import datetime, timezone
+
         try:
             stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         except ValueError:

@@ -1,21 +1,55 @@
-"""Terminal output: verbosity, colour and progress switches, set once from the CLI flags."""
+"""Terminal output: verbosity, colour and progress switches, set once from the CLI flags.
+
+Importing this module costs nothing beyond ``os`` and ``sys``: ``logging`` (~5 ms with its
+``traceback`` imports) is configured by :func:`configure_logging`, which :func:`configure` calls
+only when the run may print log records itself (``-v``, or ``logging`` already loaded); the
+network code's entry point (``Context.client``) calls it before anything there logs.
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 import sys
-from dataclasses import dataclass
 
-__all__ = ["configure", "error", "warn", "info", "debug", "settings", "Settings"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "configure",
+    "configure_logging",
+    "error",
+    "warn",
+    "info",
+    "debug",
+    "settings",
+    "Settings",
+]
 
 
-@dataclass
 class Settings:
-    verbosity: int = 0
-    color: bool = False
-    progress: bool = True
+    """The output switches of this run (a plain class: ``dataclasses`` costs start-up time)."""
+
+    __slots__ = ("verbosity", "color", "progress")
+
+    def __init__(self, verbosity: int = 0, color: bool = False, progress: bool = True) -> None:
+        self.verbosity = verbosity
+        self.color = color
+        self.progress = progress
+
+    def __repr__(self) -> str:
+        return f"Settings(verbosity={self.verbosity!r}, color={self.color!r}, progress={self.progress!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return (self.verbosity, self.color, self.progress) == (
+            other.verbosity,
+            other.color,
+            other.progress,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
 
 
 settings = Settings()
@@ -34,6 +68,18 @@ def configure(ns: argparse.Namespace) -> None:
     settings.progress = (
         not getattr(ns, "no_progress", False) and sys.stderr.isatty() and settings.verbosity >= 0
     )
+    # At the default level (WARNING) an unconfigured `logging` prints a torchup warning the same
+    # way (its last-resort handler: the bare message on stderr); what differs is a library logger
+    # with its own NullHandler (urllib3), whose warnings need the root handler: the HTTP client
+    # configures logging before it exists. With -v the levels change, so configure now.
+    if settings.verbosity >= 1 or "logging" in sys.modules:
+        configure_logging()
+
+
+def configure_logging() -> None:
+    """Route log records to stderr at the level -v/-q asked for (safe to call again)."""
+    import logging
+
     level = logging.WARNING
     if settings.verbosity == 1:
         level = logging.INFO

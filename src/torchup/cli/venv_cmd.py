@@ -1,13 +1,23 @@
-"""`torchup venv [PATH] [--python X] [--seed]`: a PEP 405 virtual environment, quickly."""
+"""`torchup venv [PATH] [--python X] [--seed]`: a PEP 405 virtual environment, quickly.
+
+Without ``--seed`` the command is bound by start-up, so it imports only what it uses: the
+interpreter cache is reached through ``Context.bucket`` (no :mod:`torchup.cache`), and the
+resolver, index client and wheel installer load only for ``--seed``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 from torchup.cli import output
 from torchup.cli.context import Context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
+    from torchup.install.interpreters import Interpreter
 
 __all__ = ["run"]
 
@@ -23,7 +33,7 @@ def run(ns: argparse.Namespace) -> int:
         ns.python,
         path_env=ctx.env.get("PATH", ""),
         pyenv_root=pyenv if pyenv.exists() else None,
-        cache_dir=ctx.cache.bucket("interpreters-v1"),
+        cache_dir=ctx.bucket("interpreters-v1"),
     )
     path = Path(ns.path)
     seed: list[Path] = []
@@ -36,7 +46,8 @@ def run(ns: argparse.Namespace) -> int:
         prompt=ns.prompt,
         clear=ns.clear,
         system_site_packages=ns.system_site_packages,
-        unpacked_cache=ctx.cache.bucket("wheels-v1"),
+        # Only seeding unpacks wheels; a plain venv need not create the bucket.
+        unpacked_cache=ctx.bucket("wheels-v1") if seed else None,
     )
     output.info(f"Using CPython {interp.version} interpreter at: {interp.executable}")
     output.info(f"Creating virtual environment at: {ns.path} ({(time.monotonic() - started) * 1000:.0f}ms)")
@@ -45,8 +56,10 @@ def run(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _seed_wheels(ctx: Context, interp: object) -> list[Path]:
+def _seed_wheels(ctx: Context, interp: Interpreter) -> list[Path]:
     """pip's wheel from the configured index (resolved and fetched by torchup itself)."""
+    import argparse
+
     from packaging.requirements import Requirement
 
     from torchup.cli.pip_install import _desired_from_result
@@ -55,7 +68,7 @@ def _seed_wheels(ctx: Context, interp: object) -> list[Path]:
     from torchup.resolver.session import RootRequirement
 
     inputs = Inputs(requirements=[RootRequirement(Requirement("pip"), "--seed")])
-    run = resolve_inputs(ctx, argparse.Namespace(), inputs, target=interp.target())  # type: ignore[attr-defined]
+    run = resolve_inputs(ctx, argparse.Namespace(), inputs, target=interp.target())
     desired = _desired_from_result(run.result, inputs)
     arts = [Artifact(d.canonical_name, d.url, d.filename, dict(h.split(":", 1) for h in d.hashes)) for d in desired]
     files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), arts)

@@ -2,32 +2,39 @@
 
 An :class:`Interpreter` is everything torchup needs to know about a Python: its version, prefixes,
 marker environment, wheel tags and install scheme. Asking an interpreter about itself costs a
-subprocess (~30 ms), so answers are cached in a JSON file keyed by the executable's path and
-modification time; the cache directory is passed in (no hidden global state).
+subprocess (~30-80 ms), so answers are cached in a JSON file keyed by the executable's path and
+modification time; the cache directory is passed in (no hidden global state). A virtual
+environment whose base interpreter's answer is cached is described from that answer and its
+``pyvenv.cfg``, without a subprocess (see :func:`_derive_from_base`): a fresh venv is then as
+cheap to install into as a known one.
 
 Nothing here reads ``os.environ``: ``PATH``, ``VIRTUAL_ENV`` and the pyenv root are parameters,
 so the CLI captures them once and tests pass whatever they like.
+
+Start-up matters (``torchup venv`` is mostly start-up): ``subprocess``, ``hashlib``,
+``packaging.specifiers``/``tags`` and :mod:`torchup.target` are imported where they are used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
-import subprocess
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
-from typing import Any, Literal
 
-import packaging
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import parse_tag
 from packaging.version import InvalidVersion, Version
 
 from torchup.errors import EnvironmentError_
-from torchup.target import Target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterator, Mapping
+    from typing import Any, ClassVar, Literal
+
+    from packaging.specifiers import SpecifierSet
+
+    from torchup.target import Target
 
 __all__ = [
     "Interpreter",
@@ -39,8 +46,9 @@ __all__ = [
     "select_environment",
 ]
 
-# Bump when the probe's output changes shape: old cache files are then ignored, not misread.
-_CACHE_VERSION = 2
+# Bump when the probe's output changes shape or meaning: old cache files are then ignored, not
+# misread. (3: a symlinked venv python reports the binary it resolves to as base_executable.)
+_CACHE_VERSION = 3
 _CACHE_BUCKET = f"interpreters-v{_CACHE_VERSION}"
 _VENV_PLACEHOLDER = "/__torchup_venv__"
 _WINDOWS = os.name == "nt"
@@ -77,8 +85,14 @@ def _venv_home_executable():
 
 is_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix) or hasattr(sys, "real_prefix")
 base_executable = getattr(sys, "_base_executable", None) or sys.executable
-if is_venv and (base_executable == sys.executable
-                or os.path.dirname(base_executable).startswith(sys.prefix)):
+real_executable = os.path.realpath(sys.executable)
+if is_venv and os.path.isfile(real_executable) and not real_executable.startswith(
+        os.path.join(sys.prefix, "")):
+    # A venv python linked to its base: the binary it resolves to, the same answer on every
+    # CPython (sys._base_executable differs between releases) and one torchup can derive.
+    base_executable = real_executable
+elif is_venv and (base_executable == sys.executable
+                  or os.path.dirname(base_executable).startswith(sys.prefix)):
     base_executable = _venv_home_executable() or base_executable
 
 names = sysconfig.get_scheme_names()
@@ -126,8 +140,45 @@ print(json.dumps({
 """
 
 
-@dataclass(frozen=True)
-class Scheme:
+class _Record:
+    """An immutable record compared by value, as a frozen dataclass is.
+
+    Written out because importing ``dataclasses`` (it imports ``inspect``) costs ~6 ms, a tenth
+    of ``torchup venv``. ``_FIELDS`` lists the fields in order (repr), ``_COMPARE`` those that
+    take part in ``==`` and ``hash``. Like a dataclass, an instance keeps its fields in its
+    ``__dict__`` (so copy and pickle work) and refuses assignment.
+    """
+
+    _FIELDS: ClassVar[tuple[str, ...]] = ()
+    _COMPARE: ClassVar[tuple[str, ...]] = ()
+
+    def _init(self, **values: object) -> None:
+        vars(self).update(values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")  # as FrozenInstanceError
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._COMPARE)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
+        return f"{type(self).__qualname__}({body})"
+
+
+class Scheme(_Record):
     """Where each part of a wheel goes in one environment (the ``installer`` scheme names).
 
     ``headers`` is the *base* headers directory; a distribution's headers go in
@@ -139,6 +190,10 @@ class Scheme:
     scripts: Path
     data: Path
     headers: Path
+    _FIELDS = _COMPARE = ("purelib", "platlib", "scripts", "data", "headers")
+
+    def __init__(self, purelib: Path, platlib: Path, scripts: Path, data: Path, headers: Path) -> None:
+        self._init(purelib=purelib, platlib=platlib, scripts=scripts, data=data, headers=headers)
 
     def for_dist(self, dist_name: str) -> dict[str, str]:
         """The ``{scheme name: directory}`` mapping the ``installer`` library expects."""
@@ -164,8 +219,7 @@ class Scheme:
         return tuple(out)
 
 
-@dataclass(frozen=True)
-class Interpreter:
+class Interpreter(_Record):
     """One Python interpreter, as it described itself (see :func:`query_interpreter`).
 
     ``executable`` is ``sys.executable`` as the interpreter reports it (so a pyenv shim found on
@@ -178,14 +232,66 @@ class Interpreter:
     base_prefix: Path
     is_venv: bool
     base_executable: Path
-    implementation: str = "cpython"
-    markers: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
-    tags: tuple[str, ...] = field(default=(), compare=False)
-    paths: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
-    venv_paths: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
-    gil_disabled: bool = False
-    pointer_bits: int = 64
-    externally_managed: str | None = None
+    implementation: str
+    markers: Mapping[str, str]
+    tags: tuple[str, ...]
+    paths: Mapping[str, str]
+    venv_paths: Mapping[str, str]
+    gil_disabled: bool
+    pointer_bits: int
+    externally_managed: str | None
+    _FIELDS = (
+        "executable",
+        "version",
+        "sys_prefix",
+        "base_prefix",
+        "is_venv",
+        "base_executable",
+        "implementation",
+        "markers",
+        "tags",
+        "paths",
+        "venv_paths",
+        "gil_disabled",
+        "pointer_bits",
+        "externally_managed",
+    )
+    # The marker environment, tags and paths follow from the rest: they stay out of == and hash.
+    _COMPARE = tuple(f for f in _FIELDS if f not in ("markers", "tags", "paths", "venv_paths"))
+
+    def __init__(
+        self,
+        executable: Path,
+        version: Version,
+        sys_prefix: Path,
+        base_prefix: Path,
+        is_venv: bool,
+        base_executable: Path,
+        implementation: str = "cpython",
+        markers: Mapping[str, str] | None = None,
+        tags: tuple[str, ...] = (),
+        paths: Mapping[str, str] | None = None,
+        venv_paths: Mapping[str, str] | None = None,
+        gil_disabled: bool = False,
+        pointer_bits: int = 64,
+        externally_managed: str | None = None,
+    ) -> None:
+        self._init(
+            executable=executable,
+            version=version,
+            sys_prefix=sys_prefix,
+            base_prefix=base_prefix,
+            is_venv=is_venv,
+            base_executable=base_executable,
+            implementation=implementation,
+            markers={} if markers is None else markers,
+            tags=tags,
+            paths={} if paths is None else paths,
+            venv_paths={} if venv_paths is None else venv_paths,
+            gil_disabled=gil_disabled,
+            pointer_bits=pointer_bits,
+            externally_managed=externally_managed,
+        )
 
     # -- derived values --------------------------------------------------------------------
     @property
@@ -216,6 +322,10 @@ class Interpreter:
 
     def target(self, *, torch_backend: str | None = None) -> Target:
         """The :class:`Target` (markers + tags) this interpreter installs for."""
+        from packaging.tags import parse_tag
+
+        from torchup.target import Target
+
         return Target.from_markers(
             self.markers,
             (t for s in self.tags for t in parse_tag(s)),
@@ -223,17 +333,26 @@ class Interpreter:
             label=str(self.executable),
         )
 
-    def for_venv(self, venv: Path, executable: Path) -> Interpreter:
-        """This interpreter as seen from inside a new venv at ``venv`` (no subprocess)."""
+    def for_venv(
+        self, venv: Path, executable: Path, *, base_executable: Path | None = None
+    ) -> Interpreter:
+        """This interpreter as seen from inside a venv at ``venv`` (no subprocess).
+
+        ``base_executable`` is what the venv's python reports as its base (see the probe);
+        by default the binary this interpreter's base executable resolves to, which is what a
+        venv whose python links to it reports.
+        """
         root = str(venv)
         paths = {k: v.replace(_VENV_PLACEHOLDER, root, 1) for k, v in self.venv_paths.items()}
+        if base_executable is None:
+            base_executable = Path(os.path.realpath(self.base_executable))
         return Interpreter(
             executable=executable,
             version=self.version,
             sys_prefix=venv,
             base_prefix=self.base_prefix,
             is_venv=True,
-            base_executable=self.base_executable,
+            base_executable=base_executable,
             implementation=self.implementation,
             markers=dict(self.markers),
             tags=self.tags,
@@ -294,32 +413,74 @@ def _cache_key(executable: Path) -> list[Any] | None:
         real = executable.stat()
     except OSError:
         return None
-    # lstat catches a venv's python re-pointed at another base; stat catches the base upgraded.
-    return [str(executable), link.st_mtime_ns, real.st_mtime_ns, real.st_ino, real.st_size]
+    # lstat catches a venv's python re-pointed at another base; stat catches the base upgraded;
+    # the packaging version, tags computed by another packaging.
+    return [
+        str(executable),
+        link.st_mtime_ns,
+        real.st_mtime_ns,
+        real.st_ino,
+        real.st_size,
+        _packaging_version(),
+    ]
+
+
+def _packaging_version() -> str:
+    import packaging  # already loaded with packaging.version
+
+    return str(packaging.__version__)
+
+
+def _sha256_hex(text: str) -> str:
+    # hashlib's import loads OpenSSL (~3 ms, a tenth of `torchup venv`); the builtin module it
+    # falls back to gives the same digest for a few hundred bytes of path.
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef]  # CPython >= 3.12
+        except ImportError:
+            from hashlib import sha256  # type: ignore[assignment]
+    return str(sha256(text.encode()).hexdigest())
 
 
 def _cache_file(cache_dir: Path, executable: Path) -> Path:
-    digest = hashlib.sha256(str(executable).encode()).hexdigest()[:32]
+    digest = _sha256_hex(str(executable))[:32]
     return cache_dir / _CACHE_BUCKET / f"{digest}.json"
+
+
+def _read_cached(exe: Path, key: list[Any], cache_dir: Path) -> Interpreter | None:
+    """The cached answer for ``exe`` if it was recorded under ``key``; None otherwise."""
+    try:
+        cached = json.loads(_cache_file(cache_dir, exe).read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return Interpreter.from_probe(cached["info"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidVersion):
+        pass  # a missing or corrupt cache entry is just a miss
+    return None
 
 
 def query_interpreter(executable: Path | str, *, cache_dir: Path | None = None) -> Interpreter:
     """Ask ``executable`` about itself (one subprocess), or read the cached answer.
 
+    A venv's python not in the cache is described from its base interpreter's cached answer
+    when that is certain to give what asking it would (:func:`_derive_from_base`).
     Raises :class:`EnvironmentError_` when it cannot be run or does not answer like a Python.
     """
     exe = Path(os.path.abspath(executable))
     key = _cache_key(exe)
     if key is None:
         raise EnvironmentError_(f"no Python interpreter at {exe}")
-    cache_path = _cache_file(cache_dir, exe) if cache_dir is not None else None
-    if cache_path is not None:
-        try:
-            cached = json.loads(cache_path.read_text(encoding="utf-8"))
-            if cached.get("key") == key:
-                return Interpreter.from_probe(cached["info"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # a missing or corrupt cache entry is just a miss
+    if cache_dir is not None:
+        cached = _read_cached(exe, key, cache_dir)
+        if cached is None:
+            cached = _derive_from_base(exe, cache_dir)
+        if cached is not None:
+            return cached
+    import subprocess
+
+    import packaging
+
     packaging_root = str(Path(packaging.__file__).resolve().parent.parent)
     try:
         proc = subprocess.run(
@@ -341,9 +502,162 @@ def query_interpreter(executable: Path | str, *, cache_dir: Path | None = None) 
         interpreter = Interpreter.from_probe(info)
     except (ValueError, KeyError, IndexError, InvalidVersion) as exc:
         raise EnvironmentError_(f"{exe} did not answer like a Python interpreter") from exc
-    if cache_path is not None:
-        _write_json_atomic(cache_path, {"key": key, "info": info})
+    if cache_dir is not None:
+        _write_json_atomic(_cache_file(cache_dir, exe), {"key": key, "info": info})
     return interpreter
+
+
+# -- venvs described from their base interpreter -----------------------------------------------
+#
+# Running a fresh venv's python to learn what its base already told us costs a subprocess
+# (~80 ms: most of `torchup pip install` into a new venv). Everything the probe reports for a
+# venv follows from the base's answer, the venv's location and its python link, *if* the venv is
+# laid out the usual way; each condition below rules out a layout where that is not certain, and
+# any doubt returns None: the caller then asks the interpreter. tests/unit/install/
+# test_interpreters_derive.py compares the result with real answers.
+
+# CPython releases whose venv start-up (getpath, site) was checked to agree with the derivation.
+_DERIVABLE_MINORS = ((3, 9), (3, 10), (3, 11), (3, 12), (3, 13))
+
+
+def _read_pyvenv_cfg(path: Path) -> dict[str, str] | None:
+    """``key -> value`` of a pyvenv.cfg, parsed as CPython's start-up does (last key wins)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip().lower()] = value.strip()
+    return out
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """The leading ``X.Y.Z`` numbers of ``3.12.1``, ``3.12.1.final.0`` or ``3.13.0rc1``."""
+    out: list[int] = []
+    for part in text.split(".")[:3]:
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        out.append(int(digits))
+        if len(digits) != len(part):
+            break
+    return tuple(out)
+
+
+def _link_hops(path: str) -> list[str]:
+    """Each path a symlink chain passes through after ``path`` (absolute, in order)."""
+    hops: list[str] = []
+    current = path
+    for _ in range(40):  # a link loop is no Python
+        try:
+            target = os.readlink(current)
+        except OSError:
+            break
+        current = os.path.normpath(os.path.join(os.path.dirname(current), target))
+        if current in hops:
+            break
+        hops.append(current)
+    return hops
+
+
+def _glibc_minor() -> int | None:
+    try:
+        text = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):
+        return None
+    name, _, version = text.partition(" ")
+    parts = _release(version)
+    return parts[1] if name == "glibc" and len(parts) >= 2 and parts[0] == 2 else None
+
+
+def _tags_still_current(base: Interpreter) -> bool:
+    """Whether the C library the base's cached tags were computed for is still this one."""
+    for tag in base.tags:
+        if "musllinux_" in tag:
+            return False  # not checked here: ask the interpreter
+        marker = tag.find("manylinux_2_")
+        if marker >= 0:
+            minor = tag[marker + len("manylinux_2_") :].split("_", 1)[0]
+            return minor.isdigit() and int(minor) == _glibc_minor()
+    return True  # no glibc tags to go stale
+
+
+def _has_manylinux_override(dirs: tuple[Path, ...]) -> bool:
+    """A PEP 600 ``_manylinux`` module on the path changes the tags packaging computes."""
+    from importlib.machinery import EXTENSION_SUFFIXES
+
+    names = ["_manylinux.py", "_manylinux", *("_manylinux" + s for s in EXTENSION_SUFFIXES)]
+    return any(os.path.lexists(d / name) for d in dirs for name in names)
+
+
+def _derive_from_base(exe: Path, cache_dir: Path) -> Interpreter | None:
+    """What the probe would report for the venv python ``exe``, from its base's cached answer;
+    None whenever that is not certain."""
+    if sys.platform != "linux" or exe.parent.name != "bin":
+        return None
+    venv = exe.parent.parent
+    cfg = _read_pyvenv_cfg(venv / "pyvenv.cfg")
+    # Start-up reads a pyvenv.cfg next to the executable first.
+    if cfg is None or os.path.lexists(exe.parent / "pyvenv.cfg"):
+        return None
+    home = cfg.get("home")
+    release = _release(cfg.get("version") or cfg.get("version_info") or "")
+    real = os.path.realpath(exe)
+    if not home or len(release) < 2 or not os.path.isfile(real):
+        return None
+    # The venv's python must link out of the venv, into `home`, exactly (no symlinked home: its
+    # base prefix would then depend on how this CPython searches), with the standard layout
+    # <prefix>/bin/python under it.
+    if real.startswith(os.path.join(str(venv), "")) or os.path.dirname(real) != home:
+        return None
+    base = None
+    major_minor = f"{release[0]}.{release[1]}"
+    names = (f"python{major_minor}", f"python{release[0]}", "python")
+    for candidate in (*_link_hops(str(exe)), *(os.path.join(home, n) for n in names)):
+        path = Path(candidate)
+        key = _cache_key(path)
+        found = _read_cached(path, key, cache_dir) if key is not None else None
+        if found is not None and os.path.realpath(candidate) == real:
+            base = found
+            break
+    if base is None or base.is_venv or base.implementation != "cpython":
+        return None
+    if base.version.release[:2] not in _DERIVABLE_MINORS:
+        return None
+    if base.version.release[: len(release)] != release[:3]:
+        return None  # pyvenv.cfg names another Python than the one its python runs
+    if str(base.base_prefix) != os.path.dirname(home) or base.sys_prefix != base.base_prefix:
+        return None
+    if "purelib" not in base.paths or not any(
+        v.startswith(_VENV_PLACEHOLDER) for v in base.venv_paths.values()
+    ):
+        return None
+    # The marker environment includes uname; the cached answer may predate a kernel update.
+    uname = os.uname()
+    markers = base.markers
+    if (
+        markers.get("platform_release") != uname.release
+        or markers.get("platform_version") != uname.version
+        or markers.get("platform_machine") != uname.machine
+        or markers.get("sys_platform") != "linux"
+    ):
+        return None
+    if not _tags_still_current(base):
+        return None
+    derived = base.for_venv(venv, exe, base_executable=Path(real))
+    site_dirs = derived.site_packages
+    if cfg.get("include-system-site-packages", "").lower() != "true":
+        site_dirs += base.site_packages  # the base saw these when its tags were computed
+    if _has_manylinux_override(site_dirs):
+        return None
+    return derived
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -359,8 +673,7 @@ def _write_json_atomic(path: Path, data: Any) -> None:
 # -- requests ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PythonRequest:
+class PythonRequest(_Record):
     """A parsed ``--python`` value.
 
     ``kind`` is ``any`` (no preference), ``version`` (``3.12``, ``3.12.1``, ``>=3.11``,
@@ -370,9 +683,19 @@ class PythonRequest:
     """
 
     kind: Literal["any", "version", "name", "path"]
-    raw: str = ""
-    specifier: SpecifierSet | None = None
-    minor: tuple[int, int] | None = None
+    raw: str
+    specifier: SpecifierSet | None
+    minor: tuple[int, int] | None
+    _FIELDS = _COMPARE = ("kind", "raw", "specifier", "minor")
+
+    def __init__(
+        self,
+        kind: Literal["any", "version", "name", "path"],
+        raw: str = "",
+        specifier: SpecifierSet | None = None,
+        minor: tuple[int, int] | None = None,
+    ) -> None:
+        self._init(kind=kind, raw=raw, specifier=specifier, minor=minor)
 
     def matches(self, version: Version) -> bool:
         """Whether an interpreter of ``version`` satisfies the request."""
@@ -381,7 +704,18 @@ class PythonRequest:
         return self.specifier.contains(version, prereleases=True)
 
 
-_VERSION_RE = re.compile(r"^(?:cpython|python|py|cp)?[@-]?(\d+(?:\.\d+){0,2})([abrc]+\d+)?$", re.I)
+_VERSION_PATTERN = r"^(?:cpython|python|py|cp)?[@-]?(\d+(?:\.\d+){0,2})([abrc]+\d+)?$"
+_version_re: re.Pattern[str] | None = None
+
+
+def _version_match(raw: str) -> re.Match[str] | None:
+    # Compiled on first use: a path request (`-p .venv`) never needs it.
+    global _version_re
+    if _version_re is None:
+        import re
+
+        _version_re = re.compile(_VERSION_PATTERN, re.I)
+    return _version_re.match(raw)
 
 
 def parse_python_request(request: str | None) -> PythonRequest:
@@ -391,7 +725,13 @@ def parse_python_request(request: str | None) -> PythonRequest:
     raw = request.strip()
     if os.sep in raw or "/" in raw or raw.startswith(("~", ".")) or (_WINDOWS and ":" in raw):
         return PythonRequest("path", raw=raw)
-    m = _VERSION_RE.match(raw)
+    m = _version_match(raw)
+    if m is None and not any(ch in raw for ch in "<>=!~,"):
+        # No operator: not a specifier set (SpecifierSet would refuse it), so a command name,
+        # told apart without importing packaging.specifiers (~10 ms).
+        return PythonRequest("name", raw=raw)
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     if m:
         parts = [int(p) for p in m.group(1).split(".")]
         pre = m.group(2) or ""
@@ -510,6 +850,21 @@ def _resolve_path_request(raw: str, cache_dir: Path | None) -> Interpreter:
     return query_interpreter(path, cache_dir=cache_dir)
 
 
+# Requests that name an implementation, not a file, even when a file of that name is here.
+_IMPLEMENTATION_NAMES = frozenset({"python", "cpython", "pypy", "graalpy", "py", "cp"})
+
+
+def _names_existing_path(parsed: PythonRequest) -> bool:
+    """A bare name (``-p v0``) that is an existing directory or file relative to the working
+    directory is that environment or interpreter, as uv reads it; version requests
+    (``3.12``, ``python3.12``) and implementation names stay requests."""
+    if parsed.kind != "name" or parsed.specifier is not None:
+        return False
+    if parsed.raw.lower() in _IMPLEMENTATION_NAMES:
+        return False
+    return os.path.exists(parsed.raw)
+
+
 def find_python(
     request: str | None,
     *,
@@ -525,7 +880,7 @@ def find_python(
     Raises :class:`EnvironmentError_` when nothing matches.
     """
     parsed = parse_python_request(request)
-    if parsed.kind == "path":
+    if parsed.kind == "path" or _names_existing_path(parsed):
         return _resolve_path_request(parsed.raw, cache_dir)
     seen: set[Path] = set()
     for exe, check in _candidates(parsed, path_env, pyenv_root):

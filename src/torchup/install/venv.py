@@ -12,15 +12,14 @@ the files (activation scripts, shebangs) already names the final location.
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import subprocess
-import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 from torchup.errors import EnvironmentError_, TorchupError
 from torchup.install.interpreters import _VENV_PLACEHOLDER, Interpreter, query_interpreter
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["create_venv", "is_venv"]
 
@@ -81,6 +80,20 @@ def _pyvenv_cfg(
     if prompt is not None:
         lines.append(f"prompt = {prompt}")
     return "\n".join(lines) + "\n"
+
+
+# shlex.quote's safe characters (its regex is `[^\w@%+=:,./-]` with re.ASCII); written out so
+# that a venv does not import shlex for two quoted strings.
+_SH_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+
+
+def _sh_quote(text: str) -> str:
+    """``shlex.quote(text)``."""
+    if not text:
+        return "''"
+    if all(ch in _SH_SAFE for ch in text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def _fish_quote(text: str) -> str:
@@ -225,7 +238,7 @@ def _write_layout(
             os.symlink(primary, root / bindir / name)
     shown = prompt if prompt is not None else final.name
     (root / bindir / "activate").write_text(
-        _ACTIVATE_SH.format(venv=shlex.quote(str(final)), bin=bindir, prompt=shlex.quote(shown)),
+        _ACTIVATE_SH.format(venv=_sh_quote(str(final)), bin=bindir, prompt=_sh_quote(shown)),
         encoding="utf-8",
     )
     (root / bindir / "activate.fish").write_text(
@@ -240,6 +253,8 @@ def _remove_tree(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
     elif path.exists():
+        import shutil
+
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -247,6 +262,8 @@ def _create_with_stdlib(
     path: Path, interpreter: Interpreter, *, clear: bool, prompt: str | None, ssp: bool
 ) -> Interpreter:
     # Windows needs copied launchers (python.exe, venvlauncher); the stdlib knows how.
+    import subprocess
+
     cmd = [str(interpreter.base_executable), "-m", "venv", "--without-pip"]
     if clear:
         cmd.append("--clear")
@@ -293,7 +310,7 @@ def create_venv(
         )
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tag = uuid.uuid4().hex[:8]
+        tag = os.urandom(4).hex()  # uuid4().hex[:8] without importing uuid
         staging = path.parent / f".{path.name}.torchup-new-{tag}"
         old = path.parent / f".{path.name}.torchup-old-{tag}"
         try:

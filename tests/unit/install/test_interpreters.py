@@ -150,6 +150,42 @@ def test_find_python_not_found(tmp_path: Path) -> None:
         find_python(str(tmp_path / "nope" / "python"), path_env="")
 
 
+def test_bare_name_of_an_existing_directory_or_file_is_that_path(
+    tmp_path: Path,
+    base_python: Interpreter,
+    interpreter_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`-p v0` with a `v0/` venv in the working directory uses it, as uv does."""
+    venv = create_venv(tmp_path / "v0", base_python)
+    (tmp_path / "mypython").symlink_to(base_python.executable)
+    monkeypatch.chdir(tmp_path)
+    by_dir = find_python("v0", path_env="", cache_dir=interpreter_cache)
+    assert by_dir.is_venv and by_dir.sys_prefix == venv.sys_prefix
+    chosen = select_environment("v0", cwd=tmp_path, path_env="", cache_dir=interpreter_cache)
+    assert chosen.sys_prefix == venv.sys_prefix
+    by_file = find_python("mypython", path_env="", cache_dir=interpreter_cache)
+    assert by_file.version == base_python.version and not by_file.is_venv
+    # A name that is no file is still looked up as a command.
+    with pytest.raises(EnvironmentError_, match="no Python interpreter found matching 'v1'"):
+        find_python("v1", path_env=str(tmp_path / "empty"), pyenv_root=None)
+    # A directory that holds no Python says so.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EnvironmentError_, match="without a Python interpreter"):
+        find_python("empty", path_env="")
+
+
+def test_version_requests_are_not_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "3.12").mkdir()
+    (tmp_path / "python3").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert parse_python_request("3.12").kind == "version"
+    with pytest.raises(EnvironmentError_, match="no Python interpreter found matching '3.12'"):
+        find_python("3.12", path_env=str(tmp_path / "bin"), pyenv_root=None)
+    with pytest.raises(EnvironmentError_, match="no Python interpreter found matching 'python3'"):
+        find_python("python3", path_env=str(tmp_path / "bin"), pyenv_root=None)
+
+
 def test_select_environment_order(
     tmp_path: Path, base_python: Interpreter, interpreter_cache: Path
 ) -> None:

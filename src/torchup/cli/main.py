@@ -66,6 +66,22 @@ def _load(target: str) -> Callable[[argparse.Namespace], int]:
     return getattr(importlib.import_module(module_name), func)  # type: ignore[no-any-return]
 
 
+def _tune_gc() -> None:
+    """Make the cycle collector run rarely.
+
+    Resolving builds hundreds of thousands of small objects that live for the whole command
+    (page entries, versions, candidates). With the default gen-0 threshold (700 allocations)
+    the collector walks them again and again looking for cycles that are not there: about a
+    quarter of the CPU time of a warm `pip install` of 26 packages. Reference counting frees
+    almost all garbage anyway, so collecting less often costs little memory. ``freeze`` moves
+    what start-up created (modules, parsers) out of the collector's sight for good.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``torchup`` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else list(argv)
@@ -85,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from torchup.cli import output
 
     output.configure(ns)
+    _tune_gc()
     target = COMMANDS.get(path)
     try:
         if target is None:

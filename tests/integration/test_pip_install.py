@@ -232,6 +232,76 @@ def test_install_resolves_and_installs_dependencies(
     assert tree_snapshot(venv.root) == before
 
 
+def test_quiet_prints_nothing_on_success(cli: Cli, venv: Venv, world: IndexServer) -> None:
+    # uv prints nothing with -q; the " + name==version" lines used to come through anyway.
+    res = cli.ok("pip", "install", "-q", "app==1.0", "--python", venv.root, *index_args(world))
+    assert res.err == "" and res.out == ""
+    res = cli.ok("pip", "install", "-q", "app==2.0", "--python", venv.root, *index_args(world))
+    assert res.err == "" and res.out == ""
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+    res = cli.ok("pip", "install", "app==1.0", "--python", venv.root, *index_args(world))
+    assert " - app==2.0" in res.err and " + app==1.0" in res.err
+
+
+def test_interrupt_while_preparing_changes_nothing(
+    cli: Cli, venv: Venv, world: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the wheels are being unpacked and staged: none is committed (not even
+    those already staged) and no staging directory stays behind."""
+    from torchup.install import wheel as wheel_mod
+
+    cli.ok("pip", "install", "app==1.0", "dep==1.0", "--python", venv.root, *index_args(world))
+    before = tree_snapshot(venv.root)
+    real_prepare = wheel_mod.prepare_wheel
+    staged: list[str] = []
+
+    def interrupted(wheel: Path, *args: object, **kwargs: object) -> object:
+        if wheel.name.startswith("dep-"):
+            raise KeyboardInterrupt
+        prepared = real_prepare(wheel, *args, **kwargs)  # type: ignore[arg-type]
+        staged.append(prepared.name)
+        return prepared
+
+    monkeypatch.setattr(wheel_mod, "prepare_wheel", interrupted)
+    res = cli("pip", "install", "app==2.0", "dep==2.0", "--python", venv.root, *index_args(world))
+    assert res.rc == 130, res.err
+    assert staged in ([], ["app"])  # app 2.0 may be staged first: it is thrown away
+    assert tree_snapshot(venv.root) == before
+    assert [p.name for p in venv.site_packages.iterdir() if p.name.startswith(".torchup")] == []
+
+    monkeypatch.setattr(wheel_mod, "prepare_wheel", real_prepare)
+    cli.ok("pip", "install", "app==2.0", "dep==2.0", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
+
+
+def test_find_links_wheel_is_hashed_once(
+    cli: Cli, make_venv: Callable[..., Venv], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --find-links file has no index hash; its sha256 (the unpacked-cache key) is
+    remembered by path and stat, and computed again once the file changes."""
+    from torchup.install import download
+
+    monkeypatch.setattr(download, "_RACY_NS", -(10**18))  # the test's files are seconds old
+    hashed: list[str] = []
+    real = download._hash_file
+    monkeypatch.setattr(download, "_hash_file", lambda p: hashed.append(Path(p).name) or real(p))
+    links = tmp_path / "links"
+    build_wheel(DEP1, links)
+    for name in ("a", "b"):
+        venv = make_venv(name)
+        cli.ok("pip", "install", "dep", "--no-index", "--find-links", links, "--python", venv.root)
+        assert venv.metadata_versions() == {"dep": "1.0"}
+    assert hashed == ["dep-1.0-py3-none-any.whl"]
+
+    # Rebuilt with other content under the same name: hashed again, and that content installed.
+    shutil.rmtree(links)
+    build_wheel(DistSpec("dep", "1.0", files={"dep/__init__.py": "CHANGED = True\n"}), links)
+    venv = make_venv("c")
+    cli.ok("pip", "install", "dep", "--no-index", "--find-links", links, "--python", venv.root)
+    assert hashed == ["dep-1.0-py3-none-any.whl"] * 2
+    assert venv.run("import dep; print(dep.CHANGED)") == "True"
+
+
 def test_keep_installed_version_then_upgrade(cli: Cli, venv: Venv, world: IndexServer) -> None:
     cli.ok("pip", "install", "app==1.0", "dep==1.0", "--python", venv.root, *index_args(world))
     assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}

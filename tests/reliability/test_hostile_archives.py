@@ -73,6 +73,37 @@ def test_hostile_wheel_from_an_index_is_refused(
     assert_consistent(venv, cache_dir)
 
 
+@pytest.mark.parametrize("kind", ["record_hash", "metadata_version", "pep658"])
+def test_one_bad_wheel_among_good_upgrades_installs_none(
+    cli: Cli, venv: Venv, world: World, cache_dir: Path, tmp_path: Path, kind: str
+) -> None:
+    # Wheels are prepared (unpacked, staged) in parallel and committed only once all are
+    # ready: the new "aaa" comes before the bad "zzz" in the plan, and the upgrades to app 2.0
+    # and dep 2.0 are fine too, yet none goes in; app 1.0 / dep 1.0 stay exactly as they were.
+    cli.ok("pip", "install", "app==1.0", "dep==1.0", "--python", venv.root, "--index-url", world.index)
+    world.server.publish("simple", [build_wheel(DistSpec("aaa", "1.0"), tmp_path / "aaa")])
+    if kind == "pep658":
+        world.server.publish("simple", [build_wheel(DistSpec("zzz", "1.0"), tmp_path / "zzz")])
+        world.faults.override_metadata(
+            "simple", "zzz-1.0-py3-none-any.whl",
+            metadata_text(DistSpec("zzz", "1.0", requires_python=">=3.0")).encode(),
+        )
+        filename, expected = "zzz-1.0-py3-none-any.whl", "disagrees with the metadata"
+    else:
+        wheel = hostile_wheel(kind, tmp_path / "hostile", name="zzz")
+        world.server.publish("simple", [wheel])
+        filename, expected = wheel.name, EXPECTED[kind]
+    before = venv.snapshot()
+    res = cli(
+        "pip", "install", "aaa", "app==2.0", "dep==2.0", "zzz",
+        "--python", venv.root, "--index-url", world.index,
+    )
+    assert_clean_failure(res, filename, expected)
+    assert venv.snapshot() == before
+    assert venv.versions() == {"app": "1.0", "dep": "1.0"}
+    assert_consistent(venv, cache_dir)
+
+
 @pytest.mark.parametrize("kind", ["dotdot", "symlink", "metadata_name", "record_hash"])
 def test_hostile_local_wheel_is_refused(
     cli: Cli, venv: Venv, cache_dir: Path, tmp_path: Path, sentinel: Path, kind: str

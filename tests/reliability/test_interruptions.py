@@ -64,22 +64,24 @@ def kill_world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
 
 # (kill point, cold cache?, what it interrupts). Counts are per process, in call order, as
 # measured for this world: app 1.0 + dep 1.0 installed, then `pip install app==2.0 dep==2.0`
-# (downloads: 10 chunks, 2 commits; renames: 1 unpacked-cache commit, 4 parking app 1.0, 1
-# holding its dist-info back, 4 placing app 2.0, then the same for dep). "cold" runs the killed
-# process on an empty cache, so page and metadata cache writes are in its path too.
+# (downloads: 10 chunks, 2 commits; renames: 2 unpacked-cache commits, as both wheels are
+# unpacked and staged before anything is committed, then 4 parking app 1.0, 4 placing app 2.0
+# (its dist-info last), 2 parking dep 1.0, 2 placing dep 2.0). "cold" runs the killed process
+# on an empty cache, so page and metadata cache writes are in its path too.
 KILL_POINTS = [
     ("chunk:2", False, "the first wheel download, half-way"),
     ("replace:1:after", False, "right after the first download is committed"),
     ("rename:1:after", False, "right after an unpacked wheel is committed to the cache"),
-    ("link:3", False, "staging app 2.0's files"),
-    ("rename:3", False, "parking app 1.0 (its dist-info is already gone)"),
+    ("link:3", False, "staging a wheel's files"),
+    ("rename:4", False, "parking app 1.0 (its dist-info is already gone)"),
     ("rename:8", False, "placing app 2.0 (package placed, dist-info not yet)"),
-    ("rename:13:after", False, "dep 1.0 parked, dep 2.0 not placed"),
+    ("rename:10:after", False, "app 2.0 in place, dep not touched yet"),
+    ("rename:12:after", False, "dep 1.0 parked, dep 2.0 not placed"),
     ("replace:3", True, "page / metadata cache writes on a cold cache"),
     ("mkstemp:4", True, "creating a cache entry's temporary file on a cold cache"),
 ]
 # The default run keeps one kill point per phase; `-m slow` (or RELIABILITY_SLOW=1) runs all.
-_DEFAULT = {"chunk:2", "rename:1:after", "rename:3", "rename:8", "replace:3"}
+_DEFAULT = {"chunk:2", "rename:1:after", "rename:4", "rename:8", "replace:3"}
 
 
 @pytest.mark.parametrize(
@@ -244,3 +246,4 @@ def test_lock_write_is_all_or_nothing_under_concurrent_readers(
         thread.join()
     assert errors == []
     assert reads[0] > 0
+

@@ -1,8 +1,9 @@
 """`torchup pip install` and `torchup pip sync`: resolve (or read a lock), plan, download, install.
 
 Plan-then-act: a pure planner decides {install, reinstall, keep, remove}; downloads run in
-parallel into the archive cache; the environment is changed only under its file lock, one
-complete distribution at a time (each wheel install is all-or-nothing).
+parallel into the archive cache and each wheel is prepared (unpacked in a thread pool, staged) as
+soon as it is there; the environment is changed only under its file lock, and only once every
+wheel is ready (see :func:`execute_plan`).
 """
 
 from __future__ import annotations
@@ -155,6 +156,13 @@ def _progress_callbacks(total_files: int):
     return progress, on_progress, None
 
 
+# Wheels unpacked at once (cold cache), besides this thread staging the ones already unpacked.
+# Unpacking is file creation, inflating and hashing, which release the GIL: on 2 cores, 2
+# workers unpacked the 26 wheels of the benchmark's small set ~1.5x faster than 1; more than 4
+# mostly contend for the GIL (the per-member Python work) and the filesystem's locks.
+_UNPACK_WORKERS = max(2, min(4, os.cpu_count() or 2))
+
+
 def execute_plan(
     ctx: Context,
     interp: Any,
@@ -165,11 +173,21 @@ def execute_plan(
     requested: set[str] | frozenset[str] = frozenset(),
     local_wheels: dict[str, Path] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """Download what ``plan`` needs and apply it; returns (+ lines, - lines) for the summary."""
-    from torchup.install.download import Artifact, fetch_artifacts
-    from torchup.install.wheel import install_wheel, uninstall
+    """Download what ``plan`` needs and apply it; returns (+ lines, - lines) for the summary.
+
+    Two phases, both under the environment's lock. **Prepare** (:func:`_prepare_all`): each
+    wheel is validated and unpacked into the unpacked cache in a thread pool as soon as its file
+    is there (other files may still be downloading; sdists are built meanwhile), then staged
+    inside the environment. **Commit**: once every wheel is ready, they are moved into place in
+    plan order, as one transaction. A failure while preparing (a download, a hash, a bad or
+    mislabelled wheel, metadata that disagrees with the index's, Ctrl-C) commits nothing and
+    removes every staging directory: the environment is left exactly as it was.
+    """
+    from torchup.install.download import Artifact
+    from torchup.install.wheel import commit_wheels, uninstall
 
     local_wheels = dict(local_wheels or {})
+    to_install = list(plan.to_install)
     artifacts = [
         Artifact(
             name=d.canonical_name,
@@ -177,66 +195,180 @@ def execute_plan(
             filename=d.filename,
             hashes=_single_hashes(d.hashes),
         )
-        for d in plan.to_install
+        for d in to_install
         if d.canonical_name not in local_wheels and d.url
     ]
-    progress, on_progress, _ = _progress_callbacks(len(artifacts))
-    started = time.monotonic()
-    if progress is not None:
-        with progress:
-            files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts, on_progress=on_progress)
-    else:
-        files = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), artifacts)
-    for d in plan.to_install:
-        if d.canonical_name in files and d.canonical_name not in local_wheels:
-            _check_any_hash(d, files[d.canonical_name])
-    _check_resolved_metadata(ctx, plan.to_install, files)
-    files.update(local_wheels)
-    if artifacts:
-        output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
-    # sdists: build each into a wheel (cached under builds-v1 by archive slot and file name).
-    built_here: set[str] = set()
-    for d in plan.to_install:
-        path = files.get(d.canonical_name)
-        if path is not None and not str(path).endswith(".whl"):
-            files[d.canonical_name] = _build_sdist(ctx, interp, path)
-            built_here.add(d.canonical_name)
     added: list[str] = []
     removed: list[str] = []
     scheme = interp.scheme
     with environment_lock(interp.sys_prefix):
+        # First, before any staging directory of ours exists: what killed processes left.
         _remove_stale_staging(scheme)
-        for gone in plan.remove:
-            uninstall(gone.name, scheme)
-            removed.append(f" - {gone.canonical_name}=={gone.version}")
-        for r in plan.reinstall:
-            removed.append(f" - {r.installed.canonical_name}=={r.installed.version}")
-        # An explicit --reinstall is how users repair an install they (or a tool) edited in
-        # place; with hard links that edit reached the unpacked cache too, so re-check it.
-        forced = {r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"}
-        for d in plan.to_install:
-            wheel = files[d.canonical_name]
-            # The unpacked-cache key must be the wheel's own hash: not the sdist's (builds for
-            # two interpreters would share one tree), nor a guess among several allowed values.
-            sha = None if d.canonical_name in built_here else _single_hashes(d.hashes).get("sha256")
-            try:
-                install_wheel(
-                    Path(wheel),
-                    scheme,
-                    interpreter=interp.executable,
-                    requested=d.canonical_name in requested,
-                    direct_url=d.direct_url,
-                    link_mode=link_mode,  # type: ignore[arg-type]
-                    unpacked_cache=ctx.cache.bucket("wheels-v1"),
-                    wheel_sha256=sha,
-                    compile_bytecode=compile_bytecode,
-                    verify_cache=d.canonical_name in forced,
-                )
-            except InvalidWheelError:
-                _forget_unverified_archive(ctx, Path(wheel), d)
-                raise
-            added.append(f" + {d.canonical_name}=={d.version}")
+        prepared = _prepare_all(
+            ctx, interp, plan, artifacts, local_wheels,
+            link_mode=link_mode, compile_bytecode=compile_bytecode, requested=requested,
+        )
+        try:
+            for gone in plan.remove:
+                uninstall(gone.name, scheme)
+                removed.append(f" - {gone.canonical_name}=={gone.version}")
+        except BaseException:
+            for p in prepared.values():
+                p.discard()
+            raise
+        # One transaction; it removes the work directories whatever happens.
+        commit_wheels([prepared[d.canonical_name] for d in to_install])
+        removed += [f" - {r.installed.canonical_name}=={r.installed.version}" for r in plan.reinstall]
+        added += [f" + {d.canonical_name}=={d.version}" for d in to_install]
     return added, removed
+
+
+def _prepare_all(
+    ctx: Context,
+    interp: Any,
+    plan: Any,
+    artifacts: Sequence[Any],
+    local_wheels: dict[str, Path],
+    *,
+    link_mode: str,
+    compile_bytecode: bool,
+    requested: set[str] | frozenset[str],
+) -> dict[str, Any]:
+    """Fetch and prepare every wheel ``plan`` installs: name -> PreparedWheel.
+
+    A pipeline: downloads (and sdist builds) run in a helper thread; as each file is ready it
+    is unpacked into the unpacked cache in a thread pool (a no-op when it is there already);
+    as each tree is ready this thread stages it into the environment's work directory. All or
+    nothing: on any error (or Ctrl-C) the staged wheels are discarded before it propagates.
+    """
+    import queue
+    import threading
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from torchup.install.download import fetch_artifacts, local_sha256
+    from torchup.install.wheel import (
+        PreparedWheel,
+        UnpackedWheel,
+        prepare_wheel,
+        unpack_wheel_cached,
+    )
+
+    to_install = list(plan.to_install)
+    by_name = {d.canonical_name: d for d in to_install}
+    archives = ctx.cache.bucket("archives-v1")
+    unpacked_cache = ctx.cache.bucket("wheels-v1")
+    # An explicit --reinstall is how users repair an install they (or a tool) edited in
+    # place; with hard links that edit reached the unpacked cache too, so re-check it.
+    forced = {r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"}
+
+    def unpack(d: Any, wheel: Path, origin: str) -> UnpackedWheel:
+        if origin == "fetched":
+            _check_any_hash(d, wheel)
+        # The unpacked-cache key must be the wheel's own hash: not the sdist's (builds for
+        # two interpreters would share one tree), nor a guess among several allowed values.
+        sha = None if origin == "built" else _single_hashes(d.hashes).get("sha256")
+        if sha is None:
+            sha = local_sha256(wheel, archives)  # remembered: an unchanged file is hashed once
+        try:
+            return unpack_wheel_cached(
+                wheel, unpacked_cache, sha256=sha, verify=d.canonical_name in forced
+            )
+        except InvalidWheelError:
+            _forget_unverified_archive(ctx, wheel, d)
+            raise
+
+    def stage(d: Any, wheel: Path, origin: str, unpacked: UnpackedWheel) -> PreparedWheel:
+        prepared = prepare_wheel(
+            wheel,
+            interp.scheme,
+            interpreter=interp.executable,
+            requested=d.canonical_name in requested,
+            direct_url=d.direct_url,
+            link_mode=link_mode,  # type: ignore[arg-type]
+            compile_bytecode=compile_bytecode,
+            unpacked=unpacked,
+        )
+        if origin == "fetched":
+            try:
+                _check_resolved_metadata(ctx, d, prepared)
+            except BaseException:
+                prepared.discard()
+                raise
+        return prepared
+
+    pool = ThreadPoolExecutor(
+        max_workers=max(1, min(_UNPACK_WORKERS, len(to_install))),
+        thread_name_prefix="torchup-unpack",
+    )
+    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchup-fetch")
+    unpacks: dict[str, tuple[Future[UnpackedWheel], Path, str]] = {}
+    guard = threading.Lock()  # submit() runs in the download threads too
+    ready: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # unpacked names; None: fetched
+
+    def submit(d: Any, wheel: Path, origin: str) -> None:
+        with guard:
+            if d.canonical_name in unpacks:
+                return
+            fut = pool.submit(unpack, d, Path(wheel), origin)
+            unpacks[d.canonical_name] = (fut, Path(wheel), origin)
+        name: str = d.canonical_name
+        fut.add_done_callback(lambda _: ready.put(name))
+
+    def on_done(artifact: Any, path: Path, cached: bool) -> None:
+        if str(path).endswith(".whl"):  # sdists are built once every file is here
+            submit(by_name[artifact.name], path, "fetched")
+
+    def fetch() -> None:
+        started = time.monotonic()
+        progress, on_progress, _ = _progress_callbacks(len(artifacts))
+        if progress is not None:
+            with progress:
+                files = fetch_artifacts(
+                    ctx.client, archives, artifacts, on_progress=on_progress, on_done=on_done
+                )
+        else:
+            files = fetch_artifacts(ctx.client, archives, artifacts, on_done=on_done)
+        if artifacts:
+            output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
+        # sdists: build each into a wheel (cached under builds-v1 by archive slot and file
+        # name) while the wheels are unpacked and staged.
+        for d in to_install:
+            path = files.get(d.canonical_name)
+            if path is not None and not str(path).endswith(".whl"):
+                submit(d, _build_sdist(ctx, interp, path), "built")
+
+    prepared: dict[str, PreparedWheel] = {}
+    try:
+        for d in to_install:
+            if d.canonical_name in local_wheels:
+                submit(d, local_wheels[d.canonical_name], "local")
+        fetched = fetcher.submit(fetch)
+        fetched.add_done_callback(lambda _: ready.put(None))
+        fetching = True
+        while fetching or len(prepared) < len(unpacks):
+            name = ready.get()
+            if name is None:
+                fetching = False
+                fetched.result()  # a download, hash or build error
+                missing = [d for d in to_install if d.canonical_name not in unpacks]
+                if missing:
+                    raise InstallError(
+                        f"no file to install {missing[0].canonical_name}=={missing[0].version} from"
+                    )
+                continue
+            fut, wheel, origin = unpacks[name]
+            prepared[name] = stage(by_name[name], wheel, origin, fut.result())
+        return prepared
+    except BaseException:
+        # Nothing was committed; take every staged wheel away again. Running unpacks finish
+        # first (a thread cannot be stopped half-way; they only write to the cache).
+        for p in prepared.values():
+            p.discard()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=False)
+        fetcher.shutdown(wait=False)
 
 
 def _remove_stale_staging(scheme: Any) -> None:
@@ -266,56 +398,48 @@ def _forget_unverified_archive(ctx: Context, wheel: Path, d: Any) -> None:
     wheel.unlink(missing_ok=True)
 
 
-def _check_resolved_metadata(ctx: Context, to_install: Sequence[Any], files: dict[str, Path]) -> None:
-    """Each wheel's own METADATA must agree with the metadata the resolver used for it.
+def _check_resolved_metadata(ctx: Context, d: Any, prepared: Any) -> None:
+    """A wheel's own METADATA must agree with the metadata the resolver used for it.
 
     The resolver reads a PEP 658 ``.metadata`` file (or ranges of the wheel); PEP 658 says that
     file is the wheel's METADATA, but an inconsistent index or mirror can serve one that is not.
     Installing then would put in a distribution whose dependencies nobody resolved. The
-    resolver's copy is in the ``metadata-v1`` cache under the key the fetcher used.
+    resolver's copy is in the ``metadata-v1`` cache under the key the fetcher used; the wheel's
+    is read from its unpacked tree (``prepared``: validated, not yet committed), not the zip.
     """
-    import zipfile
-
     from packaging.utils import canonicalize_name
 
     from torchup.index.client import strip_credentials
     from torchup.index.metadata import parse_metadata
 
-    for d in to_install:
-        path = files.get(d.canonical_name)
-        if path is None or not str(path).endswith(".whl") or not d.url:
-            continue
-        sha = _single_hashes(d.hashes).get("sha256")
-        keys = ([f"sha256:{sha}"] if sha else []) + [f"url:{strip_credentials(d.url)}"]
-        resolved = next((data for k in keys if (data := ctx.cache.read("metadata-v1", k))), None)
-        if resolved is None:
-            continue
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = [
-                    n for n in zf.namelist()
-                    if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-                ]
-                if len(names) != 1:
-                    continue  # install_wheel reports the malformed wheel
-                own = zf.read(names[0])
-            ours, theirs = parse_metadata(own), parse_metadata(resolved)
-        except Exception:  # noqa: BLE001 - an unreadable wheel is install_wheel's to report
-            continue
-        for what, mine, other in (
-            ("name", canonicalize_name(str(ours.name)), canonicalize_name(str(theirs.name))),
-            ("version", ours.version, theirs.version),
-            ("Requires-Dist", sorted(map(str, ours.requires_dist or [])), sorted(map(str, theirs.requires_dist or []))),
-            ("Requires-Python", str(ours.requires_python or ""), str(theirs.requires_python or "")),
-        ):
-            if mine != other:
-                raise InvalidWheelError(
-                    f"its METADATA disagrees with the metadata the index served for it (PEP 658 "
-                    f"file or ranged read) on {what}: the wheel says {mine}, the index said {other}",
-                    filename=path.name,
-                    hint="the index serves inconsistent files; nothing was installed. Report it "
-                    "to the index's owners; `torchup cache clean` drops the cached copy",
-                )
+    if not d.url:
+        return
+    sha = _single_hashes(d.hashes).get("sha256")
+    keys = ([f"sha256:{sha}"] if sha else []) + [f"url:{strip_credentials(d.url)}"]
+    resolved = next((data for k in keys if (data := ctx.cache.read("metadata-v1", k))), None)
+    if resolved is None:
+        return
+    try:
+        own = prepared.metadata_path.read_bytes()
+        if own == resolved:
+            return  # the usual case: the PEP 658 file is the wheel's METADATA, byte for byte
+        ours, theirs = parse_metadata(own), parse_metadata(resolved)
+    except Exception:  # noqa: BLE001 - the wheel's METADATA was validated; a bad cache entry is not the wheel's fault
+        return
+    for what, mine, other in (
+        ("name", canonicalize_name(str(ours.name)), canonicalize_name(str(theirs.name))),
+        ("version", ours.version, theirs.version),
+        ("Requires-Dist", sorted(map(str, ours.requires_dist or [])), sorted(map(str, theirs.requires_dist or []))),
+        ("Requires-Python", str(ours.requires_python or ""), str(theirs.requires_python or "")),
+    ):
+        if mine != other:
+            raise InvalidWheelError(
+                f"its METADATA disagrees with the metadata the index served for it (PEP 658 "
+                f"file or ranged read) on {what}: the wheel says {mine}, the index said {other}",
+                filename=prepared.filename,
+                hint="the index serves inconsistent files; nothing was installed. Report it "
+                "to the index's owners; `torchup cache clean` drops the cached copy",
+            )
 
 
 def _allowed(hashes: Sequence[str]) -> dict[str, set[str]]:
@@ -449,7 +573,6 @@ def _local_projects(
     """Build editable / local-directory requirements to wheels; add their deps as roots."""
     from packaging.requirements import Requirement
 
-    from torchup.install.build import build_wheel, prepare_metadata
     from torchup.resolver.session import RootRequirement
 
     built: dict[str, Path] = {}
@@ -466,9 +589,14 @@ def _local_projects(
         if e.path and not any(Path(e.path).resolve().as_uri() == rr.requirement.url for rr in local):
             local.append(RootRequirement(Requirement(f"{e.requirement.name} @ {Path(e.path).resolve().as_uri()}"), "-e"))
             keep = [k for k in keep if k.requirement.name != e.requirement.name]
+    if not local:
+        return built  # the usual case: nothing to build (and no build machinery to import)
+    from email.parser import Parser
+
+    from torchup.install.build import build_wheel, prepare_metadata
+
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
-    from email.parser import Parser
 
     sources: dict[str, str] = {}  # name -> source tree URI, read back by _source_uri()
     inputs.local_sources = sources  # type: ignore[attr-defined]
@@ -665,6 +793,8 @@ def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> No
         names.setdefault(line[3:].split("==")[0], []).append(line)
     for line in added:
         names.setdefault(line[3:].split("==")[0], []).append(line)
+    if output.settings.verbosity < 0:
+        return  # -q: the lines above are info() (hidden), these go too (uv prints nothing)
     for name in sorted(names):
         for line in names[name]:
             print(line, file=sys.stderr)

@@ -15,11 +15,16 @@ The pipeline, for each wheel:
    trash directory, then the staged trees are renamed into place (whole new directories in one
    rename). Any failure undoes every step, so the environment is left as it was.
 
+Steps 1-2 are :func:`prepare_wheel` (the environment does not change: many wheels can be
+prepared before any is committed), step 3 is :func:`commit_wheels` (several wheels, one
+transaction); :func:`install_wheel` is both, for one wheel.
+
 Nothing in this module writes outside the install scheme's directories and the cache.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
 import errno
 import functools
@@ -33,6 +38,7 @@ import stat
 import struct
 import subprocess
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -57,11 +63,14 @@ if TYPE_CHECKING:
 __all__ = [
     "InstalledWheel",
     "LinkMode",
+    "PreparedWheel",
     "UnpackedFile",
     "UnpackedWheel",
     "WheelLimits",
+    "commit_wheels",
     "find_dist_info",
     "install_wheel",
+    "prepare_wheel",
     "recover_interrupted",
     "unpack_wheel",
     "unpack_wheel_cached",
@@ -80,6 +89,17 @@ _SCHEMES = ("purelib", "platlib", "headers", "scripts", "data")
 _STAGE_PREFIX = ".torchup-stage-"
 _TRASH_PREFIX = ".torchup-trash-"
 _JOURNAL = "journal.jsonl"  # in a trash directory; parked entries are named 1, 2, ...
+# Staging links a big wheel's files from a few threads (see _StagingDestination.flush): at most
+# this many, and each with at least this many links (a thread costs about 100 links).
+_LINK_THREADS = min(4, os.cpu_count() or 1)
+_LINKS_PER_THREAD = 2000
+# A big wheel (torch: 12,000 members, 700 MB) is unpacked by a few threads, each with at least
+# this many members or bytes; smaller ones by the calling thread (wheels are unpacked in
+# parallel with each other already). Creating a file costs about as much as writing this much.
+_UNPACK_THREADS = min(4, os.cpu_count() or 1)
+_UNPACK_MEMBERS_PER_THREAD = 3000
+_UNPACK_BYTES_PER_THREAD = 128 << 20
+_CREATE_COST_BYTES = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -192,8 +212,6 @@ def _hash_parts(record_hash: str) -> tuple[str, str]:
 
 
 def _b64(digest: bytes) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
@@ -220,11 +238,40 @@ def _read_record(zf: zipfile.ZipFile, filename: str, dist_info: str) -> dict[str
     return rows
 
 
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+# New files are created with os.open: the mode (umask applied by the kernel) is set in the same
+# call, and a small file needs no buffered file object. That also keeps clear of the umask: the
+# usual way to read it (installer's make_file_executable does) sets it for a moment, which would
+# apply to files other threads create meanwhile. O_EXCL: never write through a file (or symlink)
+# that is already there.
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _mkdirs(directory: str, made: set[str]) -> None:
+    """Create ``directory`` and its missing parents below a root already in ``made``.
+
+    Only for trees this process is building from empty (the unpacked tree, a staging area): what
+    exists is exactly what ``made`` holds, so there is no stat() per level as os.makedirs does.
+    """
+    if directory in made:
+        return
+    parent = directory.rpartition("/")[0]
+    if not parent:  # not below a known root (cannot happen for validated names): plain makedirs
+        os.makedirs(directory, exist_ok=True)
+        made.add(directory)
+        return
+    _mkdirs(parent, made)
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        if not os.path.isdir(directory):
+            raise
+    made.add(directory)
 
 
 def _dist_info_dir(names: Iterable[str], filename: str) -> str:
@@ -326,22 +373,18 @@ def unpack_wheel(
         _check_metadata_identity(zf, dist_info, filename)
         _check_data_dirs(infos, dist_info, filename)
         record = _read_record(zf, filename, dist_info)
-        files: list[UnpackedFile] = []
-        dest.mkdir(parents=True, exist_ok=True)
-        dest_str = str(dest)
-        made = {dest_str}
-        exec_mode = 0o777 & ~_umask()
+        # Every member's RECORD row is checked before anything is written.
+        jobs: list[tuple[zipfile.ZipInfo, tuple[str, str] | None]] = []
+        record_member = f"{dist_info}/RECORD"
+        info_prefix = f"{dist_info}/"
         for info in infos:
-            if info.is_dir():
-                continue
             member = info.filename
-            target = f"{dest_str}/{member}"
-            is_record = member == f"{dist_info}/RECORD"
-            is_signature = member.startswith(f"{dist_info}/") and (
-                member.rsplit("/", 1)[-1] in _SIGNATURES
-            )
+            if member[-1] == "/":  # a directory entry (ZipInfo.is_dir without the call)
+                continue
             expected: tuple[str, str] | None = None
-            if not (is_record or is_signature):
+            if member != record_member and not (
+                member.startswith(info_prefix) and member.rsplit("/", 1)[-1] in _SIGNATURES
+            ):
                 row = record.get(member)
                 if row is None or not row[0]:
                     raise InvalidWheelError(f"{member} has no hash in RECORD", filename=filename)
@@ -356,45 +399,135 @@ def unpack_wheel(
                         f"RECORD uses the weak or unknown hash {expected[0]!r} for {member}",
                         filename=filename,
                     )
-            try:
-                parent = target.rpartition("/")[0]
-                if parent not in made:  # one mkdir per directory, not one per file
-                    os.makedirs(parent, exist_ok=True)
-                    made.add(parent)
-                hasher = hashlib.new(expected[0] if expected else "sha256")
-                size = 0
-                with zf.open(info) as src, open(target, "xb") as out:
-                    while chunk := src.read(_CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
-            except (
-                OSError,
-                zipfile.BadZipFile,
-                EOFError,
-                RuntimeError,
-                NotImplementedError,
-                zlib.error,
-            ) as exc:
-                # A file where a directory must go (or the reverse), a CRC error, a full disk,
-                # an encrypted member (RuntimeError), an unknown compression method, or deflate
-                # data that does not inflate (zlib.error: it escaped as an internal error).
-                raise InvalidWheelError(
-                    f"cannot unpack {member}: {exc}", filename=filename
-                ) from exc
-            actual = _b64(hasher.digest())
-            if expected is not None and actual != expected[1]:
-                raise InvalidWheelError(
-                    f"{member} does not match its RECORD hash",
-                    filename=filename,
-                    hint="the wheel was modified after it was built; nothing was installed",
-                )
-            executable = bool((info.external_attr >> 16) & 0o111)
-            if executable:
-                os.chmod(target, exec_mode)
-            algo = expected[0] if expected else "sha256"
-            files.append(UnpackedFile(member, f"{algo}={actual}", size, executable))
+            jobs.append((info, expected))
+        dest.mkdir(parents=True, exist_ok=True)
+        made = {str(dest)}
+        total = sum(info.file_size for info, _ in jobs)
+        threads = min(_UNPACK_THREADS, max(len(jobs) // _UNPACK_MEMBERS_PER_THREAD, total // _UNPACK_BYTES_PER_THREAD))
+        if threads < 2:
+            files = _extract(zf, jobs, str(dest), made, filename, None)
+        else:
+            files = _extract_in_threads(wheel_path, zf, jobs, str(dest), made, threads)
     return UnpackedWheel(dest, name, version, dist_info, tuple(files))
+
+
+def _extract(
+    zf: zipfile.ZipFile,
+    jobs: Sequence[tuple[zipfile.ZipInfo, tuple[str, str] | None]],
+    dest: str,
+    made: set[str],
+    filename: str,
+    stop: threading.Event | None,
+) -> list[UnpackedFile]:
+    """Write ``jobs`` (members and their RECORD hashes) below ``dest``, checking each hash."""
+    files: list[UnpackedFile] = []
+    for info, expected in jobs:
+        if stop is not None and stop.is_set():
+            break  # another thread failed: the whole tree is thrown away
+        member = info.filename
+        target = f"{dest}/{member}"
+        algo = expected[0] if expected else "sha256"
+        executable = bool((info.external_attr >> 16) & 0o111)
+        try:
+            _mkdirs(target.rpartition("/")[0], made)  # one mkdir per directory, no stat
+            hasher = hashlib.sha256() if algo == "sha256" else hashlib.new(algo)
+            size = 0
+            with zf.open(info) as src:
+                # 0o777 / 0o666 less the umask, as the kernel applies it: no chmod after.
+                fd = os.open(target, _CREATE, 0o777 if executable else 0o666)
+                try:
+                    if info.file_size <= _CHUNK:
+                        # Most members are small: one read (bounded by the declared size; the
+                        # CRC is checked at its end), one write, no chunk loop.
+                        data = src.read()
+                        hasher.update(data)
+                        _write_all(fd, data)
+                        size = len(data)
+                    else:
+                        while chunk := src.read(_CHUNK):
+                            hasher.update(chunk)
+                            _write_all(fd, chunk)
+                            size += len(chunk)
+                finally:
+                    os.close(fd)
+        except (
+            OSError,
+            zipfile.BadZipFile,
+            EOFError,
+            RuntimeError,
+            NotImplementedError,
+            zlib.error,
+        ) as exc:
+            # A file where a directory must go (or the reverse), a CRC error, a full disk, an
+            # encrypted member (RuntimeError), an unknown compression method, or deflate data
+            # that does not inflate (zlib.error: it escaped as an internal error).
+            raise InvalidWheelError(f"cannot unpack {member}: {exc}", filename=filename) from exc
+        actual = _b64(hasher.digest())
+        if expected is not None and actual != expected[1]:
+            raise InvalidWheelError(
+                f"{member} does not match its RECORD hash",
+                filename=filename,
+                hint="the wheel was modified after it was built; nothing was installed",
+            )
+        files.append(UnpackedFile(member, f"{algo}={actual}", size, executable))
+    return files
+
+
+def _extract_in_threads(
+    wheel_path: Path,
+    zf: zipfile.ZipFile,
+    jobs: Sequence[tuple[zipfile.ZipInfo, tuple[str, str] | None]],
+    dest: str,
+    made: set[str],
+    threads: int,
+) -> list[UnpackedFile]:
+    """:func:`_extract` for a big wheel, from a few threads (inflating, hashing and writing
+    release the GIL). Each thread takes a run of consecutive members, so mostly whole
+    directories of its own, and reads through its own ZipFile: one ZipFile's open-file count is
+    not thread-safe. Returns the files in archive order."""
+    from concurrent.futures import ThreadPoolExecutor, wait
+
+    filename = wheel_path.name
+
+    weights = [info.file_size + _CREATE_COST_BYTES for info, _ in jobs]
+    share = sum(weights) / threads
+    runs: list[Sequence[tuple[zipfile.ZipInfo, tuple[str, str] | None]]] = []
+    start = acc = 0
+    for i, weight in enumerate(weights):
+        acc += weight
+        if acc >= share * (len(runs) + 1) and len(runs) < threads - 1:
+            runs.append(jobs[start : i + 1])
+            start = i + 1
+    runs.append(jobs[start:])
+    stop = threading.Event()
+
+    def run(index: int) -> list[UnpackedFile]:
+        try:
+            if index == 0:  # the caller's ZipFile, idle meanwhile
+                return _extract(zf, runs[0], dest, made, filename, stop)
+            try:
+                own = zipfile.ZipFile(wheel_path)
+            except (OSError, zipfile.BadZipFile) as exc:
+                raise InvalidWheelError(f"cannot open the wheel: {exc}", filename=filename) from exc
+            with own:
+                return _extract(own, runs[index], dest, made, filename, stop)
+        except BaseException:
+            stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(len(runs), thread_name_prefix="torchup-unzip")
+    try:
+        futures = [pool.submit(run, i) for i in range(len(runs))]
+        wait(futures)
+    except BaseException:
+        stop.set()  # Ctrl-C: the threads stop at their next member; the caller removes dest
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    for fut in futures:  # the first failure, in archive order
+        if fut.exception() is not None:
+            raise cast(BaseException, fut.exception())
+    return [f for fut in futures for f in fut.result()]
 
 
 def _check_members(
@@ -541,11 +674,17 @@ def _tree_intact(unpacked: UnpackedWheel) -> bool:
 # -- the installer source and destination -------------------------------------------------------
 
 
-class _CachedFile(io.RawIOBase):
-    """A file of the unpacked tree, opened only if someone reads it (linking never does)."""
+class _CachedFile:
+    """A file of the unpacked tree, opened only if someone reads it (linking never does).
+
+    Duck-typed as the binary stream installer hands to the destination (``read``,
+    ``readline``, ``seek``, ``tell``; only scripts and copies read one): an ``io.RawIOBase``
+    subclass cost more to make and close than the link itself, thousands of times for torch.
+    """
+
+    __slots__ = ("path", "entry", "_file")
 
     def __init__(self, path: str, entry: UnpackedFile) -> None:
-        super().__init__()
         self.path = path
         self.entry = entry
         self._file: IO[bytes] | None = None
@@ -555,14 +694,11 @@ class _CachedFile(io.RawIOBase):
             self._file = open(self.path, "rb")
         return self._file
 
-    def readable(self) -> bool:
-        return True
+    def read(self, size: int = -1) -> bytes:
+        return self._open().read(size)
 
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._open().readinto(buffer)  # type: ignore[attr-defined,no-any-return]
+    def readline(self, size: int = -1) -> bytes:
+        return self._open().readline(size)
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return self._open().seek(offset, whence)
@@ -574,7 +710,6 @@ class _CachedFile(io.RawIOBase):
         if self._file is not None:
             self._file.close()
             self._file = None
-        super().close()
 
 
 def _make_source(unpacked: UnpackedWheel) -> Any:
@@ -585,6 +720,7 @@ def _make_source(unpacked: UnpackedWheel) -> Any:
 
         def __init__(self) -> None:
             super().__init__(unpacked.name, unpacked.version)
+            self._data_dir = unpacked.data_dir  # installer asks once per file
 
         @property
         def dist_info_dir(self) -> str:
@@ -592,7 +728,7 @@ def _make_source(unpacked: UnpackedWheel) -> Any:
 
         @property
         def data_dir(self) -> str:
-            return unpacked.data_dir
+            return self._data_dir
 
         @property
         def dist_info_filenames(self) -> list[str]:
@@ -606,17 +742,13 @@ def _make_source(unpacked: UnpackedWheel) -> Any:
             return None  # done while unpacking
 
         def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
-            root = str(unpacked.root)
+            root = str(unpacked.root) + "/"
             for entry in unpacked.files:
-                stream = _CachedFile(f"{root}/{entry.path}", entry)
+                stream = _CachedFile(root + entry.path, entry)
                 try:
-                    yield (
-                        (entry.path, entry.hash, str(entry.size)),
-                        cast(BinaryIO, stream),
-                        entry.executable,
-                    )
+                    yield (entry.path, entry.hash, str(entry.size)), stream, entry.executable  # type: ignore[misc]
                 finally:
-                    stream.close()
+                    stream.close()  # a no-op unless a script or a copy opened it
 
     return UnpackedSource()
 
@@ -630,7 +762,8 @@ def _safe_relpath(path: str, what: str, filename: str) -> str:
 
 
 class _StagingDestination:
-    """An installer ``WheelDestination`` that writes into ``stage/<scheme>/...``.
+    """An installer ``WheelDestination`` that writes into ``stage/<scheme>/...`` (``stage``
+    exists; it is the wheel's work directory).
 
     RECORD rows and script shebangs name the *final* locations (``scheme_dict``); the commit
     step later renames the staged trees there. Files that come from the unpacked tree are
@@ -661,33 +794,40 @@ class _StagingDestination:
         # which directories exist: pathlib and repeated stat() calls cost more than link().
         self._stage = str(stage)
         self._seen: set[tuple[str, str]] = set()
-        self._dirs: set[str] = set()
+        self._made: set[str] = {self._stage}
         self._cannot_link = False
+        # Links (and their directories) are made in one batch by flush(), not one per
+        # write_file() call: installer's per-file loop is pure Python, the batch is system
+        # calls that a few threads can share (see flush()).
+        self._links: list[tuple[str, str]] = []
+        self._link_dirs: set[str] = set()
+        from installer.records import Hash, RecordEntry
 
-    def _target(self, scheme: str, path: str, what: str = "path") -> tuple[str, str]:
-        rel = _safe_relpath(path, what, self.filename)
+        # Bound once: an import statement in write_file() would run once per file.
+        self._record_entry = RecordEntry
+        self._hash = Hash
+
+    def _target(self, scheme: str, rel: str) -> str:
+        """Where a file written now goes (its directory made); write_file's hot path inlines
+        the same steps for files linked later."""
         key = (scheme, rel)
         if key in self._seen:
             raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
         self._seen.add(key)
         target = f"{self._stage}/{scheme}/{rel}"
-        parent = target.rpartition("/")[0]
-        if parent not in self._dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._dirs.add(parent)
+        _mkdirs(target.rpartition("/")[0], self._made)
         self.written.append(key)
-        return rel, target
+        return target
 
-    def _link(self, source: str, target: str) -> None:
+    def _link(self, source: str, target: str) -> bool:
+        """Link (or copy) one file; True when it was linked."""
         if self.link_mode == "symlink":
             os.symlink(source, target)
-            self.linked += 1
-            return
+            return True
         if self.link_mode == "hardlink" and not self._cannot_link:
             try:
                 os.link(source, target)
-                self.linked += 1
-                return
+                return True
             except OSError as exc:
                 # Another filesystem, or one without hard links: copy this and every later
                 # file. Too many links to one inode (EMLINK) only affects this file.
@@ -697,28 +837,80 @@ class _StagingDestination:
                     raise
         shutil.copyfile(source, target)
         shutil.copymode(source, target)
-        self.copied += 1
+        return False
+
+    def _link_many(self, pairs: Sequence[tuple[str, str]]) -> tuple[int, int]:
+        linked = 0
+        for source, target in pairs:
+            if self._link(source, target):
+                linked += 1
+        return linked, len(pairs) - linked
+
+    def flush(self) -> None:
+        """Make the directories and links that write_file() deferred.
+
+        A big wheel's links are shared by a few threads, each taking a run of consecutive
+        paths: link() releases the GIL and, in different directories, runs in parallel in the
+        kernel (torch: 12,000 links). Small wheels link inline: a thread costs more.
+        """
+        for directory in sorted(self._link_dirs):
+            _mkdirs(directory, self._made)
+        self._link_dirs.clear()
+        pairs, self._links = self._links, []
+        workers = min(_LINK_THREADS, len(pairs) // _LINKS_PER_THREAD)
+        if workers < 2 or self.link_mode == "copy":
+            counts = [self._link_many(pairs)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            step = -(-len(pairs) // workers)
+            with ThreadPoolExecutor(workers, thread_name_prefix="torchup-link") as pool:
+                counts = list(
+                    pool.map(self._link_many, [pairs[i : i + step] for i in range(0, len(pairs), step)])
+                )
+        self.linked += sum(n for n, _ in counts)
+        self.copied += sum(n for _, n in counts)
 
     def _write_stream(self, target: str, stream: BinaryIO, executable: bool) -> tuple[str, int]:
-        from installer.utils import copyfileobj_with_hashing, make_file_executable
-
-        with open(target, "wb") as out:
-            digest, size = copyfileobj_with_hashing(stream, out, "sha256")
-        if executable:
-            make_file_executable(Path(target))
+        hasher = hashlib.sha256()
+        size = 0
+        # Created executable in the open() call: installer's make_file_executable sets the
+        # process umask to 0 for a moment, which would leak into files other threads create.
+        fd = os.open(target, _CREATE, 0o777 if executable else 0o666)
+        try:
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+                _write_all(fd, chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
         self.copied += 1
-        return f"sha256={digest}", size
+        return f"sha256={_b64(hasher.digest())}", size
 
     def write_file(
         self, scheme: str, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
+        if type(stream) is _CachedFile and scheme != "scripts":
+            # The hot path, once per file (12,000 times for torch), so _target() is inlined: a
+            # file of the validated tree (its name was checked while unpacking; installer only
+            # drops a ".data/<scheme>/" prefix from it) is linked later, in flush().
+            rel = path if type(path) is str else os.fspath(path)
+            key = (scheme, rel)
+            if key in self._seen:
+                raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
+            self._seen.add(key)
+            self.written.append(key)
+            target = f"{self._stage}/{scheme}/{rel}"
+            self._link_dirs.add(target.rpartition("/")[0])
+            self._links.append((stream.path, target))
+            entry = stream.entry
+            algo, _, value = entry.hash.partition("=")
+            return self._record_entry(rel, self._hash(algo, value), entry.size)
         from installer.records import Hash, RecordEntry
         from installer.utils import fix_shebang
 
-        rel, target = self._target(scheme, os.fspath(path))
-        if isinstance(stream, _CachedFile) and scheme != "scripts":
-            self._link(stream.path, target)
-            return RecordEntry(rel, Hash.parse(stream.entry.hash), stream.entry.size)
+        rel = _safe_relpath(os.fspath(path), "path", self.filename)
+        target = self._target(scheme, rel)
         if scheme == "scripts":
             with fix_shebang(stream, self.interpreter) as fixed:
                 record_hash, size = self._write_stream(target, fixed, is_executable)
@@ -739,10 +931,12 @@ class _StagingDestination:
         script_name, data = Script(name, module, attr, section).generate(
             self.interpreter, self.script_kind
         )
-        rel, target = self._target("scripts", script_name, "script")
-        with open(target, "wb") as out:
-            out.write(data)
-        os.chmod(target, 0o777 & ~_umask())
+        rel = _safe_relpath(script_name, "script", self.filename)
+        fd = os.open(self._target("scripts", rel), _CREATE, 0o777)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
         self.copied += 1
         return RecordEntry(rel, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))
 
@@ -752,6 +946,7 @@ class _StagingDestination:
         from installer.records import Hash, RecordEntry
         from installer.utils import construct_record_file
 
+        self.flush()
         record_list = list(records)
         if self.compile is not None:
             sources = [
@@ -936,35 +1131,40 @@ class _Roots:
         return self._under(text, self.lexical) and self.contains_dir(os.path.dirname(text))
 
 
-def _merge(src_dir: Path, dst_dir: Path, tx: _Transaction, roots: _Roots) -> list[Path]:
-    """Move the contents of ``src_dir`` into ``dst_dir``; whole new subtrees in one rename."""
+def _merge(
+    src_dir: Path, dst_dir: Path, tx: _Transaction, roots: _Roots, *, skip: str | None = None
+) -> list[Path]:
+    """Move the contents of ``src_dir`` (but ``skip``) into ``dst_dir``; whole new subtrees
+    in one rename."""
     placed: list[Path] = []
     if not roots.contains_dir(dst_dir):
         raise InstallError(
             f"{dst_dir} leads outside the environment (a symbolic link?); refusing to write there"
         )
     with os.scandir(src_dir) as entries:
-        items = sorted(entries, key=lambda e: e.name)
+        items = sorted((e for e in entries if e.name != skip), key=lambda e: e.name)
     for entry in items:
-        src = Path(entry.path)
-        dst = dst_dir / entry.name
-        dst_exists = os.path.lexists(dst)
-        if entry.is_dir(follow_symlinks=False):
-            if dst_exists and dst.is_dir():
-                placed += _merge(src, dst, tx, roots)
-                continue
-            if dst_exists:
-                tx.remove(dst)  # a file where the wheel has a directory
-            tx.place(src, dst)
-            placed.append(dst)
-        else:
-            if dst_exists:
-                if dst.is_dir() and not dst.is_symlink():
-                    raise InstallError(f"cannot install {dst}: a directory is in the way")
-                tx.remove(dst)  # pip and uv overwrite files owned by other distributions
-            tx.place(src, dst)
-            placed.append(dst)
+        placed += _merge_entry(
+            Path(entry.path), dst_dir / entry.name, entry.is_dir(follow_symlinks=False), tx, roots
+        )
     return placed
+
+
+def _merge_entry(src: Path, dst: Path, is_dir: bool, tx: _Transaction, roots: _Roots) -> list[Path]:
+    dst_exists = os.path.lexists(dst)
+    if is_dir:
+        if dst_exists and dst.is_dir():
+            return _merge(src, dst, tx, roots)
+        if dst_exists:
+            tx.remove(dst)  # a file where the wheel has a directory
+        tx.place(src, dst)
+        return [dst]
+    if dst_exists:
+        if dst.is_dir() and not dst.is_symlink():
+            raise InstallError(f"cannot install {dst}: a directory is in the way")
+        tx.remove(dst)  # pip and uv overwrite files owned by other distributions
+    tx.place(src, dst)
+    return [dst]
 
 
 # -- install / uninstall --------------------------------------------------------------------------
@@ -1209,7 +1409,41 @@ def _direct_url_bytes(direct_url: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(direct_url), sort_keys=True).encode("utf-8")
 
 
-def install_wheel(
+@dataclass(frozen=True)
+class PreparedWheel:
+    """A wheel validated, unpacked and staged by :func:`prepare_wheel`: every file is in a
+    hidden work directory inside the environment, nothing is visible there yet.
+    :func:`commit_wheels` puts it in place; :meth:`discard` throws it away."""
+
+    filename: str
+    scheme: Scheme = field(repr=False)
+    unpacked: UnpackedWheel = field(repr=False)
+    work: Path
+    scheme_dict: Mapping[str, str] = field(hash=False, repr=False)
+    info_scheme: str
+    written: tuple[tuple[str, str], ...] = field(repr=False)
+    linked: int
+    copied: int
+
+    @property
+    def name(self) -> str:
+        return self.unpacked.name
+
+    @property
+    def version(self) -> str:
+        return self.unpacked.version
+
+    @property
+    def metadata_path(self) -> Path:
+        """The wheel's own METADATA file, already validated (in the unpacked tree)."""
+        return self.unpacked.root / self.unpacked.dist_info / "METADATA"
+
+    def discard(self) -> None:
+        """Remove the work directory (idempotent; :func:`commit_wheels` calls it too)."""
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def prepare_wheel(
     wheel_path: Path,
     scheme: Scheme,
     *,
@@ -1224,16 +1458,18 @@ def install_wheel(
     script_kind: LauncherKind = "posix",
     limits: WheelLimits = DEFAULT_LIMITS,
     verify_cache: bool = False,
-) -> InstalledWheel:
-    """Install ``wheel_path`` into ``scheme``, replacing an installed version of it if any.
+    unpacked: UnpackedWheel | None = None,
+) -> PreparedWheel:
+    """The first half of :func:`install_wheel` (same arguments): validate and unpack the wheel
+    (into ``unpacked_cache`` when given) and stage it in a work directory inside the
+    environment. The environment itself is not changed, so any number of wheels can be
+    prepared before one is committed. ``unpacked``: the wheel's tree from
+    :func:`unpack_wheel_cached`, when the caller unpacked it already (in a thread pool: file
+    creation and inflating release the GIL); ``unpacked_cache`` and ``wheel_sha256`` are then
+    unused. Raises like :func:`install_wheel`, leaving no work directory behind.
 
-    ``interpreter`` goes in console-script shebangs. With ``unpacked_cache`` the wheel is
-    unpacked there once (keyed by ``wheel_sha256`` or the file's hash) and its files are
-    hard-linked (``link_mode``; copies when linking is impossible). ``requested`` writes
-    REQUESTED; ``direct_url`` writes PEP 610 ``direct_url.json``. Raises
-    :class:`InvalidWheelError` for a bad or hostile wheel and :class:`InstallError` when the
-    environment cannot be written; either way the environment is left as it was.
-    ``verify_cache`` re-checks the cached tree first (see :func:`unpack_wheel_cached`).
+    A work directory belongs to the process holding the environment's lock: prepare under it
+    (``recover_interrupted`` removes staging directories it finds).
     """
     import installer
     from installer.exceptions import InstallerError
@@ -1241,22 +1477,19 @@ def install_wheel(
     filename = wheel_path.name
     scheme.purelib.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=scheme.purelib))
-    tx = _Transaction(scheme.purelib)
-    roots = _Roots(scheme)
-    removed_old: list[Path] = []
     try:
-        if unpacked_cache is not None:
+        if unpacked is None and unpacked_cache is not None:
             unpacked = unpack_wheel_cached(
                 wheel_path, unpacked_cache, sha256=wheel_sha256, limits=limits,
                 verify=verify_cache,
             )
-        else:
+        elif unpacked is None:
             # No cache: unpack next to the environment, so "linking" it into place is free.
             unpacked = unpack_wheel(wheel_path, work / "unpacked", limits=limits)
             if link_mode == "symlink":
                 link_mode = "hardlink"  # links into a directory we delete would dangle
         scheme_dict = scheme.for_dist(unpacked.name)
-        stage = work / "stage"
+        stage = work  # work/<scheme>/...: the scheme names cannot clash with "unpacked"
         destination = _StagingDestination(
             scheme_dict=scheme_dict,
             stage=stage,
@@ -1277,45 +1510,175 @@ def install_wheel(
         except (InstallerError, ValueError, AssertionError, KeyError) as exc:
             # installer raises these for bad WHEEL files, .data dirs and entry points.
             raise InvalidWheelError(f"cannot install: {exc}", filename=filename) from exc
-
-        replaced = find_dist_info(scheme.site_dirs, unpacked.name)
-        for old in replaced:
-            removed_old += _park_distribution(old, tx, roots)
-        # The .dist-info directory goes in last, after every other file of every scheme
-        # (scripts, data, a module sorting after it): a process killed part-way (SIGKILL, power
-        # loss: no rollback runs) then leaves either no .dist-info, so the distribution is simply
-        # not installed and the next run installs it, or one whose RECORD files all exist.
         record_rel = f"{unpacked.dist_info}/RECORD"
         info_scheme = next(s for s, rel in destination.written if rel == record_rel)
-        held = work / "dist-info"
-        held.mkdir()
-        os.rename(stage / info_scheme / unpacked.dist_info, held / unpacked.dist_info)
-        for scheme_name in sorted({s for s, _ in destination.written}):
-            final = Path(scheme_dict[scheme_name])
-            tx.mkdirs(final)
-            _merge(stage / scheme_name, final, tx, roots)
-        _merge(held, Path(scheme_dict[info_scheme]), tx, roots)
     except OSError as exc:
-        tx.rollback()
         shutil.rmtree(work, ignore_errors=True)
         raise InstallError(f"cannot install {filename}: {exc}") from exc
     except BaseException:
-        # TorchupError, KeyboardInterrupt, bugs: the environment goes back as it was.
-        tx.rollback()
+        # TorchupError, KeyboardInterrupt, bugs: nothing of this wheel stays behind.
         shutil.rmtree(work, ignore_errors=True)
         raise
-    tx.commit()
-    shutil.rmtree(work, ignore_errors=True)
-    _prune_empty_dirs(removed_old, roots, scheme.roots)
-    record = f"{unpacked.dist_info}/RECORD"
-    root_scheme = next(s for s, rel in destination.written if rel == record)
-    return InstalledWheel(
-        name=unpacked.name,
-        version=unpacked.version,
-        dist_info=Path(scheme_dict[root_scheme]) / unpacked.dist_info,
+    return PreparedWheel(
+        filename=filename,
+        scheme=scheme,
+        unpacked=unpacked,
+        work=work,
+        scheme_dict=scheme_dict,
+        info_scheme=info_scheme,
+        written=tuple(destination.written),
         linked=destination.linked,
         copied=destination.copied,
-        replaced=tuple(replaced),
-        scheme_dirs=scheme_dict,
-        written=tuple(destination.written),
     )
+
+
+def _place(
+    prepared: PreparedWheel, replaced: Sequence[Path], tx: _Transaction, roots: _Roots
+) -> list[Path]:
+    """Park the installed versions ``replaced`` of ``prepared`` and move its staged files into
+    place, all inside ``tx``. Returns the paths removed."""
+    work, dist_info = prepared.work, prepared.unpacked.dist_info
+    removed: list[Path] = []
+    for old in replaced:
+        removed += _park_distribution(old, tx, roots)
+    # The .dist-info directory goes in last, after every other file of every scheme
+    # (scripts, data, a module sorting after it): a process killed part-way (SIGKILL, power
+    # loss: no rollback runs) then leaves either no .dist-info, so the distribution is simply
+    # not installed and the next run installs it, or one whose RECORD files all exist.
+    for scheme_name in sorted({s for s, _ in prepared.written}):
+        final = Path(prepared.scheme_dict[scheme_name])
+        tx.mkdirs(final)
+        skip = dist_info if scheme_name == prepared.info_scheme else None
+        _merge(work / scheme_name, final, tx, roots, skip=skip)
+    info_dir = Path(prepared.scheme_dict[prepared.info_scheme])
+    _merge_entry(work / prepared.info_scheme / dist_info, info_dir / dist_info, True, tx, roots)
+    return removed
+
+
+def commit_wheels(prepared: Sequence[PreparedWheel]) -> list[InstalledWheel]:
+    """Put prepared wheels (all for one environment) in place, in order, as one transaction:
+    each replaces the installed versions of its distribution. A failure (or Ctrl-C) part-way
+    undoes every wheel's changes, so the environment is left as it was. Work directories are
+    removed either way. Call under the environment's lock."""
+    if not prepared:
+        return []
+    scheme = prepared[0].scheme
+    if any(p.scheme != scheme for p in prepared):
+        raise ValueError("commit_wheels() takes wheels prepared for one environment")
+    tx = _Transaction(scheme.purelib)
+    roots = _Roots(scheme)
+    removed_old: list[Path] = []
+    results: list[InstalledWheel] = []
+    current = prepared[0]
+    try:
+        # One scan of the site directories for every wheel's older installs (not one each).
+        installed = _dist_infos_by_name(scheme.site_dirs) if len(prepared) > 1 else None
+        for current in prepared:
+            if installed is None:
+                replaced = find_dist_info(scheme.site_dirs, current.name)
+            else:
+                replaced = installed.get(canonicalize_name(current.name), [])
+            removed_old += _place(current, replaced, tx, roots)
+            results.append(
+                InstalledWheel(
+                    name=current.name,
+                    version=current.version,
+                    dist_info=Path(current.scheme_dict[current.info_scheme])
+                    / current.unpacked.dist_info,
+                    linked=current.linked,
+                    copied=current.copied,
+                    replaced=tuple(replaced),
+                    scheme_dirs=current.scheme_dict,
+                    written=current.written,
+                )
+            )
+    except OSError as exc:
+        tx.rollback()
+        _discard_all(prepared)
+        raise InstallError(f"cannot install {current.filename}: {exc}") from exc
+    except BaseException:
+        # TorchupError, KeyboardInterrupt, bugs: the environment goes back as it was.
+        tx.rollback()
+        _discard_all(prepared)
+        raise
+    tx.commit()
+    for p in prepared:
+        _remove_emptied(p)
+    _prune_empty_dirs(removed_old, roots, scheme.roots)
+    return results
+
+
+def _remove_emptied(prepared: PreparedWheel) -> None:
+    """Remove a committed wheel's work directory: its scheme directories are empty now, so a
+    few rmdir() calls do (rmtree opens and lists every directory first)."""
+    try:
+        for scheme_name in {s for s, _ in prepared.written}:
+            os.rmdir(prepared.work / scheme_name)
+        os.rmdir(prepared.work)
+    except OSError:
+        prepared.discard()  # something else is in there (the no-cache "unpacked" tree)
+
+
+def _dist_infos_by_name(site_dirs: Iterable[Path]) -> dict[str, list[Path]]:
+    """canonical name -> ``*.dist-info`` directories, like :func:`find_dist_info` for all."""
+    found: dict[str, list[Path]] = {}
+    for site in dict.fromkeys(site_dirs):
+        try:
+            entries = list(os.scandir(site))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".dist-info") and entry.is_dir():
+                dist = entry.name[: -len(".dist-info")].rpartition("-")[0]
+                found.setdefault(canonicalize_name(dist), []).append(Path(entry.path))
+    return {name: sorted(paths) for name, paths in found.items()}
+
+
+def _discard_all(prepared: Iterable[PreparedWheel]) -> None:
+    for p in prepared:
+        p.discard()
+
+
+def install_wheel(
+    wheel_path: Path,
+    scheme: Scheme,
+    *,
+    interpreter: str | Path,
+    installer_name: str = "torchup",
+    requested: bool = False,
+    direct_url: Mapping[str, Any] | None = None,
+    link_mode: LinkMode = "hardlink",
+    unpacked_cache: Path | None = None,
+    wheel_sha256: str | None = None,
+    compile_bytecode: bool = False,
+    script_kind: LauncherKind = "posix",
+    limits: WheelLimits = DEFAULT_LIMITS,
+    verify_cache: bool = False,
+) -> InstalledWheel:
+    """Install ``wheel_path`` into ``scheme``, replacing an installed version of it if any:
+    :func:`prepare_wheel`, then :func:`commit_wheels`.
+
+    ``interpreter`` goes in console-script shebangs. With ``unpacked_cache`` the wheel is
+    unpacked there once (keyed by ``wheel_sha256`` or the file's hash) and its files are
+    hard-linked (``link_mode``; copies when linking is impossible). ``requested`` writes
+    REQUESTED; ``direct_url`` writes PEP 610 ``direct_url.json``. Raises
+    :class:`InvalidWheelError` for a bad or hostile wheel and :class:`InstallError` when the
+    environment cannot be written; either way the environment is left as it was.
+    ``verify_cache`` re-checks the cached tree first (see :func:`unpack_wheel_cached`).
+    """
+    prepared = prepare_wheel(
+        wheel_path,
+        scheme,
+        interpreter=interpreter,
+        installer_name=installer_name,
+        requested=requested,
+        direct_url=direct_url,
+        link_mode=link_mode,
+        unpacked_cache=unpacked_cache,
+        wheel_sha256=wheel_sha256,
+        compile_bytecode=compile_bytecode,
+        script_kind=script_kind,
+        limits=limits,
+        verify_cache=verify_cache,
+    )
+    return commit_wheels([prepared])[0]

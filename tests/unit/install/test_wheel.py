@@ -24,9 +24,12 @@ from torchup.install.interpreters import Interpreter
 from torchup.install.wheel import (
     WheelLimits,
     _member_problem,
+    commit_wheels,
     find_dist_info,
     install_wheel,
+    prepare_wheel,
     uninstall,
+    unpack_wheel,
     unpack_wheel_cached,
 )
 
@@ -298,6 +301,128 @@ def test_unpacked_cache_is_reused(tmp_path: Path, unpacked_cache: Path) -> None:
     assert second == first
     assert marker.stat().st_mtime_ns == mtime
     assert [p.name for p in unpacked_cache.iterdir()] == [first.root.parent.name]
+
+
+def test_prepare_changes_nothing_visible_and_discard_removes_it(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path
+) -> None:
+    before = snapshot(venv.sys_prefix)
+    prepared = prepare_wheel(
+        build_wheel(HELLO, tmp_path / "w"), venv.scheme, interpreter=venv.executable,
+        unpacked_cache=unpacked_cache,
+    )
+    assert prepared.work.parent == venv.scheme.purelib
+    assert prepared.work.name.startswith(".torchup-stage-")
+    # Only the hidden work directory is new; nothing importable, no dist-info, no script.
+    new = set(snapshot(venv.sys_prefix)) - set(before)
+    prefix = str(prepared.work.relative_to(venv.sys_prefix))
+    assert new and all(path.startswith(prefix) for path in new)
+    assert prepared.metadata_path.read_bytes().startswith(b"Metadata-Version")
+    prepared.discard()
+    assert snapshot(venv.sys_prefix) == before
+
+
+def test_prepare_from_an_already_unpacked_tree(
+    tmp_path: Path, venv: Interpreter, unpacked_cache: Path
+) -> None:
+    wheel = build_wheel(HELLO, tmp_path / "w")
+    tree = unpack_wheel_cached(wheel, unpacked_cache)
+    prepared = prepare_wheel(wheel, venv.scheme, interpreter=venv.executable, unpacked=tree)
+    (result,) = commit_wheels([prepared])
+    assert result.linked >= 2
+    assert run(venv.scheme.scripts / "hello") == "hello from hello\n"
+    assert not any(p.name.startswith(".torchup-") for p in venv.scheme.purelib.iterdir())
+
+
+def test_commit_of_several_wheels_is_one_transaction(
+    tmp_path: Path, venv: Interpreter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_a = DistSpec("aaa", "1.0", files={"aaa/__init__.py": "V = 1\n"})
+    old_b = DistSpec("bbb", "1.0", files={"bbb/__init__.py": "V = 1\n"})
+    for spec in (old_a, old_b):
+        install_wheel(build_wheel(spec, tmp_path / "w"), venv.scheme, interpreter=venv.executable)
+    before = snapshot(venv.sys_prefix)
+    new = [
+        DistSpec("aaa", "2.0", files={"aaa/__init__.py": "V = 2\n", "aaa/more.py": ""}),
+        DistSpec("bbb", "2.0", files={"bbb/__init__.py": "V = 2\n"}),
+    ]
+    prepared = [
+        prepare_wheel(build_wheel(s, tmp_path / "w2"), venv.scheme, interpreter=venv.executable)
+        for s in new
+    ]
+    real_place = wheel_mod._Transaction.place
+    placed: list[Path] = []
+
+    def flaky_place(self: wheel_mod._Transaction, src: Path, dst: Path) -> None:
+        if dst.name.startswith("bbb-2.0"):  # aaa 2.0 is completely in place by now
+            raise OSError(28, "No space left on device")
+        placed.append(dst)
+        real_place(self, src, dst)
+
+    monkeypatch.setattr(wheel_mod._Transaction, "place", flaky_place)
+    with pytest.raises(InstallError, match="bbb-2.0.*No space left"):
+        commit_wheels(prepared)
+    assert any(p.name == "aaa-2.0.dist-info" for p in placed)
+    assert snapshot(venv.sys_prefix) == before  # aaa 2.0 was taken back out too
+    assert not any(p.name.startswith(".torchup-") for p in venv.scheme.purelib.iterdir())
+
+    monkeypatch.setattr(wheel_mod._Transaction, "place", real_place)
+    prepared = [
+        prepare_wheel(build_wheel(s, tmp_path / "w3"), venv.scheme, interpreter=venv.executable)
+        for s in new
+    ]
+    results = commit_wheels(prepared)
+    assert [r.replaced for r in results] == [
+        (venv.scheme.purelib / "aaa-1.0.dist-info",), (venv.scheme.purelib / "bbb-1.0.dist-info",)
+    ]
+    assert find_dist_info([venv.scheme.purelib], "aaa") == [venv.scheme.purelib / "aaa-2.0.dist-info"]
+    assert (venv.scheme.purelib / "aaa" / "more.py").exists()
+    assert not any(p.name.startswith(".torchup-") for p in venv.scheme.purelib.iterdir())
+
+
+def test_unpacked_files_keep_their_modes(tmp_path: Path) -> None:
+    wheel = hostile_wheel(
+        tmp_path / "w",
+        [("evil/run.sh", b"#!/bin/sh\n"), ("evil/data.txt", b"x" * 3_000_000)],
+        modes={"evil/run.sh": 0o100755},
+    )
+    tree = unpack_wheel(wheel, tmp_path / "tree")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((tree.root / "evil" / "run.sh").stat().st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE((tree.root / "evil" / "data.txt").stat().st_mode) == 0o666 & ~mask
+    assert (tree.root / "evil" / "data.txt").read_bytes() == b"x" * 3_000_000  # chunked
+
+
+def test_a_big_wheel_is_unpacked_by_several_threads_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"pkg/d{i % 7}/m{i}.py": f"X = {i}\n" * (i % 50 + 1) for i in range(60)}
+    wheel = build_wheel(DistSpec("many", "1.0", files=files), tmp_path / "w")
+    serial = unpack_wheel(wheel, tmp_path / "serial")
+    threads: list[int] = []
+    real = wheel_mod._extract_in_threads
+
+    def spy(*args: object) -> object:
+        threads.append(args[-1])  # type: ignore[arg-type]
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wheel_mod, "_extract_in_threads", spy)
+    monkeypatch.setattr(wheel_mod, "_UNPACK_THREADS", 3)
+    monkeypatch.setattr(wheel_mod, "_UNPACK_MEMBERS_PER_THREAD", 1)
+    parallel = unpack_wheel(wheel, tmp_path / "parallel")
+    assert threads == [3]
+    assert parallel.files == serial.files  # same manifest, in archive order
+    for f in parallel.files:
+        assert (parallel.root / f.path).read_bytes() == (serial.root / f.path).read_bytes()
+
+    # A bad member in one thread's share fails the whole unpack, with that member named.
+    members = [(f"evil/m{i}.py", f"X = {i}\n".encode()) for i in range(40)]
+    bad = hostile_wheel(
+        tmp_path / "bad", members, record_overrides={"evil/m33.py": f"evil/m33.py,{_record_hash(b'other')},8"}
+    )
+    with pytest.raises(InvalidWheelError, match="evil/m33.py does not match its RECORD hash"):
+        unpack_wheel(bad, tmp_path / "bad-tree")
 
 
 def test_uninstall_never_touches_paths_outside_the_environment(

@@ -233,6 +233,7 @@ class Runner:
         work = Path(tempfile.mkdtemp(prefix="work-", dir=self.scratch))
         caches: dict[str, Path] = {}
         noop_venvs: dict[str, Path] = {}
+        done_venvs: list[Path] = []
         if mode in ("warm", "noop"):
             for tool in self.tools:
                 caches[tool] = Path(tempfile.mkdtemp(prefix=f"{tool}-cache-", dir=self.scratch))
@@ -264,6 +265,9 @@ class Runner:
                 cache = caches.get(tool) or Path(
                     tempfile.mkdtemp(prefix=f"{tool}-cache-", dir=self.scratch)
                 )
+                # Flush what earlier runs wrote (untimed), so no tool pays for another's
+                # dirty pages being written back during its run.
+                os.sync()
                 try:
                     res, _ = run_once(inv, cache, work, self.args.timeout)
                 finally:
@@ -278,8 +282,14 @@ class Runner:
                 else:
                     if res.ok and cells[tool].resolution is None:
                         cells[tool].resolution = installed(venv)
-                    shutil.rmtree(venv.parent, ignore_errors=True)
-        for path in [*caches.values(), *(v.parent for v in noop_venvs.values()), work]:
+                    # Deleted after the last run, not now: removing a 12,000-file torch tree
+                    # keeps the filesystem busy for a while, and the next tool's run (always
+                    # the same tool, since the order is fixed) used to pay for it.
+                    done_venvs.append(venv)
+        for path in [
+            *caches.values(), *(v.parent for v in noop_venvs.values()),
+            *(v.parent for v in done_venvs), work,
+        ]:
             shutil.rmtree(path, ignore_errors=True)
         return cells
 

@@ -826,3 +826,19 @@ def test_republished_sdist_is_rebuilt_not_taken_from_the_build_cache(
     shutil.rmtree(cache / "simple-v1", ignore_errors=True)  # pages are fresh for 10 minutes
     cli.ok("pip", "install", "remade", "--python", venvs[1].root, *index_args(index_server))
     assert venvs[1].run("import remade; print(remade.EDITION)") == "2"
+
+
+def test_compile_output_file_echo_follows_quiet(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
+    """Like uv: the result goes to stdout as well as to `-o FILE`, except with `-q`."""
+    src = tmp_path / "requirements.in"
+    src.write_text("app\n")
+    out = tmp_path / "requirements.txt"
+    loud = cli.ok("pip", "compile", src, "-o", out, *index_args(world))
+    assert "app==" in out.read_text() and "app==" in loud.out
+    out.unlink()
+    quiet = cli.ok("pip", "compile", src, "-o", out, "-q", *index_args(world))
+    assert "app==" in out.read_text()
+    assert quiet.out == ""
+    # without -o, -q still prints the result: it has nowhere else to go
+    bare = cli.ok("pip", "compile", src, "-q", *index_args(world))
+    assert "app==" in bare.out

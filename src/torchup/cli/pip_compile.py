@@ -176,7 +176,7 @@ def run(ns: argparse.Namespace) -> int:
         return 0
     if ns.output_file:
         _atomic_write(Path(ns.output_file), text)
-    sys.stdout.write(text)
+    _echo(ns, text)
     return 0
 
 
@@ -248,8 +248,14 @@ def _run_universal(ctx: Context, ns: argparse.Namespace, inputs: Any, prefs: dic
         text = "\n".join(lines) + "\n"
     if ns.output_file and not ns.dry_run:
         _atomic_write(Path(ns.output_file), text)
-    sys.stdout.write(text)
+    _echo(ns, text)
     return 0
+
+
+def _echo(ns: argparse.Namespace, text: str) -> None:
+    """Print the result on stdout too, as uv does, except with -q when it went to a file."""
+    if not (ns.output_file and output.settings.verbosity < 0):
+        sys.stdout.write(text)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -601,3 +601,56 @@ def test_default_limits_accept_a_big_stored_payload(tmp_path: Path, venv: Interp
 )
 def test_member_names(name: str, problem: bool) -> None:
     assert (_member_problem(name) is not None) is problem
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True], ids=["plain", "bytecode"])
+def test_root_files_linked_in_bulk_match_installer_doing_every_file(
+    tmp_path: Path,
+    venv: Interpreter,
+    unpacked_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    compile_bytecode: bool,
+) -> None:
+    """The batch path for root-scheme files must leave exactly what installer's own per-file
+    loop leaves: the same files, bytes, modes and the same RECORD, byte for byte."""
+    spec = DistSpec(
+        "bulkpkg",
+        "1.0",
+        files={
+            "bulkpkg/__init__.py": "def main():\n    print('hi')\n",
+            "bulkpkg/deep/er/mod.py": "X = 1\n",
+            "bulkpkg/data.bin": b"\x00\x01" * 100,
+            "top_level_module.py": "Y = 2\n",
+            "bulkpkg/__pycache__/stale.cpython-311.pyc": b"junk",  # installer skips these
+            "bulkpkg-1.0.data/scripts/runme": "#!python\nprint('ran')\n",
+            "bulkpkg-1.0.data/data/share/bulkpkg/notes.txt": "notes\n",
+            "bulkpkg-1.0.data/headers/bulkpkg.h": "#define X 1\n",
+            "bulkpkg-1.0.data/purelib/extra_pure.py": "Z = 3\n",
+        },
+        entry_points={"console_scripts": {"bulk-hello": "bulkpkg:main"}},
+    )
+    wheel = build_wheel(spec, tmp_path / "wheels")
+
+    def install_and_look(bulk: bool) -> tuple[dict[str, str], bytes]:
+        monkeypatch.setattr(wheel_mod, "_LINK_ROOT_FILES_IN_BULK", bulk)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the __pycache__ member
+            result = install_wheel(
+                wheel, venv.scheme, interpreter=venv.executable,
+                unpacked_cache=unpacked_cache, compile_bytecode=compile_bytecode,
+            )
+        record = (result.dist_info / "RECORD").read_bytes()
+        tree = snapshot(venv.sys_prefix)
+        modes = {
+            rel: oct(os.stat(venv.sys_prefix / rel).st_mode)
+            for rel, kind in tree.items() if kind != "dir"
+        }
+        uninstall("bulkpkg", venv.scheme)
+        return {**tree, **{f"mode:{k}": v for k, v in modes.items()}}, record
+
+    bulk_tree, bulk_record = install_and_look(True)
+    plain_tree, plain_record = install_and_look(False)
+    assert bulk_record == plain_record
+    assert bulk_tree == plain_tree
+    assert b"top_level_module.py," in bulk_record and b"../../../bin/bulk-hello," in bulk_record
+    assert not any("stale.cpython" in rel for rel in bulk_tree)

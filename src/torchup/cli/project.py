@@ -186,6 +186,9 @@ class LockSession:
     fetcher: Any
     notes: list[Any] = field(default_factory=list)
     torch_index_urls: tuple[str, ...] = ()  # project indexes marked `torch-index = true`
+    # The per-target choices of each page, shared by the resolutions of this lock (one per
+    # environment x backend x variant) instead of redone by each provider: one per finder.
+    choice_memo: Any = None
     _sdist_meta: dict[str, Any] = field(default_factory=dict)
     _sdist_lock: Any = field(default_factory=threading.Lock)
     _sdist_reader: Any = None
@@ -335,6 +338,7 @@ class LockSession:
             options,
             direct_files=self.direct_files(target, variant, reqs),
             build_metadata=self.sdist_metadata,
+            choice_memo=self.choice_memo,
         )
         try:
             return resolve_requirements(provider, reqs)
@@ -447,6 +451,7 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
         project_find_links=project_links,
     )
     from torchup.index.finder import Finder
+    from torchup.resolver.provider import ChoiceMemo
 
     strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
     finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)  # type: ignore[arg-type]
@@ -454,6 +459,7 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
     return LockSession(
         ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client),
         torch_index_urls=torch_urls,
+        choice_memo=ChoiceMemo(),
     )
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "ResolutionMode",
     "ProviderOptions",
     "IndexProvider",
+    "ChoiceMemo",
     "SourcePolicy",
     "need_from_requirement",
     "requirement_dependencies",
@@ -147,6 +148,7 @@ class IndexProvider:
         direct_files: Mapping[str, Any] | None = None,
         build_metadata: Callable[[Any], Any] | None = None,
         workers: int = 8,
+        choice_memo: ChoiceMemo | None = None,
     ) -> None:
         self.target = target
         self.finder = finder
@@ -172,6 +174,10 @@ class IndexProvider:
             for spec in specs:
                 self._note_exact_pins(cname, spec)
         self.chosen_files: dict[str, Any] = {}
+        self._memo = choice_memo
+        # Interned once here: hashing a Target (hundreds of tags) per package would cost more
+        # than the memo saves.
+        self._memo_target = choice_memo.target_slot(target) if choice_memo is not None else -1
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -281,6 +287,7 @@ class IndexProvider:
     def _load_choices(self, name: str) -> _Universe:
         direct = self.direct_files.get(name)
         binary, exclude_newer = self.options.binary, self.options.exclude_newer
+        shared: _Universe | None = None
         if direct is not None:
             choices = group_candidates(
                 [direct], self.target, binary=binary, exclude_newer=exclude_newer
@@ -292,12 +299,38 @@ class IndexProvider:
                 else None
             )
             file_groups = getattr(self.finder, "file_groups", None)
-            if file_groups is not None:
+            memo_key: tuple[object, ...] | None = None
+            if file_groups is not None and self._memo is not None:
+                # Everything the choices and their order depend on (the preference is applied
+                # below, per provider); the torch backend only matters through `srcs`.
+                memo_key = (
+                    name,
+                    None if srcs is None else tuple(srcs),
+                    self._memo_target,
+                    binary,
+                    exclude_newer,
+                    self._lowest(name),
+                )
+                shared = self._memo.get(memo_key)
+            if shared is not None:
+                choices = shared.choices
+            elif file_groups is not None:
                 # Grouped by version without building the files of every version: popular
                 # projects list tens of thousands of files, the resolver reads a few versions.
                 choices = choices_from_groups(
                     file_groups(name, srcs), self.target, binary=binary, exclude_newer=exclude_newer
                 )
+                if memo_key is not None:
+                    assert self._memo is not None
+                    shared = self._memo.put(
+                        memo_key,
+                        _Universe(
+                            choices,
+                            self._base_order(name, list(choices), choices),
+                            frozenset(v for v, c in choices.items() if c.yanked),
+                        ),
+                    )
+                    choices = shared.choices
             else:
                 choices = group_candidates(
                     self.finder.files(name, srcs),
@@ -305,10 +338,14 @@ class IndexProvider:
                     binary=binary,
                     exclude_newer=exclude_newer,
                 )
-        # Ordered here, in the worker, once: the resolver asks for the order right away, and
-        # the first entry is the candidate whose metadata is worth warming.
-        order = self._preferred_first(name, list(choices), choices)
-        yanked = frozenset(v for v, c in choices.items() if c.yanked)
+        if shared is not None:
+            order = self._with_preference(name, shared.order, choices)
+            yanked = shared.yanked
+        else:
+            # Ordered here, in the worker, once: the resolver asks for the order right away,
+            # and the first entry is the candidate whose metadata is worth warming.
+            order = self._preferred_first(name, list(choices), choices)
+            yanked = frozenset(v for v, c in choices.items() if c.yanked)
         # Warm the metadata of the most likely candidate while the resolver works elsewhere.
         for v in order[:1]:
             c = choices[v]
@@ -328,9 +365,18 @@ class IndexProvider:
     def _preferred_first(
         self, name: str, versions: list[Version], choices: Mapping[Version, VersionChoice]
     ) -> list[Version]:
-        lowest = self.options.resolution == "lowest" or (
+        return self._with_preference(name, self._base_order(name, versions, choices), choices)
+
+    def _lowest(self, name: str) -> bool:
+        return self.options.resolution == "lowest" or (
             self.options.resolution == "lowest-direct" and name in self.options.direct_names
         )
+
+    def _base_order(
+        self, name: str, versions: list[Version], choices: Mapping[Version, VersionChoice]
+    ) -> list[Version]:
+        """The order without the user's preference (what a :class:`ChoiceMemo` shares)."""
+        lowest = self._lowest(name)
         # Yanked versions stay in the universe (an exact pin may still use them) but last.
         # The versions are distinct (dict keys), so sorting each part by version alone gives
         # the (yanked, version) order without a Python key object per comparison (thousands
@@ -339,12 +385,17 @@ class IndexProvider:
         yanked = [v for v in versions if choices[v].yanked]
         live.sort(reverse=not lowest)
         yanked.sort(reverse=not lowest)
-        ordered = live + yanked
+        return live + yanked
+
+    def _with_preference(
+        self, name: str, order: list[Version], choices: Mapping[Version, VersionChoice]
+    ) -> list[Version]:
+        """``order`` with the preferred version (an existing lock's pin) first; ``order``
+        itself is left alone (it may be shared), a changed order is a new list."""
         pref = self.options.preferences.get(name)
-        if pref is not None and pref in choices:
-            ordered.remove(pref)
-            ordered.insert(0, pref)
-        return ordered
+        if pref is None or pref not in choices:
+            return order
+        return [pref, *(v for v in order if v != pref)]
 
     def _ordered_versions(self, name: str) -> list[Version]:
         return self._universe(name).order
@@ -447,6 +498,43 @@ class IndexProvider:
     def requirements_of(self, name: str, version: Version) -> list[Requirement]:
         r = self._deps.get((name, version))
         return r if isinstance(r, list) else []
+
+
+class ChoiceMemo:
+    """Each package's choices per target, shared by every provider of one process.
+
+    ``torchup lock`` runs one resolution per environment x torch backend x variant, each with
+    its own :class:`IndexProvider`, over the same few dozen pages: without this memo each of
+    them groups every page into :class:`VersionChoice` objects and sorts its versions again
+    (more than a thousand times for 8 environments x 3 backends). Keyed by the package, its
+    sources, the target's marker environment, tags and label (not its torch backend, which
+    acts only through the sources), the binary policy, ``exclude_newer`` and the sort
+    direction. One memo serves one finder: the pages behind an entry are that finder's.
+
+    Thread-safe. Entries are never changed once stored: the order list is not mutated by the
+    provider or the resolver, and a :class:`VersionChoice` works out its best file lazily but
+    deterministically, so two threads racing on it store the same answer.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._targets: dict[tuple[object, ...], int] = {}
+        self._entries: dict[tuple[object, ...], _Universe] = {}
+
+    def target_slot(self, target: Target) -> int:
+        """A small number standing for what the choices depend on in ``target``."""
+        key = (target.marker_items, target.tags, str(target))
+        with self._lock:
+            return self._targets.setdefault(key, len(self._targets))
+
+    def get(self, key: tuple[object, ...]) -> _Universe | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def put(self, key: tuple[object, ...], universe: _Universe) -> _Universe:
+        """Store ``universe`` unless another thread stored one first; return the stored one."""
+        with self._lock:
+            return self._entries.setdefault(key, universe)
 
 
 @dataclass(frozen=True)

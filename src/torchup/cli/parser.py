@@ -194,13 +194,7 @@ def _build_pip_install(install: argparse.ArgumentParser) -> None:
     install.add_argument("--reinstall", "--force-reinstall", action="store_true")
     install.add_argument("--reinstall-package", action="append", default=[])
     install.add_argument("--no-deps", action="store_true")
-    install.add_argument("--dry-run", action="store_true")
-    install.add_argument("--require-hashes", action="store_true")
-    install.add_argument("--link-mode", choices=["hardlink", "copy", "symlink", "clone"])
-    install.add_argument("--compile-bytecode", action="store_true")
-    _add_index(install)
-    _add_resolve(install)
-    _add_torch(install)
+    _add_installing(install)
 
 
 def _build_pip_sync(sync: argparse.ArgumentParser) -> None:
@@ -211,13 +205,18 @@ def _build_pip_sync(sync: argparse.ArgumentParser) -> None:
     sync.add_argument("--all-extras", action="store_true")
     sync.add_argument("--group", action="append", default=[])
     sync.add_argument("--reinstall", action="store_true")
-    sync.add_argument("--dry-run", action="store_true")
-    sync.add_argument("--require-hashes", action="store_true")
-    sync.add_argument("--link-mode", choices=["hardlink", "copy", "symlink", "clone"])
-    sync.add_argument("--compile-bytecode", action="store_true")
-    _add_index(sync)
-    _add_resolve(sync)
-    _add_torch(sync)
+    _add_installing(sync)
+
+
+def _add_installing(p: argparse.ArgumentParser) -> None:
+    """What `pip install` and `pip sync` share after their own options (same order as uv)."""
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--require-hashes", action="store_true")
+    p.add_argument("--link-mode", choices=["hardlink", "copy", "symlink", "clone"])
+    p.add_argument("--compile-bytecode", action="store_true")
+    _add_index(p)
+    _add_resolve(p)
+    _add_torch(p)
 
 
 def _build_pip_uninstall(uninstall: argparse.ArgumentParser) -> None:

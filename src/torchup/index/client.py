@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
@@ -70,6 +70,7 @@ ACCEPT_SIMPLE = (
     "text/html;q=0.01"
 )
 _NOT_FOUND = frozenset({403, 404, 410})
+_Parsed = TypeVar("_Parsed")
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _CHUNK = 256 * 1024
 _MAX_RETRY_AFTER = 60.0
@@ -637,16 +638,11 @@ class HttpClient:
         and not cached. ``project`` overrides the name taken from the URL; ``index`` is stored
         in every :attr:`DistFile.index`.
         """
-        page = self._get_page(url)
-        if page is None:
-            return None
-        with self._forget_bad_page(url):
-            data = self._json_body(page, url)
-            if data is not None:
-                return parse_json_page(data, page.url, project=project, index=index)
-            return parse_html_page(
-                _decode_text(page.body, page.content_type), page.url, project=project, index=index
-            )
+        return self._parsed_page(
+            url,
+            lambda data, base: parse_json_page(data, base, project=project, index=index),
+            lambda text, base: parse_html_page(text, base, project=project, index=index),
+        )
 
     def fetch_page_files(
         self, url: str, *, project: str, index: str | None = None
@@ -654,18 +650,34 @@ class HttpClient:
         """``project``'s files on the page at ``url``: :meth:`fetch_page`'s files whose
         :attr:`DistFile.project` is ``project``, grouped by version, and for a JSON page built
         only when read (:class:`PageFiles`). None, and errors, as for :meth:`fetch_page`."""
+        name = canonicalize_name(project)
+
+        def from_html(text: str, base: str) -> PageFiles:
+            parsed = parse_html_page(text, base, project=project, index=index)
+            return PageFiles.from_files(f for f in parsed.files if f.project == name)
+
+        return self._parsed_page(
+            url,
+            lambda data, base: PageFiles.from_json(data, base, project=project, index=index),
+            from_html,
+        )
+
+    def _parsed_page(
+        self,
+        url: str,
+        from_json: Callable[[Any, str], _Parsed],
+        from_html: Callable[[str, str], _Parsed],
+    ) -> _Parsed | None:
+        """Fetch the page at ``url`` and parse it by its Content-Type (JSON or HTML, with the
+        URL it was served from as base); a page that fails to parse is dropped from the cache."""
         page = self._get_page(url)
         if page is None:
             return None
         with self._forget_bad_page(url):
             data = self._json_body(page, url)
             if data is not None:
-                return PageFiles.from_json(data, page.url, project=project, index=index)
-            parsed = parse_html_page(
-                _decode_text(page.body, page.content_type), page.url, project=project, index=index
-            )
-        name = canonicalize_name(project)
-        return PageFiles.from_files(f for f in parsed.files if f.project == name)
+                return from_json(data, page.url)
+            return from_html(_decode_text(page.body, page.content_type), page.url)
 
     @staticmethod
     def _json_body(page: _Page, url: str) -> Any | None:

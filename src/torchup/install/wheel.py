@@ -728,7 +728,7 @@ def _root_files(unpacked: UnpackedWheel) -> list[UnpackedFile]:
     return [
         f for f in unpacked.files
         if not f.path.startswith((dist_prefix, data_prefix))
-        and "__pycache__" not in f.path.split("/")[:-1]
+        and "/__pycache__/" not in "/" + f.path  # a __pycache__ directory anywhere above
     ]
 
 
@@ -848,25 +848,27 @@ class _StagingDestination:
         self._root_scheme = root_scheme
         self._root_files = files
         for f in files:
-            key = (root_scheme, f.path)
-            if key in self._seen:
-                raise InvalidWheelError(f"{root_scheme}/{f.path} is written twice", filename=self.filename)
-            self._seen.add(key)
-            self.written.append(key)
-            target = f"{self._stage}/{root_scheme}/{f.path}"
-            self._link_dirs.add(target.rpartition("/")[0])
-            self._links.append((root + f.path, target))
+            self._defer_link(root_scheme, f.path, root + f.path)
 
-    def _target(self, scheme: str, rel: str) -> str:
-        """Where a file written now goes (its directory made); write_file's hot path inlines
-        the same steps for files linked later."""
+    def _claim(self, scheme: str, rel: str) -> str:
+        """The staged path of ``scheme/rel``, recorded as written; each may be written once."""
         key = (scheme, rel)
         if key in self._seen:
             raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
         self._seen.add(key)
-        target = f"{self._stage}/{scheme}/{rel}"
-        _mkdirs(target.rpartition("/")[0], self._made)
         self.written.append(key)
+        return f"{self._stage}/{scheme}/{rel}"
+
+    def _defer_link(self, scheme: str, rel: str, source: str) -> None:
+        """Link ``source`` to ``scheme/rel`` in flush(), with its directory."""
+        target = self._claim(scheme, rel)
+        self._link_dirs.add(target.rpartition("/")[0])
+        self._links.append((source, target))
+
+    def _target(self, scheme: str, rel: str) -> str:
+        """Where a file written now goes (its directory made)."""
+        target = self._claim(scheme, rel)
+        _mkdirs(target.rpartition("/")[0], self._made)
         return target
 
     def _link(self, source: str, target: str) -> bool:
@@ -941,18 +943,10 @@ class _StagingDestination:
         self, scheme: str, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
         if type(stream) is _CachedFile and scheme != "scripts":
-            # The hot path, once per file (12,000 times for torch), so _target() is inlined: a
-            # file of the validated tree (its name was checked while unpacking; installer only
-            # drops a ".data/<scheme>/" prefix from it) is linked later, in flush().
+            # A file of the validated tree (its name was checked while unpacking; installer
+            # only drops a ".data/<scheme>/" prefix from it): linked later, in flush().
             rel = path if type(path) is str else os.fspath(path)
-            key = (scheme, rel)
-            if key in self._seen:
-                raise InvalidWheelError(f"{scheme}/{rel} is written twice", filename=self.filename)
-            self._seen.add(key)
-            self.written.append(key)
-            target = f"{self._stage}/{scheme}/{rel}"
-            self._link_dirs.add(target.rpartition("/")[0])
-            self._links.append((stream.path, target))
+            self._defer_link(scheme, rel, stream.path)
             entry = stream.entry
             algo, _, value = entry.hash.partition("=")
             return self._record_entry(rel, self._hash(algo, value), entry.size)
@@ -1239,20 +1233,7 @@ def _merge_entry(src: Path, dst: Path, is_dir: bool, tx: _Transaction, roots: _R
 
 def find_dist_info(site_dirs: Iterable[Path], name: str) -> list[Path]:
     """Every ``*.dist-info`` directory for project ``name`` in ``site_dirs``."""
-    wanted = canonicalize_name(name)
-    found: list[Path] = []
-    for site in dict.fromkeys(site_dirs):
-        try:
-            entries = list(os.scandir(site))
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.name.endswith(".dist-info") or not entry.is_dir():
-                continue
-            dist = entry.name[: -len(".dist-info")].rpartition("-")[0]
-            if canonicalize_name(dist) == wanted:
-                found.append(Path(entry.path))
-    return sorted(found)
+    return _dist_infos_by_name(site_dirs).get(canonicalize_name(name), [])
 
 
 def _record_paths(dist_info: Path) -> list[str]:
@@ -1642,12 +1623,9 @@ def commit_wheels(prepared: Sequence[PreparedWheel]) -> list[InstalledWheel]:
     current = prepared[0]
     try:
         # One scan of the site directories for every wheel's older installs (not one each).
-        installed = _dist_infos_by_name(scheme.site_dirs) if len(prepared) > 1 else None
+        installed = _dist_infos_by_name(scheme.site_dirs)
         for current in prepared:
-            if installed is None:
-                replaced = find_dist_info(scheme.site_dirs, current.name)
-            else:
-                replaced = installed.get(canonicalize_name(current.name), [])
+            replaced = installed.get(canonicalize_name(current.name), [])
             removed_old += _place(current, replaced, tx, roots)
             results.append(
                 InstalledWheel(
@@ -1690,7 +1668,7 @@ def _remove_emptied(prepared: PreparedWheel) -> None:
 
 
 def _dist_infos_by_name(site_dirs: Iterable[Path]) -> dict[str, list[Path]]:
-    """canonical name -> ``*.dist-info`` directories, like :func:`find_dist_info` for all."""
+    """canonical name -> its ``*.dist-info`` directories in ``site_dirs`` (sorted)."""
     found: dict[str, list[Path]] = {}
     for site in dict.fromkeys(site_dirs):
         try:

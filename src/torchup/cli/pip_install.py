@@ -183,7 +183,7 @@ def execute_plan(
     mislabelled wheel, metadata that disagrees with the index's, Ctrl-C) commits nothing and
     removes every staging directory: the environment is left exactly as it was.
     """
-    from torchup.install.download import Artifact
+    from torchup.install.download import Artifact, cached_size
     from torchup.install.wheel import commit_wheels, uninstall
 
     local_wheels = dict(local_wheels or {})
@@ -198,6 +198,10 @@ def execute_plan(
         for d in to_install
         if d.canonical_name not in local_wheels and d.url
     ]
+    # Biggest first: files already at hand are unpacked and staged in this order by a few
+    # workers, and a big wheel started last (botocore: 2,000 files) would finish alone.
+    archives = ctx.cache.bucket("archives-v1")
+    artifacts.sort(key=lambda a: -(cached_size(archives, a) or 0))
     added: list[str] = []
     removed: list[str] = []
     scheme = interp.scheme
@@ -650,11 +654,17 @@ def desired_from_selection(chosen: Sequence[Any], base_dir: Path) -> list[Any]:
     return desired
 
 
+def warm_network(ctx: Context, ns: argparse.Namespace) -> None:
+    """Let the HTTP client build its TLS context while the command reads its inputs, unless
+    no index will be asked (``--no-index``: find-links folders and local files only)."""
+    if not getattr(ns, "no_index", False):
+        ctx.client.warm_up()
+
+
 def run_install(ns: argparse.Namespace) -> int:
-
-
     ctx = Context(ns)
     started = time.monotonic()
+    warm_network(ctx, ns)
     inputs = read_inputs(
         ctx, packages=[_name_local_directory(p) for p in ns.packages], files=ns.requirements,
         constraints=ns.constraints, overrides=ns.overrides,
@@ -849,9 +859,11 @@ def run_sync(ns: argparse.Namespace) -> int:
 
     ctx = Context(ns)
     started = time.monotonic()
+    lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
+    if not lock_files:
+        warm_network(ctx, ns)  # a pylock.toml names its files: nothing to resolve
     interp = select_interpreter(ctx, ns)
     target = interp.target()
-    lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
     desired: list[Any] = []
     if lock_files:
         if len(ns.src_files) != 1:

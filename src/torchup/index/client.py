@@ -336,6 +336,8 @@ class HttpClient:
         self._max_connections = max_connections
         self._clock = clock  # injectable so tests can age cached pages
         self._lock = threading.Lock()
+        self._tls_lock = threading.Lock()
+        self._tls: ssl.SSLContext | None = None
         self._direct: urllib3.PoolManager | None = None
         self._proxied: urllib3.ProxyManager | None = None
         # Credentials seen in any URL, reused for other URLs on the same host (pip and uv do
@@ -345,6 +347,32 @@ class HttpClient:
         self._netrc: Any = None
 
     # --- connection setup -------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Start building the TLS context in a background thread; returns at once.
+
+        Loading the trust store takes ~20 ms, mostly in OpenSSL with the GIL released: a
+        command that calls this first overlaps it with its own start-up (reading inputs,
+        finding the interpreter) instead of making the first page requests wait for it. Any
+        error is left for the first request to raise, where it is reported properly.
+        """
+        if self.offline:
+            return
+
+        def build() -> None:
+            try:
+                self._shared_ssl_context()
+            except Exception:  # noqa: BLE001 - the first request raises it again, in context
+                pass
+
+        threading.Thread(target=build, name="torchup-tls", daemon=True).start()
+
+    def _shared_ssl_context(self) -> ssl.SSLContext:
+        """One TLS context for every connection pool (built once; see :meth:`warm_up`)."""
+        with self._tls_lock:
+            if self._tls is None:
+                self._tls = self._ssl_context()
+            return self._tls
 
     def _ssl_context(self) -> ssl.SSLContext:
         import ssl
@@ -380,12 +408,12 @@ class HttpClient:
                         num_pools=32,
                         maxsize=self._max_connections,
                         proxy_headers=proxy_headers,
-                        ssl_context=self._ssl_context(),
+                        ssl_context=self._shared_ssl_context(),
                     )
                 return self._proxied
             if self._direct is None:
                 self._direct = urllib3.PoolManager(
-                    num_pools=32, maxsize=self._max_connections, ssl_context=self._ssl_context()
+                    num_pools=32, maxsize=self._max_connections, ssl_context=self._shared_ssl_context()
                 )
             return self._direct
 

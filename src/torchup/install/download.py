@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-__all__ = ["Artifact", "fetch_artifacts", "hash_unhashed", "local_sha256"]
+__all__ = ["Artifact", "cached_size", "fetch_artifacts", "hash_unhashed", "local_sha256"]
 
 _LOCAL_HASHES = "local-sha256"
 # A file written less than this long before it is hashed is not remembered: file times have
@@ -48,6 +48,16 @@ def _cache_slot(cache_dir: Path, artifact: Artifact) -> Path:
     sha = artifact.hashes.get("sha256")
     key = sha or "url-" + hashlib.sha256(artifact.url.encode()).hexdigest()[:32]
     return cache_dir / key / artifact.filename
+
+
+def cached_size(cache_dir: Path, artifact: Artifact) -> int | None:
+    """The size of ``artifact``'s file in the cache (or of a local file), None if absent."""
+    parsed = urlparse(artifact.url)
+    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else _cache_slot(cache_dir, artifact)
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _hash_file(path: Path) -> str:

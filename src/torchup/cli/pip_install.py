@@ -12,16 +12,23 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchup.cli import output
 from torchup.cli.context import Context
 from torchup.cli.resolve_cmd import Inputs, read_inputs, resolve_inputs
 from torchup.errors import ConfigError, EnvironmentError_, InstallError, InvalidWheelError
+
+if TYPE_CHECKING:
+    # concurrent.futures pulls in logging: `pip list`/`freeze` import this module for its lock.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from torchup.install.wheel import PreparedWheel, UnpackedWheel
 
 __all__ = ["run_install", "run_sync", "environment_lock", "select_interpreter", "execute_plan"]
 
@@ -80,35 +87,36 @@ def _given_hashes(inputs: Inputs, name: str) -> tuple[str, ...]:
 
 
 def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
+    return [
+        _desired_for(pkg.name, pkg.version, pkg.file, inputs)
+        for pkg in result.packages
+        if pkg.file is not None
+    ]
+
+
+def _desired_for(name: str, version: Any, f: Any, inputs: Inputs) -> Any:
+    """The DesiredDist for the file ``f`` the resolver chose for ``name`` ``version``."""
     from torchup.install.plan import DesiredDist
 
-    desired = []
-    for pkg in result.packages:
-        f = pkg.file
-        if f is None:
-            continue
-        hashes = tuple(f"{k}:{v}" for k, v in sorted(f.hashes.items()))
-        given = tuple(sorted({h for h in _given_hashes(inputs, pkg.name) if h.startswith("sha256:")}))
-        if given and not f.hashes.get("sha256"):
-            # The index gave no hash to compare the requirements' --hash with, so the download
-            # itself must match one of them (the tampered file used to go in unchecked).
-            hashes = tuple(h for h in hashes if not h.startswith("sha256:")) + given
-        direct = None
-        if pkg.name in inputs.direct_files:
-            direct = {"url": f.url, "archive_info": {}}
-            if f.hashes.get("sha256"):
-                direct["archive_info"] = {"hashes": {"sha256": f.hashes["sha256"]}}
-        desired.append(
-            DesiredDist(
-                name=pkg.name,
-                version=str(pkg.version),
-                url=f.url,
-                filename=f.filename,
-                hashes=hashes,
-                direct_url=direct,
-            )
-        )
-    return desired
+    hashes = tuple(f"{k}:{v}" for k, v in sorted(f.hashes.items()))
+    given = tuple(sorted({h for h in _given_hashes(inputs, name) if h.startswith("sha256:")}))
+    if given and not f.hashes.get("sha256"):
+        # The index gave no hash to compare the requirements' --hash with, so the download
+        # itself must match one of them (the tampered file used to go in unchecked).
+        hashes = tuple(h for h in hashes if not h.startswith("sha256:")) + given
+    direct = None
+    if name in inputs.direct_files:
+        direct = {"url": f.url, "archive_info": {}}
+        if f.hashes.get("sha256"):
+            direct["archive_info"] = {"hashes": {"sha256": f.hashes["sha256"]}}
+    return DesiredDist(
+        name=name,
+        version=str(version),
+        url=f.url,
+        filename=f.filename,
+        hashes=hashes,
+        direct_url=direct,
+    )
 
 
 def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = True) -> None:
@@ -172,21 +180,35 @@ def execute_plan(
     compile_bytecode: bool = False,
     requested: set[str] | frozenset[str] = frozenset(),
     local_wheels: dict[str, Path] | None = None,
+    pipeline: WheelPipeline | None = None,
 ) -> tuple[list[str], list[str]]:
     """Download what ``plan`` needs and apply it; returns (+ lines, - lines) for the summary.
 
-    Two phases, both under the environment's lock. **Prepare** (:func:`_prepare_all`): each
+    Two phases, both under the environment's lock. **Prepare** (:class:`WheelPipeline`): each
     wheel is validated and unpacked into the unpacked cache in a thread pool as soon as its file
     is there (other files may still be downloading; sdists are built meanwhile), then staged
     inside the environment. **Commit**: once every wheel is ready, they are moved into place in
     plan order, as one transaction. A failure while preparing (a download, a hash, a bad or
     mislabelled wheel, metadata that disagrees with the index's, Ctrl-C) commits nothing and
     removes every staging directory: the environment is left exactly as it was.
+
+    ``pipeline``: one the caller opened (:meth:`WheelPipeline.open`, which holds the lock) and
+    may have started wheels in while resolving; without it one is opened here.
     """
+    if pipeline is None:
+        with WheelPipeline.open(
+            ctx, interp, link_mode=link_mode, compile_bytecode=compile_bytecode, requested=requested
+        ) as opened:
+            return _apply_plan(ctx, interp, plan, opened, dict(local_wheels or {}))
+    return _apply_plan(ctx, interp, plan, pipeline, dict(local_wheels or {}))
+
+
+def _apply_plan(
+    ctx: Context, interp: Any, plan: Any, pipeline: WheelPipeline, local_wheels: dict[str, Path]
+) -> tuple[list[str], list[str]]:
     from torchup.install.download import Artifact, cached_size
     from torchup.install.wheel import commit_wheels, uninstall
 
-    local_wheels = dict(local_wheels or {})
     to_install = list(plan.to_install)
     artifacts = [
         Artifact(
@@ -200,184 +222,292 @@ def execute_plan(
     ]
     # Biggest first: files already at hand are unpacked and staged in this order by a few
     # workers, and a big wheel started last (botocore: 2,000 files) would finish alone.
-    archives = ctx.cache.bucket("archives-v1")
-    artifacts.sort(key=lambda a: -(cached_size(archives, a) or 0))
-    added: list[str] = []
+    artifacts.sort(key=lambda a: -(cached_size(pipeline.archives, a) or 0))
+    prepared = pipeline.prepare(plan, artifacts, local_wheels)
     removed: list[str] = []
-    scheme = interp.scheme
-    with environment_lock(interp.sys_prefix):
-        # First, before any staging directory of ours exists: what killed processes left.
-        _remove_stale_staging(scheme)
-        prepared = _prepare_all(
-            ctx, interp, plan, artifacts, local_wheels,
-            link_mode=link_mode, compile_bytecode=compile_bytecode, requested=requested,
-        )
-        try:
-            for gone in plan.remove:
-                uninstall(gone.name, scheme)
-                removed.append(f" - {gone.canonical_name}=={gone.version}")
-        except BaseException:
-            for p in prepared.values():
-                p.discard()
-            raise
-        # One transaction; it removes the work directories whatever happens.
-        commit_wheels([prepared[d.canonical_name] for d in to_install])
-        removed += [f" - {r.installed.canonical_name}=={r.installed.version}" for r in plan.reinstall]
-        added += [f" + {d.canonical_name}=={d.version}" for d in to_install]
-    return added, removed
+    try:
+        for gone in plan.remove:
+            uninstall(gone.name, interp.scheme)
+            removed.append(f" - {gone.canonical_name}=={gone.version}")
+    except BaseException:
+        for p in prepared.values():
+            p.discard()
+        raise
+    # One transaction; it removes the work directories whatever happens.
+    commit_wheels([prepared[d.canonical_name] for d in to_install])
+    removed += [f" - {r.installed.canonical_name}=={r.installed.version}" for r in plan.reinstall]
+    return [f" + {d.canonical_name}=={d.version}" for d in to_install], removed
 
 
-def _prepare_all(
-    ctx: Context,
-    interp: Any,
-    plan: Any,
-    artifacts: Sequence[Any],
-    local_wheels: dict[str, Path],
-    *,
-    link_mode: str,
-    compile_bytecode: bool,
-    requested: set[str] | frozenset[str],
-) -> dict[str, Any]:
-    """Fetch and prepare every wheel ``plan`` installs: name -> PreparedWheel.
+class WheelPipeline:
+    """The prepare phase of :func:`execute_plan`: fetch, unpack into the unpacked cache, stage
+    inside the environment; for one environment, under its lock (see :meth:`open`).
 
-    A pipeline: downloads (and sdist builds) run in a helper thread; as each file is ready a
-    thread pool unpacks it into the unpacked cache (a no-op when it is there already) and
-    stages the tree into the environment's work directory. All or
-    nothing: on any error (or Ctrl-C) the staged wheels are discarded before it propagates.
+    Wheels whose file is already at hand (in the archive cache, or a local file) can be started
+    while the resolver is still working (:meth:`start_early`, called for each version it picks):
+    staging a warm wheel is all system calls, which then overlap with page downloads and
+    parsing. A pick that the final plan does not install exactly as started (the resolver
+    backtracked, another file was chosen, the plan keeps an installed copy) is discarded, the
+    way a failed install discards its staging directories; one that it does is not redone.
     """
-    import queue
-    import threading
-    from concurrent.futures import Future, ThreadPoolExecutor
 
-    from torchup.install.download import fetch_artifacts, local_sha256
-    from torchup.install.wheel import (
-        PreparedWheel,
-        UnpackedWheel,
-        prepare_wheel,
-        unpack_wheel_cached,
-    )
+    def __init__(
+        self,
+        ctx: Context,
+        interp: Any,
+        *,
+        link_mode: str,
+        compile_bytecode: bool,
+        requested: set[str] | frozenset[str],
+    ) -> None:
+        self.ctx = ctx
+        self.interp = interp
+        self.link_mode = link_mode
+        self.compile_bytecode = compile_bytecode
+        self.requested = frozenset(requested)
+        self.archives = ctx.cache.bucket("archives-v1")
+        self.unpacked_cache = ctx.cache.bucket("wheels-v1")
+        # An explicit --reinstall is how users repair an install they (or a tool) edited in
+        # place; with hard links that edit reached the unpacked cache too, so re-check it.
+        self.forced: frozenset[str] = frozenset()
+        self._pool: ThreadPoolExecutor | None = None
+        self._early: dict[str, tuple[Any, Future[PreparedWheel]]] = {}
+        self._early_lock = threading.Lock()
+        self._closed = False
 
-    to_install = list(plan.to_install)
-    by_name = {d.canonical_name: d for d in to_install}
-    archives = ctx.cache.bucket("archives-v1")
-    unpacked_cache = ctx.cache.bucket("wheels-v1")
-    # An explicit --reinstall is how users repair an install they (or a tool) edited in
-    # place; with hard links that edit reached the unpacked cache too, so re-check it.
-    forced = {r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"}
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        ctx: Context,
+        interp: Any,
+        *,
+        link_mode: str,
+        compile_bytecode: bool,
+        requested: set[str] | frozenset[str],
+    ) -> Iterator[WheelPipeline]:
+        """A pipeline for ``interp``'s environment, holding the environment's lock throughout.
+        On leaving, wheels started early and never used are discarded and the threads stop."""
+        with environment_lock(interp.sys_prefix):
+            # First, before any staging directory of ours exists: what killed processes left.
+            _remove_stale_staging(interp.scheme)
+            pipeline = cls(
+                ctx, interp, link_mode=link_mode, compile_bytecode=compile_bytecode,
+                requested=requested,
+            )
+            try:
+                yield pipeline
+            finally:
+                pipeline._close()
 
-    def unpack(d: Any, wheel: Path, origin: str) -> UnpackedWheel:
+    def _executor(self) -> ThreadPoolExecutor:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._early_lock:  # called from resolver, page and download threads
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=_UNPACK_WORKERS, thread_name_prefix="torchup-unpack"
+                )
+            return self._pool
+
+    def start_early(self, d: Any) -> None:
+        """Start staging ``d`` (a DesiredDist) now if it is a wheel whose file is at hand;
+        otherwise do nothing (it is fetched with the rest once the plan is known)."""
+        from torchup.install.download import Artifact, cached_size
+
+        if not d.url or not (d.filename or "").endswith(".whl"):
+            return
+        artifact = Artifact(
+            name=d.canonical_name, url=d.url, filename=d.filename, hashes=_single_hashes(d.hashes)
+        )
+        if cached_size(self.archives, artifact) is None:
+            return  # a download: not worth starting for a pick that may not last
+        executor = self._executor()
+        with self._early_lock:  # picks come from the resolver and from page workers
+            if self._closed:
+                return  # a page read after the install ended
+            if d.canonical_name in self._early:
+                return  # the first pick stands; a different final choice discards it
+            self._early[d.canonical_name] = (d, executor.submit(self._stage_at_hand, d, artifact))
+
+    def _stage_at_hand(self, d: Any, artifact: Any) -> PreparedWheel:
+        from torchup.install.download import fetch_artifacts
+
+        # The same checks as any other file (size, a local file's hash); no transfer.
+        path = fetch_artifacts(self.ctx.client, self.archives, [artifact])[artifact.name]
+        return self._unpack_and_stage(d, path, "fetched")
+
+    def _unpack(self, d: Any, wheel: Path, origin: str) -> UnpackedWheel:
+        from torchup.install.download import local_sha256
+        from torchup.install.wheel import unpack_wheel_cached
+
         if origin == "fetched":
             _check_any_hash(d, wheel)
         # The unpacked-cache key must be the wheel's own hash: not the sdist's (builds for
         # two interpreters would share one tree), nor a guess among several allowed values.
         sha = None if origin == "built" else _single_hashes(d.hashes).get("sha256")
         if sha is None:
-            sha = local_sha256(wheel, archives)  # remembered: an unchanged file is hashed once
+            sha = local_sha256(wheel, self.archives)  # remembered: an unchanged file is hashed once
         try:
             return unpack_wheel_cached(
-                wheel, unpacked_cache, sha256=sha, verify=d.canonical_name in forced
+                wheel, self.unpacked_cache, sha256=sha, verify=d.canonical_name in self.forced
             )
         except InvalidWheelError:
-            _forget_unverified_archive(ctx, wheel, d)
+            _forget_unverified_archive(self.ctx, wheel, d)
             raise
 
-    def stage(d: Any, wheel: Path, origin: str, unpacked: UnpackedWheel) -> PreparedWheel:
+    def _stage(self, d: Any, wheel: Path, origin: str, unpacked: UnpackedWheel) -> PreparedWheel:
+        from torchup.install.wheel import prepare_wheel
+
         prepared = prepare_wheel(
             wheel,
-            interp.scheme,
-            interpreter=interp.executable,
-            requested=d.canonical_name in requested,
+            self.interp.scheme,
+            interpreter=self.interp.executable,
+            requested=d.canonical_name in self.requested,
             direct_url=d.direct_url,
-            link_mode=link_mode,  # type: ignore[arg-type]
-            compile_bytecode=compile_bytecode,
+            link_mode=self.link_mode,  # type: ignore[arg-type]
+            compile_bytecode=self.compile_bytecode,
             unpacked=unpacked,
         )
         if origin == "fetched":
             try:
-                _check_resolved_metadata(ctx, d, prepared)
+                _check_resolved_metadata(self.ctx, d, prepared)
             except BaseException:
                 prepared.discard()
                 raise
         return prepared
 
-    def unpack_and_stage(d: Any, wheel: Path, origin: str) -> PreparedWheel:
+    def _unpack_and_stage(self, d: Any, wheel: Path, origin: str) -> PreparedWheel:
         # Staging in the same worker: with a warm cache it is all mkdir/link system calls
         # (about 0.2 ms each here, GIL released), which overlap across wheels.
-        return stage(d, wheel, origin, unpack(d, wheel, origin))
+        return self._stage(d, wheel, origin, self._unpack(d, wheel, origin))
 
-    pool = ThreadPoolExecutor(
-        max_workers=max(1, min(_UNPACK_WORKERS, len(to_install))),
-        thread_name_prefix="torchup-unpack",
-    )
-    fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchup-fetch")
-    unpacks: dict[str, Future[PreparedWheel]] = {}
-    guard = threading.Lock()  # submit() runs in the download threads too
-    ready: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # unpacked names; None: fetched
+    def _take_early(self, to_install: Sequence[Any]) -> dict[str, Future[PreparedWheel]]:
+        """The early starts the plan installs exactly as started; the others are discarded."""
+        keep: dict[str, Future[PreparedWheel]] = {}
+        wanted = {d.canonical_name: d for d in to_install}
+        with self._early_lock:
+            early, self._early = self._early, {}
+        for name, (started, fut) in early.items():
+            if wanted.get(name) == started and name not in self.forced:
+                keep[name] = fut
+            else:
+                _discard_when_done(fut)
+                output.debug(f"Discarded {started.canonical_name}=={started.version}, staged while resolving")
+        return keep
 
-    def submit(d: Any, wheel: Path, origin: str) -> None:
-        with guard:
-            if d.canonical_name in unpacks:
-                return
-            fut = pool.submit(unpack_and_stage, d, Path(wheel), origin)
-            unpacks[d.canonical_name] = fut
-        name: str = d.canonical_name
-        fut.add_done_callback(lambda _: ready.put(name))
+    def prepare(
+        self, plan: Any, artifacts: Sequence[Any], local_wheels: dict[str, Path]
+    ) -> dict[str, PreparedWheel]:
+        """Fetch and prepare every wheel ``plan`` installs: name -> PreparedWheel.
 
-    def on_done(artifact: Any, path: Path, cached: bool) -> None:
-        if str(path).endswith(".whl"):  # sdists are built once every file is here
-            submit(by_name[artifact.name], path, "fetched")
+        Downloads (and sdist builds) run in a helper thread; as each file is ready the pool
+        unpacks and stages it. All or nothing: on any error (or Ctrl-C) the staged wheels are
+        discarded before it propagates.
+        """
+        import queue
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
 
-    def fetch() -> None:
-        started = time.monotonic()
-        progress, on_progress, _ = _progress_callbacks(len(artifacts))
-        if progress is not None:
-            with progress:
-                files = fetch_artifacts(
-                    ctx.client, archives, artifacts, on_progress=on_progress, on_done=on_done
-                )
-        else:
-            files = fetch_artifacts(ctx.client, archives, artifacts, on_done=on_done)
-        if artifacts:
-            output.debug(f"Fetched {len(artifacts)} files in {(time.monotonic() - started) * 1000:.0f}ms")
-        # sdists: build each into a wheel (cached under builds-v1 by archive slot and file
-        # name) while the wheels are unpacked and staged.
-        for d in to_install:
-            path = files.get(d.canonical_name)
-            if path is not None and not str(path).endswith(".whl"):
-                submit(d, _build_sdist(ctx, interp, path), "built")
+        from torchup.install.download import fetch_artifacts
 
-    prepared: dict[str, PreparedWheel] = {}
-    try:
-        for d in to_install:
-            if d.canonical_name in local_wheels:
-                submit(d, local_wheels[d.canonical_name], "local")
-        fetched = fetcher.submit(fetch)
-        fetched.add_done_callback(lambda _: ready.put(None))
-        fetching = True
-        while fetching or len(prepared) < len(unpacks):
-            name = ready.get()
-            if name is None:
-                fetching = False
-                fetched.result()  # a download, hash or build error
-                missing = [d for d in to_install if d.canonical_name not in unpacks]
-                if missing:
-                    raise InstallError(
-                        f"no file to install {missing[0].canonical_name}=={missing[0].version} from"
+        to_install = list(plan.to_install)
+        by_name = {d.canonical_name: d for d in to_install}
+        self.forced = frozenset(
+            r.desired.canonical_name for r in plan.reinstall if r.reason == "requested"
+        )
+        unpacks: dict[str, Future[PreparedWheel]] = {}
+        guard = threading.Lock()  # submit() runs in the download threads too
+        ready: queue.SimpleQueue[str | None] = queue.SimpleQueue()  # unpacked names; None: fetched
+
+        def track(name: str, fut: Future[PreparedWheel]) -> None:
+            unpacks[name] = fut
+            fut.add_done_callback(lambda _: ready.put(name))
+
+        def submit(d: Any, wheel: Path, origin: str) -> None:
+            with guard:
+                if d.canonical_name not in unpacks:
+                    track(d.canonical_name, self._executor().submit(self._unpack_and_stage, d, Path(wheel), origin))
+
+        def on_done(artifact: Any, path: Path, cached: bool) -> None:
+            if str(path).endswith(".whl"):  # sdists are built once every file is here
+                submit(by_name[artifact.name], path, "fetched")
+
+        def fetch() -> None:
+            started = time.monotonic()
+            progress, on_progress, _ = _progress_callbacks(len(todo))
+            if progress is not None:
+                with progress:
+                    files = fetch_artifacts(
+                        self.ctx.client, self.archives, todo, on_progress=on_progress, on_done=on_done
                     )
-                continue
-            prepared[name] = unpacks[name].result()
-        return prepared
-    except BaseException:
-        # Nothing was committed; take every staged wheel away again. Running unpacks finish
-        # first (a thread cannot be stopped half-way; they only write to the cache).
-        pool.shutdown(wait=True, cancel_futures=True)
-        for fut in unpacks.values():
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                fut.result().discard()  # idempotent: covers wheels collected above too
-        raise
-    finally:
-        pool.shutdown(wait=False)
-        fetcher.shutdown(wait=False)
+            else:
+                files = fetch_artifacts(self.ctx.client, self.archives, todo, on_done=on_done)
+            if todo:
+                output.debug(f"Fetched {len(todo)} files in {(time.monotonic() - started) * 1000:.0f}ms")
+            # sdists: build each into a wheel (cached under builds-v1 by archive slot and file
+            # name) while the wheels are unpacked and staged.
+            for d in to_install:
+                path = files.get(d.canonical_name)
+                if path is not None and not str(path).endswith(".whl"):
+                    submit(d, _build_sdist(self.ctx, self.interp, path), "built")
+
+        prepared: dict[str, PreparedWheel] = {}
+        fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchup-fetch")
+        try:
+            with guard:
+                for early_name, fut in self._take_early(to_install).items():
+                    track(early_name, fut)
+            if unpacks:
+                output.debug(f"{len(unpacks)} of {len(to_install)} wheels were staged while resolving")
+            todo = [a for a in artifacts if a.name not in unpacks]
+            for d in to_install:
+                if d.canonical_name in local_wheels:
+                    submit(d, local_wheels[d.canonical_name], "local")
+            fetched = fetcher.submit(fetch)
+            fetched.add_done_callback(lambda _: ready.put(None))
+            fetching = True
+            while fetching or len(prepared) < len(unpacks):
+                name = ready.get()
+                if name is None:
+                    fetching = False
+                    fetched.result()  # a download, hash or build error
+                    missing = [d for d in to_install if d.canonical_name not in unpacks]
+                    if missing:
+                        raise InstallError(
+                            f"no file to install {missing[0].canonical_name}=={missing[0].version} from"
+                        )
+                    continue
+                prepared[name] = unpacks[name].result()
+            return prepared
+        except BaseException:
+            # Nothing was committed; take every staged wheel away again. Running unpacks finish
+            # first (a thread cannot be stopped half-way; they only write to the cache).
+            fetcher.shutdown(wait=True, cancel_futures=True)
+            for fut in unpacks.values():
+                _discard_when_done(fut)
+            raise
+        finally:
+            fetcher.shutdown(wait=False)
+
+    def _close(self) -> None:
+        with self._early_lock:
+            self._closed = True
+        self._take_early(())  # started early, never collected: discarded
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _discard_when_done(fut: Future[PreparedWheel]) -> None:
+    """Remove the staging directory of a preparation once it ends (cancelled if not begun).
+    ``discard`` is idempotent, so a wheel already collected may be passed too."""
+    if fut.cancel():
+        return
+    try:
+        prepared = fut.result()
+    except BaseException:  # noqa: BLE001 - it left nothing behind (prepare_wheel cleans up)
+        return
+    prepared.discard()
 
 
 def _remove_stale_staging(scheme: Any) -> None:
@@ -695,17 +825,40 @@ def _install_resolved(
 ) -> int:
     from packaging.utils import canonicalize_name
 
-    from torchup.install.plan import DesiredDist, plan_install
     from torchup.install.site import scan_site_packages
 
     installed = scan_site_packages(interp.site_packages)
     prefs = {} if ns.upgrade else {n: d.version for n, d in installed.items()}
     for name in ns.upgrade_package:
         prefs.pop(canonicalize_name(name), None)
-    target = interp.target()
+    requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
+    if ns.dry_run:
+        return _install_planned(ctx, ns, interp, inputs, local_wheels, started, installed, prefs, None)
+    with WheelPipeline.open(
+        ctx, interp, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
+        requested=requested,
+    ) as pipeline:
+        return _install_planned(ctx, ns, interp, inputs, local_wheels, started, installed, prefs, pipeline)
+
+
+def _install_planned(
+    ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs,
+    local_wheels: dict[str, Path], started: float, installed: dict[str, Any],
+    prefs: dict[str, Any], pipeline: WheelPipeline | None,
+) -> int:
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import DesiredDist, plan_install
+
+    def on_pick(name: str, version: Any, best: Any) -> None:
+        # A pick of a package the environment lacks, from an index or find-links (not a
+        # local project being built): its wheel can be staged while resolution goes on.
+        if pipeline is not None and best is not None and name not in installed and name not in local_wheels:
+            pipeline.start_early(_desired_for(name, version, best, inputs))
+
     run = resolve_inputs(
-        ctx, ns, inputs, target=target, preferences=prefs,
-        build_metadata=_sdist_metadata_builder(ctx, interp),
+        ctx, ns, inputs, target=interp.target(), preferences=prefs,
+        build_metadata=_sdist_metadata_builder(ctx, interp), on_pick=on_pick,
     )
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
@@ -732,11 +885,8 @@ def _install_resolved(
     if plan.is_empty:
         output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
         return 0
-    requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
-    added, removed = execute_plan(
-        ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
-        requested=requested, local_wheels=local_wheels,
-    )
+    assert pipeline is not None  # only a dry run has none, and it returned above
+    added, removed = execute_plan(ctx, interp, plan, local_wheels=local_wheels, pipeline=pipeline)
     _summary(added, removed, started)
     return 0
 

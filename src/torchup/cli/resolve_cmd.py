@@ -192,6 +192,8 @@ def _add_project_requirements(
 
 @dataclass
 class ResolvedRun:
+    """One resolution's result, with the provider, target and torch backend choice it used."""
+
     result: Any  # ResolveResult
     provider: Any
     target: Any
@@ -203,11 +205,13 @@ def resolve_inputs(
     preferences: dict[str, Any] | None = None, installed: dict[str, Any] | None = None,
     build_metadata: Callable[[Any], Any] | None = None,
     target: Any = None,
+    on_pick: Callable[[str, Any, Any], None] | None = None,
 ) -> ResolvedRun:
     """Build target, indexes and provider; resolve ``inputs``.
 
     ``build_metadata(dist)`` gives an sdist's metadata by building it; it is asked only for
     sdists whose PKG-INFO is not static (PEP 643), which are read without a build.
+    ``on_pick``: see :class:`IndexProvider`.
     """
     from packaging.utils import canonicalize_name
     from packaging.version import Version
@@ -284,6 +288,7 @@ def resolve_inputs(
         build_metadata=_sdist_metadata_reader(
             ctx.client, build_metadata or _sdist_builder(ctx, python)
         ),
+        on_pick=on_pick,
     )
     try:
         result = resolve_requirements(provider, inputs.requirements)

@@ -149,7 +149,13 @@ class IndexProvider:
         build_metadata: Callable[[Any], Any] | None = None,
         workers: int = 8,
         choice_memo: ChoiceMemo | None = None,
+        on_pick: Callable[[str, Version, Any], None] | None = None,
     ) -> None:
+        """``on_pick(name, version, best_file)`` is called each time the resolver decides a
+        version of a package (before its dependencies are read), and, for a package a root
+        requirement pins to one version (``==``), as soon as its page is read: the pin decides
+        it unless resolution fails. It may be called from worker threads, and a pick may later
+        be undone (backtracking). An installer uses it to start staging wheels early."""
         self.target = target
         self.finder = finder
         self.fetcher = fetcher
@@ -175,6 +181,9 @@ class IndexProvider:
                 self._note_exact_pins(cname, spec)
         self.chosen_files: dict[str, Any] = {}
         self._memo = choice_memo
+        self._on_pick = on_pick
+        # name -> the one version a root requirement pins it to (see on_pick).
+        self._root_pins: dict[str, Version] = {}
         # Interned once here: hashing a Target (hundreds of tags) per package would cost more
         # than the memo saves.
         self._memo_target = choice_memo.target_slot(target) if choice_memo is not None else -1
@@ -199,10 +208,17 @@ class IndexProvider:
 
     def note_root_requirements(self, reqs: Iterable[tuple[Pkg, Need]]) -> None:
         """Remember which root requirements opt their package into pre-releases."""
+        pins: dict[str, set[Version]] = {}
         for pkg, need in reqs:
             if need.names_prerelease:
                 self._explicit_pre.add(pkg.name)
             self._note_exact_pins(pkg.name, need.specifier)
+            exact = {Version(s.version) for s in need.specifier if s.operator == "==" and "*" not in s.version}
+            if exact and not need.url:
+                pins.setdefault(pkg.name, set()).update(exact)
+        # Set before prefetching starts (the page workers read it); two different pins of one
+        # package are a conflict for the resolver to explain, not a pick.
+        self._root_pins = {name: next(iter(vs)) for name, vs in pins.items() if len(vs) == 1}
 
     def _note_exact_pins(self, name: str, spec: SpecifierSet) -> None:
         for s in spec:
@@ -237,6 +253,8 @@ class IndexProvider:
             return Unavailable("is not available")
         if choice.unavailable:
             return Unavailable(choice.unavailable)
+        if self._on_pick is not None and not package.extra:
+            self._on_pick(package.name, version, choice.best)
         reqs = self._requirements(package.name, version, choice)
         if isinstance(reqs, Unavailable):
             return reqs
@@ -346,11 +364,16 @@ class IndexProvider:
             # and the first entry is the candidate whose metadata is worth warming.
             order = self._preferred_first(name, list(choices), choices)
             yanked = frozenset(v for v, c in choices.items() if c.yanked)
-        # Warm the metadata of the most likely candidate while the resolver works elsewhere.
-        for v in order[:1]:
+        # Warm the metadata of the most likely candidate while the resolver works elsewhere:
+        # the pinned version, else the first in order.
+        pin = self._root_pins.get(name)
+        likely = [pin] if pin is not None and pin in choices else order[:1]
+        for v in likely:
             c = choices[v]
             if c.usable and getattr(c.best, "is_wheel", False):
                 self._meta_future(name, v, c)
+            if pin is not None and c.usable and self._on_pick is not None:
+                self._on_pick(name, v, c.best)
         return _Universe(choices, order, yanked)
 
     def _universe(self, name: str) -> _Universe:

@@ -1,0 +1,131 @@
+"""Wheels staged while the resolver works (cli/pip_install.py ``WheelPipeline.start_early``).
+
+A version the resolver picks, or a root requirement pins (``==``), whose wheel is already in the
+archive cache is unpacked and staged at once; the final plan reuses it when it installs exactly
+that file, and discards it otherwise (backtracking, a failed resolution). These tests check the
+outcome a user sees (installed set, REQUESTED, scripts) and that nothing staged stays behind.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from tests.integration.test_pip_install import Venv, index_args, publish, tree_snapshot
+from tests.support.cli import Cli
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec
+
+APP = DistSpec(
+    "app",
+    "1.0",
+    requires_dist=("dep==1.0",),
+    files={"app/__init__.py": "def main():\n    print('app ran')\n"},
+    entry_points={"console_scripts": {"app-cli": "app:main"}},
+)
+DEP = DistSpec("dep", "1.0")
+
+# `a` 2.0 needs b and c, whose needs conflict (d==1 against d==2): the resolver picks a 2.0
+# and b 1.0 before it finds out, then backtracks to a 1.0, which needs nothing.
+A1 = DistSpec("a", "1.0")
+A2 = DistSpec("a", "2.0", requires_dist=("b", "c"))
+B1 = DistSpec("b", "1.0", requires_dist=("d==1.0",))
+C1 = DistSpec("c", "1.0", requires_dist=("d==2.0",))
+D1 = DistSpec("d", "1.0")
+D2 = DistSpec("d", "2.0")
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+@pytest.fixture
+def make_venv(cli: Cli, tmp_path: Path) -> Callable[[str], Venv]:
+    def make(name: str) -> Venv:
+        cli.ok("venv", tmp_path / name, "--python", sys.executable)
+        return Venv(tmp_path / name)
+
+    return make
+
+
+@pytest.fixture
+def venv(make_venv: Callable[[str], Venv]) -> Venv:
+    return make_venv(".venv")
+
+
+def _leftovers(venv: Venv) -> list[str]:
+    return sorted(p.name for p in venv.site_packages.iterdir() if p.name.startswith(".torchup-"))
+
+
+def test_pinned_cached_wheels_are_staged_while_resolving_and_used(
+    cli: Cli, make_venv: Callable[..., Venv], index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", APP, DEP)
+    first = make_venv("first")
+    res = cli.ok("pip", "install", "-v", "app==1.0", "dep==1.0", "--python", first.root, *index_args(index_server))
+    assert "staged while resolving" not in res.err  # nothing was in the cache yet
+    second = make_venv("second")
+    res = cli.ok("pip", "install", "-v", "app==1.0", "dep==1.0", "--python", second.root, *index_args(index_server))
+    assert "2 of 2 wheels were staged while resolving" in res.err, res.err
+    assert "Discarded" not in res.err
+    assert second.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+    assert (second.site_packages / "app-1.0.dist-info" / "REQUESTED").exists()
+    assert (second.site_packages / "dep-1.0.dist-info" / "REQUESTED").exists()
+    assert second.run("import subprocess, sys; print(subprocess.run([sys.prefix + '/bin/app-cli'], capture_output=True, text=True).stdout.strip())") == "app ran"
+    assert _leftovers(second) == []
+    # Same RECORD as the install that staged after resolving, but for the console script
+    # (its shebang names the venv).
+    for name in ("app-1.0.dist-info", "dep-1.0.dist-info"):
+        rows = [(env.site_packages / name / "RECORD").read_text().splitlines() for env in (first, second)]
+        assert [r for r in rows[0] if not r.startswith("../")] == [r for r in rows[1] if not r.startswith("../")]
+        assert [r.split(",")[0] for r in rows[0]] == [r.split(",")[0] for r in rows[1]]
+
+
+def test_a_pick_undone_by_backtracking_is_discarded(
+    cli: Cli, make_venv: Callable[..., Venv], index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", A1, A2, B1, C1, D1, D2)
+    # Fill the archive cache with the wheels the doomed picks use.
+    scratch = make_venv("scratch")
+    cli.ok("pip", "install", "--no-deps", "a==2.0", "b==1.0", "d==1.0", "--python", scratch.root, *index_args(index_server))
+    fresh = make_venv("fresh")
+    res = cli.ok("pip", "install", "-v", "a", "--python", fresh.root, *index_args(index_server))
+    assert "Discarded a==2.0, staged while resolving" in res.err, res.err
+    assert "Discarded b==1.0, staged while resolving" in res.err, res.err
+    assert fresh.metadata_versions() == {"a": "1.0"}
+    assert _leftovers(fresh) == []
+    assert sorted(p.name for p in fresh.site_packages.iterdir() if p.suffix != ".pth") == [
+        "a",
+        "a-1.0.dist-info",
+    ]
+
+
+def test_a_failed_resolution_leaves_no_staged_wheel(
+    cli: Cli, venv: Venv, make_venv: Callable[..., Venv], index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", B1, C1, D1, D2)
+    scratch = make_venv("scratch")
+    cli.ok("pip", "install", "--no-deps", "b==1.0", "c==1.0", "--python", scratch.root, *index_args(index_server))
+    before = tree_snapshot(venv.root)
+    # Both pins are staged as soon as their pages are read; their dependencies conflict.
+    res = cli("pip", "install", "-v", "b==1.0", "c==1.0", "--python", venv.root, *index_args(index_server))
+    assert res.rc != 0
+    assert "d" in res.err and "Traceback" not in res.err
+    assert tree_snapshot(venv.root) == before
+    assert _leftovers(venv) == []
+
+
+def test_dry_run_stages_nothing(
+    cli: Cli, venv: Venv, make_venv: Callable[..., Venv], index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", APP, DEP)
+    scratch = make_venv("scratch")
+    cli.ok("pip", "install", "app==1.0", "--python", scratch.root, *index_args(index_server))
+    before = tree_snapshot(venv.root)
+    res = cli.ok("pip", "install", "-v", "--dry-run", "app==1.0", "--python", venv.root, *index_args(index_server))
+    assert "staged while resolving" not in res.err
+    assert " + app==1.0" in res.out + res.err
+    assert tree_snapshot(venv.root) == before

@@ -1,8 +1,8 @@
 """Wheels staged while the resolver works (cli/pip_install.py ``WheelPipeline.start_early``).
 
-A version the resolver picks, or a root requirement pins (``==``), whose wheel is already in the
-archive cache is unpacked and staged at once; the final plan reuses it when it installs exactly
-that file, and discards it otherwise (backtracking, a failed resolution). These tests check the
+The wheel of a version the resolver picks, or a root requirement pins (``==``), is downloaded
+(unless it is in the archive cache), unpacked and staged at once; the final plan reuses it when
+it installs exactly that file, and discards it otherwise (backtracking, a failed resolution). These tests check the
 outcome a user sees (installed set, REQUESTED, scripts) and that nothing staged stays behind.
 """
 
@@ -66,7 +66,8 @@ def test_pinned_cached_wheels_are_staged_while_resolving_and_used(
     publish(index_server, tmp_path / "dists", APP, DEP)
     first = make_venv("first")
     res = cli.ok("pip", "install", "-v", "app==1.0", "dep==1.0", "--python", first.root, *index_args(index_server))
-    assert "staged while resolving" not in res.err  # nothing was in the cache yet
+    # Nothing was in the cache: both were downloaded while resolving, then staged.
+    assert "2 of 2 wheels were staged while resolving" in res.err, res.err
     second = make_venv("second")
     res = cli.ok("pip", "install", "-v", "app==1.0", "dep==1.0", "--python", second.root, *index_args(index_server))
     assert "2 of 2 wheels were staged while resolving" in res.err, res.err
@@ -129,3 +130,34 @@ def test_dry_run_stages_nothing(
     assert "staged while resolving" not in res.err
     assert " + app==1.0" in res.out + res.err
     assert tree_snapshot(venv.root) == before
+
+
+def test_a_discarded_pick_whose_download_failed_does_not_fail_the_install(
+    cli: Cli, make_venv: Callable[..., Venv], index_server: IndexServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TORCHUP_HTTP_RETRIES", "0")  # the failing download is waited for
+    publish(index_server, tmp_path / "dists", A1, A2, B1, C1, D1, D2)
+    # The doomed pick's wheel cannot be downloaded (every try is cut short after 200 bytes; its
+    # 44-byte PEP 658 metadata, which the resolver reads, still gets through): it is discarded
+    # by backtracking before anyone needs it, so the install goes on.
+    index_server.truncate("a-2.0-py3-none-any.whl", after_bytes=200, times=100)
+    fresh = make_venv("fresh")
+    res = cli.ok("pip", "install", "-v", "a", "--python", fresh.root, *index_args(index_server))
+    assert fresh.metadata_versions() == {"a": "1.0"}
+    assert _leftovers(fresh) == []
+    assert any("a-2.0-py3-none-any.whl" in r.path for r in index_server.requests), res.err
+
+
+def test_a_failed_early_download_of_a_needed_wheel_fails_cleanly(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCHUP_HTTP_RETRIES", "0")
+    publish(index_server, tmp_path / "dists", APP, DEP)
+    index_server.fail("dep-1.0-py3-none-any.whl", status=404, times=100)
+    before = tree_snapshot(venv.root)
+    res = cli("pip", "install", "app==1.0", "--python", venv.root, *index_args(index_server))
+    assert res.rc != 0
+    assert "dep-1.0-py3-none-any.whl" in res.err and "Traceback" not in res.err
+    assert tree_snapshot(venv.root) == before
+    assert _leftovers(venv) == []

@@ -169,6 +169,8 @@ def _progress_callbacks(total_files: int):
 # workers unpacked the 26 wheels of the benchmark's small set ~1.5x faster than 1; more than 4
 # mostly contend for the GIL (the per-member Python work) and the filesystem's locks.
 _UNPACK_WORKERS = max(2, min(4, os.cpu_count() or 2))
+# Downloads started while resolving (network-bound: as many as fetch_artifacts runs at once).
+_EARLY_DOWNLOADS = 8
 
 
 def execute_plan(
@@ -243,12 +245,14 @@ class WheelPipeline:
     """The prepare phase of :func:`execute_plan`: fetch, unpack into the unpacked cache, stage
     inside the environment; for one environment, under its lock (see :meth:`open`).
 
-    Wheels whose file is already at hand (in the archive cache, or a local file) can be started
-    while the resolver is still working (:meth:`start_early`, called for each version it picks):
-    staging a warm wheel is all system calls, which then overlap with page downloads and
-    parsing. A pick that the final plan does not install exactly as started (the resolver
-    backtracked, another file was chosen, the plan keeps an installed copy) is discarded, the
-    way a failed install discards its staging directories; one that it does is not redone.
+    Wheels can be started while the resolver is still working (:meth:`start_early`, called for
+    each version it picks): a file at hand (archive cache, local file) is staged at once, which
+    is all system calls that overlap with page downloads and parsing; another is downloaded
+    first, so downloads overlap with resolution too (as uv does). A pick that the final plan
+    does not install exactly as started (the resolver backtracked, another file was chosen,
+    the plan keeps an installed copy) is discarded, the way a failed install discards its
+    staging directories (its download stays in the archive cache); one that it does is not
+    redone.
     """
 
     def __init__(
@@ -274,6 +278,7 @@ class WheelPipeline:
         self._early: dict[str, tuple[Any, Future[PreparedWheel]]] = {}
         self._early_lock = threading.Lock()
         self._closed = False
+        self._downloads: ThreadPoolExecutor | None = None
 
     @classmethod
     @contextmanager
@@ -311,24 +316,27 @@ class WheelPipeline:
             return self._pool
 
     def start_early(self, d: Any) -> None:
-        """Start staging ``d`` (a DesiredDist) now if it is a wheel whose file is at hand;
-        otherwise do nothing (it is fetched with the rest once the plan is known)."""
+        """Start preparing ``d`` (a DesiredDist) now if it is a wheel: staged at once when its
+        file is at hand, else downloaded first (in the background, without a progress line)."""
         from torchup.install.download import Artifact, cached_size
 
         if not d.url or not (d.filename or "").endswith(".whl"):
-            return
+            return  # sdists are built once the plan is known
         artifact = Artifact(
             name=d.canonical_name, url=d.url, filename=d.filename, hashes=_single_hashes(d.hashes)
         )
-        if cached_size(self.archives, artifact) is None:
-            return  # a download: not worth starting for a pick that may not last
+        at_hand = cached_size(self.archives, artifact) is not None
         executor = self._executor()
         with self._early_lock:  # picks come from the resolver and from page workers
             if self._closed:
                 return  # a page read after the install ended
             if d.canonical_name in self._early:
                 return  # the first pick stands; a different final choice discards it
-            self._early[d.canonical_name] = (d, executor.submit(self._stage_at_hand, d, artifact))
+            if at_hand:
+                fut = executor.submit(self._stage_at_hand, d, artifact)
+            else:
+                fut = self._download_then_stage(d, artifact)
+            self._early[d.canonical_name] = (d, fut)
 
     def _stage_at_hand(self, d: Any, artifact: Any) -> PreparedWheel:
         from torchup.install.download import fetch_artifacts
@@ -336,6 +344,34 @@ class WheelPipeline:
         # The same checks as any other file (size, a local file's hash); no transfer.
         path = fetch_artifacts(self.ctx.client, self.archives, [artifact])[artifact.name]
         return self._unpack_and_stage(d, path, "fetched")
+
+    def _download_then_stage(self, d: Any, artifact: Any) -> Future[PreparedWheel]:
+        """Download ``artifact`` in the download pool, then unpack and stage it in the unpack
+        pool (a few workers: see _UNPACK_WORKERS). Called under _early_lock."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        from torchup.install.download import fetch_artifacts
+
+        outcome: Future[PreparedWheel] = Future()
+        # Running from the start: cancel() must not succeed once a download may be under way,
+        # or the staged wheel it leads to would have no owner to discard it.
+        outcome.set_running_or_notify_cancel()
+
+        def download() -> None:
+            try:
+                path = fetch_artifacts(self.ctx.client, self.archives, [artifact])[artifact.name]
+                staged = self._executor().submit(self._unpack_and_stage, d, path, "fetched")
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
+                outcome.set_exception(exc)
+                return
+            staged.add_done_callback(lambda done: _pass_outcome(done, outcome))
+
+        if self._downloads is None:
+            self._downloads = ThreadPoolExecutor(
+                max_workers=_EARLY_DOWNLOADS, thread_name_prefix="torchup-download"
+            )
+        self._downloads.submit(download)
+        return outcome
 
     def _unpack(self, d: Any, wheel: Path, origin: str) -> UnpackedWheel:
         from torchup.install.download import local_sha256
@@ -494,8 +530,21 @@ class WheelPipeline:
         with self._early_lock:
             self._closed = True
         self._take_early(())  # started early, never collected: discarded
+        if self._downloads is not None:
+            self._downloads.shutdown(wait=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pass_outcome(source: Future[PreparedWheel], target: Future[PreparedWheel]) -> None:
+    if source.cancelled():
+        from concurrent.futures import CancelledError
+
+        target.set_exception(CancelledError())
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
 
 
 def _discard_when_done(fut: Future[PreparedWheel]) -> None:

@@ -161,3 +161,17 @@ def test_a_failed_early_download_of_a_needed_wheel_fails_cleanly(
     assert "dep-1.0-py3-none-any.whl" in res.err and "Traceback" not in res.err
     assert tree_snapshot(venv.root) == before
     assert _leftovers(venv) == []
+
+
+def test_pip_sync_stages_pinned_wheels_while_resolving(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", APP, DEP, D1)
+    cli.ok("pip", "install", "d==1.0", "--python", venv.root, *index_args(index_server))
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("app==1.0\ndep==1.0\n")
+    res = cli.ok("pip", "sync", "-v", requirements, "--python", venv.root, *index_args(index_server))
+    assert "2 of 2 wheels were staged while resolving" in res.err, res.err
+    assert " - d==1.0" in res.err  # extraneous, removed as before
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+    assert _leftovers(venv) == []

@@ -1053,17 +1053,13 @@ def run_sync(ns: argparse.Namespace) -> int:
     """Make the environment exactly the given requirements file(s) or pylock.toml."""
     from packaging.utils import canonicalize_name
 
-    from torchup.install.plan import plan_install
     from torchup.install.site import scan_site_packages
 
     ctx = Context(ns)
     started = time.monotonic()
-    lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
-    if not lock_files:
-        warm_network(ctx, ns)  # a pylock.toml names its files: nothing to resolve
     interp = select_interpreter(ctx, ns)
     target = interp.target()
-    desired: list[Any] = []
+    lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
     if lock_files:
         if len(ns.src_files) != 1:
             raise ConfigError("pip sync takes one pylock.toml, or requirements files, not both")
@@ -1077,21 +1073,55 @@ def run_sync(ns: argparse.Namespace) -> int:
         lock = read_lock(lock_files[0])
         chosen = select_for_target(lock, target, extras=ns.extra, dependency_groups=ns.group or None)
         desired = desired_from_selection(chosen, Path(lock_files[0]).parent)
-    else:
-        inputs = read_inputs(ctx, files=ns.src_files)
-        ns.no_deps = True  # pip sync installs exactly what the file lists
-        if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
-            output.info(
-                f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"
-            )
-            return 0
-        run = resolve_inputs(
-            ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp)
+        return _sync_to(ctx, ns, interp, desired, started, None)
+    inputs = read_inputs(ctx, files=ns.src_files)
+    ns.no_deps = True  # pip sync installs exactly what the file lists
+    if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
+        output.info(
+            f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"
         )
-        if ns.require_hashes or any(inputs.hashes.values()):
-            _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
-        desired = _desired_from_result(run.result, inputs)
+        return 0
+    warm_network(ctx, ns)
     installed = scan_site_packages(interp.site_packages)
+    if ns.dry_run:
+        return _sync_resolved(ctx, ns, interp, inputs, installed, started, None)
+    with WheelPipeline.open(
+        ctx, interp, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
+        requested={canonicalize_name(r.requirement.name) for r in inputs.requirements},
+    ) as pipeline:
+        return _sync_resolved(ctx, ns, interp, inputs, installed, started, pipeline)
+
+
+def _sync_resolved(
+    ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs, installed: dict[str, Any],
+    started: float, pipeline: WheelPipeline | None,
+) -> int:
+    def on_pick(name: str, version: Any, best: Any) -> None:
+        # As for pip install (see _install_planned); --reinstall replaces installed ones.
+        if pipeline is not None and best is not None and name not in installed:
+            pipeline.start_early(_desired_for(name, version, best, inputs))
+
+    run = resolve_inputs(
+        ctx, ns, inputs, target=interp.target(), build_metadata=_sdist_metadata_builder(ctx, interp),
+        on_pick=on_pick,
+    )
+    if ns.require_hashes or any(inputs.hashes.values()):
+        _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
+    return _sync_to(ctx, ns, interp, _desired_from_result(run.result, inputs), started, pipeline, installed)
+
+
+def _sync_to(
+    ctx: Context, ns: argparse.Namespace, interp: Any, desired: list[Any], started: float,
+    pipeline: WheelPipeline | None, installed: dict[str, Any] | None = None,
+) -> int:
+    """Plan and apply `pip sync`: exactly ``desired``, extraneous distributions removed."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import plan_install
+    from torchup.install.site import scan_site_packages
+
+    if installed is None:
+        installed = scan_site_packages(interp.site_packages)
     plan = plan_install(
         desired, installed, reinstall=bool(ns.reinstall), exact=True,
         env_site_dirs=interp.site_packages, protected=(),
@@ -1104,7 +1134,7 @@ def run_sync(ns: argparse.Namespace) -> int:
         return 0
     added, removed = execute_plan(
         ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
-        requested={canonicalize_name(d.name) for d in desired},
+        requested={canonicalize_name(d.name) for d in desired}, pipeline=pipeline,
     )
     _summary(added, removed, started)
     return 0

@@ -18,13 +18,10 @@ themselves come from ``tomllib``, so the scanner never decides what a value is.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from configparser import ConfigParser
-from configparser import Error as ConfigParserError
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -630,6 +627,8 @@ def _expect_timestamp(value: object, ctx: _Ctx, key: KeyPath) -> datetime:
 def _unknown_key(
     ctx: _Ctx, key: KeyPath, known: Iterable[str], where: str, hint_extra: str = ""
 ) -> ConfigError:
+    import difflib  # only this error's hint needs it
+
     name = str(key[-1])
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     hint = f"did you mean `{close[0]}`?" if close else f"see the documentation for {where}"
@@ -1557,6 +1556,10 @@ def read_setup_cfg(text: str, path: str = "setup.cfg") -> ProjectConfig:
     Values using ``file:`` or ``attr:`` directives cannot be read without running setuptools;
     they are reported in ``dynamic`` instead.
     """
+    # configparser is imported here: only a setup.cfg project reads it.
+    from configparser import ConfigParser
+    from configparser import Error as ConfigParserError
+
     parser = ConfigParser(interpolation=None, strict=False)
     try:
         parser.read_string(text, source=path)

@@ -19,10 +19,8 @@ Two things go beyond pip, for PyTorch's sake:
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,7 +64,6 @@ _VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
 # `name @ ...` or `name[extras] @ ...` (PEP 508 direct reference); a VCS URL like
 # `git+https://git@host/...` does not match because `+` is not allowed in a name.
 _NAMED_URL_RE = re.compile(r"^\s*[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@")
-_EXTRAS_SUFFIX_RE = re.compile(r"^(?P<base>.*?)(?P<extras>\[[^\[\]]*\])$")
 _ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 
@@ -639,6 +636,8 @@ def _break_args_options(line: str) -> tuple[str, str]:
 def _tokenize(options: str, where: _Where) -> list[str]:
     if not options:
         return []
+    import shlex  # only lines with options need it
+
     try:
         return shlex.split(options, comments=False, posix=True)
     except ValueError as exc:
@@ -670,6 +669,8 @@ def _iter_options(tokens: list[str], where: _Where) -> Iterator[tuple[str, str |
         canonical = _SHORT.get(name, _ALIASES.get(name, name))
         spec = _OPTIONS.get(canonical)
         if spec is None:
+            import difflib  # only the error's hint needs it (~1 ms to import)
+
             known = sorted([*_OPTIONS, *_SHORT])
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}?" if close else "supported: " + ", ".join(known)
@@ -845,7 +846,8 @@ def _parse_unnamed(
                 hint="markers look like `sys_platform == 'linux'`",
             ) from None
     extras: frozenset[str] = frozenset()
-    match = _EXTRAS_SUFFIX_RE.match(location)
+    # A path or URL with `[extras]` after it (compiled here, on first use: rarely needed).
+    match = re.match(r"^(?P<base>.*?)(?P<extras>\[[^\[\]]*\])$", location)
     if match and not is_url:
         location = match.group("base")
         extras = _parse_extras(match.group("extras"), where)

@@ -250,7 +250,8 @@ class Context:
         return value
 
     def torch_base_url(self) -> str:
-        from torchup.torch.backend import DEFAULT_INDEX_BASE
+        # From routing, which every resolution loads anyway (backend's tables load on demand).
+        from torchup.torch.routing import DEFAULT_INDEX_BASE
 
         return (
             _opt(self.ns, "torch_index_url") or self.env.get("TORCHUP_TORCH_INDEX_URL") or DEFAULT_INDEX_BASE

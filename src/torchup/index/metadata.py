@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -77,7 +78,12 @@ _SIG_ZIP64_EOCD = b"PK\x06\x06"
 _SIG_CENTRAL = b"PK\x01\x02"
 _SIG_LOCAL = b"PK\x03\x04"
 _SIG_DESCRIPTOR = b"PK\x07\x08"
-_METADATA_RE = re.compile(r"^([^/]+)\.dist-info/METADATA$")
+
+
+@cache
+def _metadata_re() -> re.Pattern[str]:
+    # Compiled on first use: only reading METADATA out of a remote wheel needs it.
+    return re.compile(r"^([^/]+)\.dist-info/METADATA$")
 
 
 class _ZipFormatError(ValueError):
@@ -98,6 +104,8 @@ class _NeedMore(Exception):
 
 @dataclass(frozen=True)
 class _Member:
+    """One central directory entry of a zip."""
+
     name: str
     method: int
     flags: int
@@ -110,6 +118,8 @@ class _Member:
 
 @dataclass(frozen=True)
 class _Directory:
+    """Where a zip's central directory is, from its end records."""
+
     offset: int  # absolute offset of the central directory
     size: int
     entries: int
@@ -273,7 +283,7 @@ def _pick_metadata(members: Iterable[_Member], project: str | None) -> _Member |
     """The ``<name>-<version>.dist-info/METADATA`` member, preferring ``project``'s own."""
     found = []
     for member in members:
-        match = _METADATA_RE.match(member.name)
+        match = _metadata_re().match(member.name)
         if match:
             found.append((match.group(1), member))
     if project is not None:
@@ -442,7 +452,7 @@ def _stream_metadata(reader: _ChunkReader, project: str | None) -> bytes:
             tag == 0x0001
             for tag, _len in _iter_extra(extra)  # sizes in the descriptor are 8 bytes then
         )
-        match = _METADATA_RE.match(name)
+        match = _metadata_re().match(name)
         wanted = match is not None
         if not flags & 0x08:
             if wanted:

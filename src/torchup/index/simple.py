@@ -21,9 +21,8 @@ import posixpath
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache, partial
-from html.parser import HTMLParser
-from typing import Any
+from functools import cache, cached_property, lru_cache, partial
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
 
 from packaging.tags import Tag
@@ -36,6 +35,9 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from torchup.errors import IndexError_
+
+if TYPE_CHECKING:
+    from html.parser import HTMLParser
 
 __all__ = [
     "DistFile",
@@ -424,15 +426,15 @@ def _file_from_link(
     )
 
 
-class _AnchorCollector(HTMLParser):
+class _Anchors:
     """Collects ``<a>`` tags (href, attrs, text) and the first ``<base href>``.
 
-    ``HTMLParser`` decodes entities in attribute values, which is what turns
+    The handlers of the ``HTMLParser`` that :func:`_anchor_parser` builds: ``HTMLParser``
+    decodes entities in attribute values, which is what turns
     ``data-requires-python="&gt;=3.8"`` into ``>=3.8``.
     """
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.base: str | None = None
         self.anchors: list[tuple[str, dict[str, str | None], str]] = []
         self._current: tuple[str, dict[str, str | None]] | None = None
@@ -444,7 +446,7 @@ class _AnchorCollector(HTMLParser):
             if href:
                 self.base = href
         elif tag == "a":
-            self._finish()
+            self.finish()
             attr_map = {k.lower(): v for k, v in attrs}
             href = attr_map.get("href")
             if href:
@@ -457,35 +459,60 @@ class _AnchorCollector(HTMLParser):
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a":
-            self._finish()
+            self.finish()
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         if self._current is not None:
             href, attrs = self._current
             self.anchors.append((href, attrs, "".join(self._text).strip()))
             self._current = None
 
-    def close(self) -> None:
-        super().close()
-        self._finish()
+
+@cache
+def _anchor_parser() -> Callable[[_Anchors], HTMLParser]:
+    """The ``HTMLParser`` subclass feeding an :class:`_Anchors`, built on first use: indexes
+    serve JSON (PEP 691) nearly always, and ``html.parser`` (with ``html.entities``) costs
+    ~2 ms of start-up to import."""
+    from html.parser import HTMLParser
+
+    class _AnchorParser(HTMLParser):
+        def __init__(self, sink: _Anchors) -> None:
+            super().__init__(convert_charrefs=True)
+            self.sink = sink
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.sink.handle_starttag(tag, attrs)
+
+        def handle_data(self, data: str) -> None:
+            self.sink.handle_data(data)
+
+        def handle_endtag(self, tag: str) -> None:
+            self.sink.handle_endtag(tag)
+
+        def close(self) -> None:
+            super().close()
+            self.sink.finish()
+
+    return _AnchorParser
 
 
 def _collect(text: str, page_url: str) -> tuple[str, list[tuple[str, dict[str, str | None], str]]]:
-    parser = _AnchorCollector()
+    collected = _Anchors()
+    parser = _anchor_parser()(collected)
     try:
         parser.feed(text)
         parser.close()
     except AssertionError:
         # html.parser (3.10+) raises AssertionError on some malformed markup (an unknown
         # ``<![keyword`` marked section). Keep the anchors read before it, like a browser.
-        parser._finish()
+        collected.finish()
     base = page_url
-    if parser.base:
+    if collected.base:
         try:
-            base = urljoin(page_url, parser.base)
+            base = urljoin(page_url, collected.base)
         except ValueError:
             pass  # an unusable <base href>: resolve against the page URL
-    return base, parser.anchors
+    return base, collected.anchors
 
 
 def _links_to_files(text: str, page_url: str, index: str | None) -> list[DistFile]:

@@ -64,6 +64,9 @@ class BinaryPolicy:
 
 @dataclass(frozen=True)
 class _Context:
+    """What decides whether a file may be used: target, binary policy, upload cutoff;
+    ``where`` names the target in messages."""
+
     target: Target
     binary: BinaryPolicy
     exclude_newer: datetime | None

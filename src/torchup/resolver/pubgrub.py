@@ -338,6 +338,8 @@ _ALMOST: Final = 3
 
 @dataclass(slots=True)
 class _Assignment(Generic[P]):
+    """One entry of the partial solution: a decision (no cause) or a derivation."""
+
     package: P
     mask: int
     level: int

@@ -51,6 +51,8 @@ class ResolvedPackage:
 
 @dataclass(frozen=True)
 class ResolveResult:
+    """The packages a resolution chose for ``target``."""
+
     target: Target
     packages: tuple[ResolvedPackage, ...]
 

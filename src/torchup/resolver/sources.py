@@ -24,8 +24,6 @@ from packaging.utils import NormalizedName
 
 from torchup.target import Target
 from torchup.torch import routing
-from torchup.torch.backend import index_url as torch_index_url
-from torchup.torch.backend import parse_backend
 
 __all__ = ["IndexPin", "IndexPolicy"]
 
@@ -94,6 +92,10 @@ class IndexPolicy:
         backend = target.torch_backend
         if not backend or backend == "auto" or self.make_source is None:
             return None
+        # The backend tables load only when a torch backend is in play (~3 ms of start-up).
+        from torchup.torch.backend import index_url as torch_index_url
+        from torchup.torch.backend import parse_backend
+
         url = torch_index_url(parse_backend(backend), self.torch_channel, self.torch_base_url)
         return self.make_source(url, f"pytorch-{backend}")
 

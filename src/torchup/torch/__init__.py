@@ -11,33 +11,38 @@ Everything torchup knows about PyTorch lives in this package and nowhere else:
 - :mod:`torchup.torch.explain`: text and JSON for ``torchup detect``.
 
 This package imports only ``packaging``, :mod:`torchup.errors` and the standard library.
-Importing it does not import the detection probes' ctypes/subprocess users until used.
+Importing it imports none of its modules: the names re-exported here load theirs on first use
+(a plain ``pip install`` needs routing's URL checks, not the backend tables or the detection
+probes' ctypes/subprocess users).
 """
 
 from __future__ import annotations
 
-from torchup.torch.backend import (
-    CPU,
-    DEFAULT_INDEX_BASE,
-    XPU,
-    Backend,
-    Channel,
-    Choice,
-    backends_for_torch,
-    choose_backend,
-    cuda_needs_driver,
-    index_url,
-    local_label,
-    parse_backend,
-    parse_backend_or_auto,
-)
-from torchup.torch.routing import (
-    TorchRouting,
-    accepts_local_label,
-    is_nightly_url,
-    is_pytorch_index_url,
-    is_torch_family,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torchup.torch.backend import (
+        CPU,
+        XPU,
+        Backend,
+        Channel,
+        Choice,
+        backends_for_torch,
+        choose_backend,
+        cuda_needs_driver,
+        index_url,
+        local_label,
+        parse_backend,
+        parse_backend_or_auto,
+    )
+    from torchup.torch.routing import (
+        DEFAULT_INDEX_BASE,
+        TorchRouting,
+        accepts_local_label,
+        is_nightly_url,
+        is_pytorch_index_url,
+        is_torch_family,
+    )
 
 __all__ = [
     "CPU",
@@ -59,3 +64,33 @@ __all__ = [
     "parse_backend",
     "parse_backend_or_auto",
 ]
+
+# ``from torchup.torch import routing`` loads routing alone; each name below loads its module
+# on first access.
+_BACKEND_NAMES = frozenset(
+    {
+        "CPU",
+        "XPU",
+        "Backend",
+        "Channel",
+        "Choice",
+        "backends_for_torch",
+        "choose_backend",
+        "cuda_needs_driver",
+        "index_url",
+        "local_label",
+        "parse_backend",
+        "parse_backend_or_auto",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        import importlib
+
+        module = "backend" if name in _BACKEND_NAMES else "routing"
+        value = getattr(importlib.import_module(f"torchup.torch.{module}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

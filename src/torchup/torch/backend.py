@@ -15,11 +15,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from packaging.version import InvalidVersion, Version
 
 from torchup.errors import ConfigError
+from torchup.torch.routing import DEFAULT_INDEX_BASE
 
 if TYPE_CHECKING:
     from torchup.torch.detect import Detection, Gpu
@@ -64,7 +66,6 @@ __all__ = [
 BackendKind = Literal["cpu", "cuda", "rocm", "xpu"]
 Channel = Literal["stable", "test", "nightly"]
 CHANNELS: tuple[Channel, ...] = ("stable", "test", "nightly")
-DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 
 _VALID_FORMS = (
     "cpu, cu<NNN> (for example cu118, cu126, cu128, cu130), rocm<X.Y[.Z]> "
@@ -124,20 +125,28 @@ class Backend:
 CPU = Backend("cpu")
 XPU = Backend("xpu")
 
-_CUDA_RE = re.compile(r"cu(\d{2,3})")
-_ROCM_RE = re.compile(r"rocm(\d+)\.(\d+)(?:\.(\d+))?")
+
+@cache
+def _cuda_re() -> re.Pattern[str]:
+    # Compiled on first use, like _rocm_re: a plain `pip install` never parses a backend name.
+    return re.compile(r"cu(\d{2,3})")
+
+
+@cache
+def _rocm_re() -> re.Pattern[str]:
+    return re.compile(r"rocm(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def _try_parse(text: str) -> Backend | None:
     t = text.strip().lower()
     if t in ("cpu", "xpu"):
         return CPU if t == "cpu" else XPU
-    m = _CUDA_RE.fullmatch(t)
+    m = _cuda_re().fullmatch(t)
     if m:
         digits = m.group(1)
         # The last digit is the minor version: cu92 -> 9.2, cu118 -> 11.8, cu130 -> 13.0.
         return Backend("cuda", (int(digits[:-1]), int(digits[-1])))
-    m = _ROCM_RE.fullmatch(t)
+    m = _rocm_re().fullmatch(t)
     if m:
         parts = tuple(int(g) for g in m.groups() if g is not None)
         return Backend("rocm", parts)
@@ -186,7 +195,7 @@ def parse_local_label(label: str | None) -> Backend | None:
 
 
 def _rocm_head(label: str) -> str:
-    m = _ROCM_RE.match(label)
+    m = _rocm_re().match(label)
     return m.group(0) if m else label
 
 
@@ -314,6 +323,8 @@ def cuda_minor_compat_floor(backend: Backend, *, os: str = "linux") -> str | Non
 
 @dataclass(frozen=True)
 class _DriverVerdict:
+    """Whether a driver supports a CUDA backend fully, or by minor-version compatibility."""
+
     full: bool
     compat: bool
     why: str

@@ -15,24 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from torchup.torch.backend import (
-    CHANNELS,
-    DEFAULT_INDEX_BASE,
-    Backend,
-    Channel,
-    index_url,
-    normalize_machine,
-    normalize_os,
-    parse_local_label,
-    pypi_default_backend,
-)
+if TYPE_CHECKING:
+    from torchup.torch.backend import Backend, Channel
+
+# torchup.torch.backend (its tables and dataclasses, ~3 ms to import) is imported by the
+# functions that need it: a plain `pip install` asks only whether an index URL is a PyTorch
+# one and whether a package is in the torch family.
 
 __all__ = [
+    "DEFAULT_INDEX_BASE",
     "TORCH_FAMILY",
     "ACCELERATOR_BUILT",
     "PYTORCH_INDEX_HOSTS",
@@ -107,6 +104,8 @@ ACCELERATOR_BUILT: frozenset[NormalizedName] = frozenset(
 )
 
 PYTORCH_INDEX_HOSTS: frozenset[str] = frozenset({"download.pytorch.org"})
+# The ``.../whl`` root of the PyTorch indexes (also :data:`torchup.torch.backend.DEFAULT_INDEX_BASE`).
+DEFAULT_INDEX_BASE = "https://download.pytorch.org/whl"
 
 
 def is_torch_family(name: str) -> bool:
@@ -156,6 +155,8 @@ def parse_pytorch_index_url(url: str, mirror_prefixes: Iterable[str] = ()) -> Py
             return None
         base = f"{parts.scheme}://{parts.netloc}/whl"
         rest = path[len("/whl") :]
+    from torchup.torch.backend import CHANNELS
+
     segments = [s for s in rest.split("/") if s]
     channel: Channel = "stable"
     if segments and segments[0] in CHANNELS and segments[0] != "stable":
@@ -168,6 +169,8 @@ def parse_pytorch_index_url(url: str, mirror_prefixes: Iterable[str] = ()) -> Py
 
 
 def _backend_segment(segment: str) -> Backend | None:
+    from torchup.torch.backend import parse_local_label
+
     label = parse_local_label(segment)
     # parse_local_label accepts "cpu.cxx11.abi"; a directory must be the exact name.
     if label is not None and label.name == segment.lower():
@@ -213,6 +216,8 @@ class TorchRouting:
     @property
     def index_url(self) -> str:
         """The backend's index: ``https://download.pytorch.org/whl/cu128``."""
+        from torchup.torch.backend import index_url
+
         return index_url(self.backend, self.channel, self.base_url)
 
     def applies_to(self, package: str) -> bool:
@@ -240,6 +245,8 @@ class TorchRouting:
 
 def _unlabelled_build(version: Version, platform_os: str, machine: str) -> Backend:
     # What an unlabelled torch-family wheel is on this platform: PyPI's build.
+    from torchup.torch.backend import pypi_default_backend
+
     return pypi_default_backend(version, os=platform_os, machine=machine)
 
 
@@ -254,6 +261,8 @@ def accepts_local_label(
     version (cu130 for torch 2.11). Never another accelerator's label.
     Apply it to packages with :func:`has_accelerator_builds`; others are the same everywhere.
     """
+    from torchup.torch.backend import normalize_machine, normalize_os, parse_local_label
+
     try:
         v = version if isinstance(version, Version) else Version(str(version))
     except InvalidVersion:
@@ -279,6 +288,8 @@ def label_preference(
     backend before an accepted unlabelled one. Versions another backend's label names, and
     unlabelled builds that are a different backend here, are dropped.
     """
+    from torchup.torch.backend import parse_local_label
+
     out: list[tuple[Version, int]] = []
     for item in available_versions:
         try:

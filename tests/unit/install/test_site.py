@@ -226,3 +226,76 @@ def test_scan_first_path_wins_and_skips_garbage(tmp_path: Path) -> None:
     (second / "broken-1.0.dist-info").mkdir()
     found = scan_site_packages([first, second, tmp_path / "missing"])
     assert {k: v.version for k, v in found.items()} == {"pkg": "1.0"}
+
+
+def _importlib_view(info: Path) -> dict[str, str | None] | None:
+    """What the scan read before it parsed METADATA itself: importlib.metadata's view."""
+    from importlib.metadata import PathDistribution
+
+    meta = PathDistribution(info).metadata
+    if not meta.get("Name") or not meta.get("Version"):
+        return None
+    home = meta.get("Home-page") or next(
+        (
+            url.strip()
+            for label, _, url in (u.partition(",") for u in meta.get_all("Project-URL") or [])
+            if label.strip().lower() == "homepage"
+        ),
+        "",
+    )
+    installer = PathDistribution(info).read_text("INSTALLER")
+    return {
+        "name": meta.get("Name"),
+        "version": meta.get("Version"),
+        "requires": "|".join(meta.get_all("Requires-Dist") or []),
+        "summary": meta.get("Summary") or "",
+        "home_page": home,
+        "author": meta.get("Author") or "",
+        "author_email": meta.get("Author-email") or "",
+        "license": meta.get("License-Expression") or meta.get("License") or "",
+        "installer": installer.strip() if installer else None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("files"),
+    [
+        {"METADATA": "Metadata-Version: 2.1\nName: plain\nVersion: 1.0\n"},
+        {
+            # folded (RFC 822 continuation) values, a body, repeated keys, non-ASCII text
+            "METADATA": (
+                "Metadata-Version: 2.1\nName: folded\nVersion: 2.0\n"
+                "Summary: one line\n        and its continuation\n"
+                "License: BSD 3-Clause\n        \n        Copyright (c) Jöns\n"
+                "          indented more\n"
+                "Author: Ünïcode Person\nAuthor-email: a@b.c\n"
+                "Project-URL: Docs, https://docs.example\nProject-URL: Homepage, https://ex.example\n"
+                "Requires-Dist: idna>=3\nRequires-Dist: six; extra == 'x'\n"
+                "\nThe long description.\n"
+            ),
+            "INSTALLER": "pip\n",
+        },
+        {"PKG-INFO": "Metadata-Version: 1.0\nName: legacy\nVersion: 0.1\nHome-page: https://h\n"},
+        {"METADATA": "", "PKG-INFO": "Metadata-Version: 1.0\nName: fallback\nVersion: 3\n"},
+        {"METADATA": "Metadata-Version: 2.4\nName: lic\nVersion: 1\nLicense-Expression: MIT\n"},
+        {"INSTALLER": "uv"},
+        {},
+    ],
+)
+def test_scan_reads_metadata_as_importlib_metadata_does(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    info = tmp_path / "site" / "pkg-1.0.dist-info"
+    info.mkdir(parents=True)
+    for name, text in files.items():
+        (info / name).write_text(text, encoding="utf-8")
+    expected = _importlib_view(info)
+    found = scan_site_packages([tmp_path / "site"])
+    if expected is None:
+        assert found == {}
+        return
+    (dist,) = found.values()
+    assert {key: getattr(dist, key) for key in expected if key != "requires"} == {
+        key: value for key, value in expected.items() if key != "requires"
+    }
+    assert "|".join(dist.requires) == expected["requires"]

@@ -30,7 +30,9 @@ import errno
 import functools
 import hashlib
 import io
+import itertools
 import json
+import operator
 import os
 import posixpath
 import shutil
@@ -259,6 +261,8 @@ def _mkdirs(directory: str, made: set[str]) -> None:
 
     Only for trees this process is building from empty (the unpacked tree, a staging area): what
     exists is exactly what ``made`` holds, so there is no stat() per level as os.makedirs does.
+    Threads building one tree may share ``made``: it gains a directory only once that exists,
+    and one that another thread made meanwhile is found to exist, which is accepted.
     """
     if directory in made:
         return
@@ -714,28 +718,34 @@ class _CachedFile:
             self._file = None
 
 
-def _root_files(unpacked: UnpackedWheel) -> list[UnpackedFile]:
-    """The files ``installer`` would place unchanged in the root scheme: everything outside
-    ``*.dist-info/`` and ``*.data/``, except files in ``__pycache__`` directories (installer
-    skips those with a warning, so they stay on its path).
+def _root_files(unpacked: UnpackedWheel) -> tuple[list[UnpackedFile], list[UnpackedFile]]:
+    """The files ``installer`` would place unchanged in the root scheme, and the others
+    (in archive order both). The first: everything outside ``*.dist-info/`` and ``*.data/``,
+    except files in ``__pycache__`` directories (installer skips those with a warning, so they
+    stay on its path).
 
     For these, installer's per-file loop decides nothing (the scheme is the root scheme, the
     path is the archive path, the RECORD row is the one unpacking verified), yet costs about
     25 us a file: a third of a warm torch install (12,247 files). They are linked in one batch
     instead; installer still handles the WHEEL file, entry points, ``.data`` and dist-info.
     """
-    dist_prefix, data_prefix = unpacked.dist_info + "/", unpacked.data_dir + "/"
-    return [
-        f for f in unpacked.files
-        if not f.path.startswith((dist_prefix, data_prefix))
-        and "/__pycache__/" not in "/" + f.path  # a __pycache__ directory anywhere above
+    prefixes = (unpacked.dist_info + "/", unpacked.data_dir + "/")
+    # One test a file, then two C-speed passes (torch: 12,000 files, a handful for installer).
+    # The "__pycache__/" test first spares most paths the string concatenation.
+    for_installer = [
+        f.path.startswith(prefixes)
+        or ("__pycache__/" in f.path and "/__pycache__/" in "/" + f.path)  # anywhere above
+        for f in unpacked.files
     ]
+    return (
+        list(itertools.compress(unpacked.files, map(operator.not_, for_installer))),
+        list(itertools.compress(unpacked.files, for_installer)),
+    )
 
 
-def _make_source(unpacked: UnpackedWheel, skip: Sequence[UnpackedFile] = ()) -> Any:
+def _make_source(unpacked: UnpackedWheel, files: Sequence[UnpackedFile]) -> Any:
+    """An installer source that yields ``files`` (of ``unpacked``: those not staged in bulk)."""
     from installer.sources import WheelSource
-
-    skipped = {f.path for f in skip}
 
     class UnpackedSource(WheelSource):
         """An installer ``WheelSource`` over an unpacked, already validated tree."""
@@ -755,7 +765,7 @@ def _make_source(unpacked: UnpackedWheel, skip: Sequence[UnpackedFile] = ()) -> 
         @property
         def dist_info_filenames(self) -> list[str]:
             prefix = unpacked.dist_info + "/"
-            return [f.path[len(prefix) :] for f in unpacked.files if f.path.startswith(prefix)]
+            return [f.path[len(prefix) :] for f in files if f.path.startswith(prefix)]
 
         def read_dist_info(self, filename: str) -> str:
             return (unpacked.root / unpacked.dist_info / filename).read_text(encoding="utf-8")
@@ -765,9 +775,7 @@ def _make_source(unpacked: UnpackedWheel, skip: Sequence[UnpackedFile] = ()) -> 
 
         def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
             root = str(unpacked.root) + "/"
-            for entry in unpacked.files:
-                if entry.path in skipped:
-                    continue
+            for entry in files:
                 stream = _CachedFile(root + entry.path, entry)
                 try:
                     yield (entry.path, entry.hash, str(entry.size)), stream, entry.executable  # type: ignore[misc]
@@ -784,6 +792,37 @@ def _root_scheme(unpacked: UnpackedWheel) -> str:
 
     text = (unpacked.root / unpacked.dist_info / "WHEEL").read_text(encoding="utf-8")
     return "purelib" if parse_metadata_file(text)["Root-Is-Purelib"] == "true" else "platlib"
+
+
+def _record_text(rows: list[tuple[str, str, str, str | int]]) -> str:
+    """RECORD's text, byte for byte what installer's construct_record_file writes: ``rows`` are
+    (scheme-relative path, path, hash, size), written in the order of the first (a stable sort,
+    as installer's) with csv.writer (delimiter ``,``, quotechar ``"``, lineterminator ``\\n``,
+    minimal quoting). Sorts ``rows`` in place.
+
+    csv.writer costs about 2 us a row, most of RECORD's cost for torch (12,000 rows), yet
+    quotes almost nothing: only fields holding ``,``, ``"``, ``\\n`` or (Python 3.13+)
+    ``\\r``; Python 3.10-3.12 refuse NUL. So the rows are joined plainly and the text is
+    checked with a few C-speed scans: such a character in any field shows as an extra ``,``
+    or line end, or as one that should not be there at all, and then csv.writer writes every
+    row. (Three fields a row: csv's other special case, a row that is a single empty field,
+    cannot arise.)
+    """
+    rows.sort(key=operator.itemgetter(0))
+    text = "".join([f"{path},{digest},{size}\n" for _, path, digest, size in rows])
+    if (
+        text.count(",") == 2 * len(rows)
+        and text.count("\n") == len(rows)
+        and '"' not in text
+        and "\r" not in text
+        and "\x00" not in text
+    ):
+        return text
+    out = io.StringIO(newline="")
+    csv.writer(out, delimiter=",", quotechar='"', lineterminator="\n").writerows(
+        row[1:] for row in rows
+    )
+    return out.getvalue()
 
 
 def _safe_relpath(path: str, what: str, filename: str) -> str:
@@ -833,7 +872,6 @@ class _StagingDestination:
         # write_file() call: installer's per-file loop is pure Python, the batch is system
         # calls that a few threads can share (see flush()).
         self._links: list[tuple[str, str]] = []
-        self._link_dirs: set[str] = set()
         from installer.records import Hash, RecordEntry
 
         # Bound once: an import statement in write_file() would run once per file.
@@ -847,8 +885,17 @@ class _StagingDestination:
         recorded by finalize_installation() exactly as installer's write_file() would."""
         self._root_scheme = root_scheme
         self._root_files = files
-        for f in files:
-            self._defer_link(root_scheme, f.path, root + f.path)
+        # _claim() and _defer_link() for every file, as whole-list operations (a Python call
+        # per file cost about 2 us: 25 ms for torch).
+        keys = [(root_scheme, f.path) for f in files]
+        claimed = set(keys)
+        if len(claimed) != len(keys) or not self._seen.isdisjoint(claimed):
+            for key in keys:  # the first path written twice raises, as _claim() says it
+                self._claim(*key)
+        self._seen |= claimed
+        self.written += keys
+        stage = f"{self._stage}/{root_scheme}/"
+        self._links += [(root + rel, stage + rel) for _, rel in keys]
 
     def _claim(self, scheme: str, rel: str) -> str:
         """The staged path of ``scheme/rel``, recorded as written; each may be written once."""
@@ -861,9 +908,7 @@ class _StagingDestination:
 
     def _defer_link(self, scheme: str, rel: str, source: str) -> None:
         """Link ``source`` to ``scheme/rel`` in flush(), with its directory."""
-        target = self._claim(scheme, rel)
-        self._link_dirs.add(target.rpartition("/")[0])
-        self._links.append((source, target))
+        self._links.append((source, self._claim(scheme, rel)))
 
     def _target(self, scheme: str, rel: str) -> str:
         """Where a file written now goes (its directory made)."""
@@ -892,22 +937,30 @@ class _StagingDestination:
         return False
 
     def _link_many(self, pairs: Sequence[tuple[str, str]]) -> tuple[int, int]:
+        """Link (or copy) ``pairs``, making a target's directory when it turns out missing."""
         linked = 0
         for source, target in pairs:
-            if self._link(source, target):
-                linked += 1
+            try:
+                done = self._link(source, target)
+            except FileNotFoundError:
+                # The directory is made on first need (one failed call per directory) rather
+                # than beforehand for all: no directory set to build, and threads make theirs
+                # in parallel. A missing source fails the same way again below.
+                _mkdirs(target.rpartition("/")[0], self._made)
+                done = self._link(source, target)
+            linked += done
         return linked, len(pairs) - linked
 
     def flush(self) -> None:
         """Make the directories and links that write_file() deferred.
 
         A big wheel's links are shared by a few threads, each taking a run of consecutive
-        paths: link() releases the GIL and, in different directories, runs in parallel in the
-        kernel (torch: 12,000 links). Small wheels link inline: a thread costs more.
+        paths and making the directories it finds missing: link() and mkdir() release the GIL
+        and, in different directories, run in parallel in the kernel (torch: 12,000 links,
+        800 directories). Runs share directories at their ends: whichever thread comes second
+        finds the directory made (_mkdirs accepts that). Small wheels link inline: a thread
+        costs more.
         """
-        for directory in sorted(self._link_dirs):
-            _mkdirs(directory, self._made)
-        self._link_dirs.clear()
         pairs, self._links = self._links, []
         workers = min(_LINK_THREADS, len(pairs) // _LINKS_PER_THREAD)
         if workers < 2 or self.link_mode == "copy":
@@ -916,10 +969,9 @@ class _StagingDestination:
             from concurrent.futures import ThreadPoolExecutor
 
             step = -(-len(pairs) // workers)
+            runs = [pairs[i : i + step] for i in range(0, len(pairs), step)]
             with ThreadPoolExecutor(workers, thread_name_prefix="torchup-link") as pool:
-                counts = list(
-                    pool.map(self._link_many, [pairs[i : i + step] for i in range(0, len(pairs), step)])
-                )
+                counts = list(pool.map(self._link_many, runs))
         self.linked += sum(n for n, _ in counts)
         self.copied += sum(n for _, n in counts)
 
@@ -1019,15 +1071,13 @@ class _StagingDestination:
                 self.write_file(scheme, record_file_path, stream, False)
             return
         # installer's construct_record_file, for installer's rows plus the batch-linked files:
-        # same csv dialect, same order (by scheme-relative path), no RecordEntry per file.
-        rows = [(r.path, r.to_row(prefix_for(s))) for s, r in record_list]
-        rows += [(f.path, (f.path, f.hash, str(f.size))) for f in self._root_files]
-        rows.sort(key=lambda row: row[0])
-        text = io.StringIO(newline="")
-        csv.writer(text, delimiter=",", quotechar='"', lineterminator="\n").writerows(
-            row for _, row in rows
-        )
-        with io.BytesIO(text.getvalue().encode("utf-8")) as stream:
+        # same text, same order (by scheme-relative path), no RecordEntry per file.
+        rows: list[tuple[str, str, str, str | int]] = [
+            (r.path, *r.to_row(prefix_for(s))) for s, r in record_list
+        ]
+        rows += [(f.path, f.path, f.hash, f.size) for f in self._root_files]
+        text = _record_text(rows)
+        with io.BytesIO(text.encode("utf-8")) as stream:
             self.write_file(scheme, record_file_path, stream, False)
 
 
@@ -1553,16 +1603,21 @@ def prepare_wheel(
             metadata["REQUESTED"] = b""
         if direct_url is not None:
             metadata["direct_url.json"] = _direct_url_bytes(direct_url)
-        bulk = _root_files(unpacked) if _LINK_ROOT_FILES_IN_BULK else []
+        if _LINK_ROOT_FILES_IN_BULK:
+            bulk, rest = _root_files(unpacked)
+        else:
+            bulk, rest = [], list(unpacked.files)
         if bulk:
             destination.add_root_files(_root_scheme(unpacked), str(unpacked.root) + "/", bulk)
         try:
-            installer.install(_make_source(unpacked, bulk), destination, metadata)  # type: ignore[arg-type]
+            installer.install(_make_source(unpacked, rest), destination, metadata)  # type: ignore[arg-type]
         except (InstallerError, ValueError, AssertionError, KeyError) as exc:
             # installer raises these for bad WHEEL files, .data dirs and entry points.
             raise InvalidWheelError(f"cannot install: {exc}", filename=filename) from exc
         record_rel = f"{unpacked.dist_info}/RECORD"
-        info_scheme = next(s for s, rel in destination.written if rel == record_rel)
+        # The bulk files were claimed first and none is in the .dist-info: skipped unread.
+        written = itertools.islice(destination.written, len(bulk), None)
+        info_scheme = next(s for s, rel in written if rel == record_rel)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         raise InstallError(f"cannot install {filename}: {exc}") from exc

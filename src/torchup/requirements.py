@@ -233,7 +233,7 @@ def read_requirements_source(location: str) -> str:
     if _SCHEME_RE.match(location) and not location.startswith("file:"):
         raise OSError(f"remote requirements files are not supported: {location}")
     if location.startswith("file:"):
-        location = _file_url_path(location)
+        location = file_url_path(location)
     with open(location, encoding="utf-8-sig") as handle:
         return handle.read()
 
@@ -800,7 +800,7 @@ def _parse_named(
         _check_splittable(target, where)
         url = target
         if target.startswith("file:"):
-            path = _file_url_path(target)
+            path = file_url_path(target)
     else:
         path = _join(working_dir, target)
         req = _without_url(req)
@@ -857,7 +857,7 @@ def _parse_unnamed(
         _check_splittable(location, where)
         url = location
         if location.startswith("file:"):
-            path = _file_url_path(location)
+            path = file_url_path(location)
     else:
         path = _join(working_dir, os.path.expanduser(location))
     egg = _egg_name(location)
@@ -969,11 +969,20 @@ def _check_splittable(url: str, where: _Where) -> None:
         raise where.error(f"invalid URL {url!r}: {exc}", hint="check the URL") from None
 
 
-def _file_url_path(url: str) -> str:
-    # Imported here: urllib.request pulls in http.client and ssl (~20 ms) for one helper.
-    from urllib.request import url2pathname
+def file_url_path(url: str) -> str:
+    """The local path a ``file:`` URL names (percent-escapes decoded once).
 
-    return url2pathname(unquote(urlsplit(url).path))
+    Not ``urllib.request.url2pathname``: importing urllib.request loads http.client and ssl
+    (~20 ms of a warm install), and calling it after ``unquote`` decoded twice (a file named
+    ``a%41.whl``, spelled ``a%2541.whl`` in its URL, became ``aA.whl``). On Windows the
+    drive-letter rules come from ``nturl2path``, the module urllib.request itself uses there.
+    """
+    path = urlsplit(url).path
+    if os.name == "nt":  # pragma: no cover - POSIX test machines
+        from nturl2path import url2pathname
+
+        return str(url2pathname(path))
+    return unquote(path)
 
 
 def _join(working_dir: str | None, path: str) -> str:

@@ -43,6 +43,7 @@ from torchup.index.simple import (
     parse_project_list_html,
     parse_project_list_json,
 )
+from torchup.requirements import file_url_path
 
 if TYPE_CHECKING:
     import ssl
@@ -163,9 +164,7 @@ def _is_file_url(url: str) -> bool:
 def _local_path(url: str) -> Path:
     if "://" not in url and not url.startswith("file:"):
         return Path(url)
-    from urllib.request import url2pathname  # urllib.request costs ~10 ms to import
-
-    return Path(url2pathname(unquote(urlsplit(url).path)))
+    return Path(file_url_path(url))
 
 
 def _open_local(url: str) -> BinaryIO:

@@ -428,7 +428,11 @@ class WheelPipeline:
             if wanted.get(name) == started and name not in self.forced:
                 keep[name] = fut
             else:
-                _discard_when_done(fut)
+                # Not waited for here (a doomed download may still be running): the staging
+                # directory goes when it is done; _close() waits for the workers, so before the
+                # environment's lock is released.
+                if not fut.cancel():
+                    fut.add_done_callback(_discard_finished)
                 output.debug(f"Discarded {started.canonical_name}=={started.version}, staged while resolving")
         return keep
 
@@ -545,6 +549,11 @@ def _pass_outcome(source: Future[PreparedWheel], target: Future[PreparedWheel]) 
         target.set_exception(source.exception())
     else:
         target.set_result(source.result())
+
+
+def _discard_finished(fut: Future[PreparedWheel]) -> None:
+    if not fut.cancelled() and fut.exception() is None:
+        fut.result().discard()
 
 
 def _discard_when_done(fut: Future[PreparedWheel]) -> None:

@@ -1093,17 +1093,17 @@ def run_sync(ns: argparse.Namespace) -> int:
     warm_network(ctx, ns)
     installed = scan_site_packages(interp.site_packages)
     if ns.dry_run:
-        return _sync_resolved(ctx, ns, interp, inputs, installed, started, None)
+        return _sync_resolved(ctx, ns, interp, target, inputs, installed, started, None)
     with WheelPipeline.open(
         ctx, interp, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
         requested={canonicalize_name(r.requirement.name) for r in inputs.requirements},
     ) as pipeline:
-        return _sync_resolved(ctx, ns, interp, inputs, installed, started, pipeline)
+        return _sync_resolved(ctx, ns, interp, target, inputs, installed, started, pipeline)
 
 
 def _sync_resolved(
-    ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs, installed: dict[str, Any],
-    started: float, pipeline: WheelPipeline | None,
+    ctx: Context, ns: argparse.Namespace, interp: Any, target: Any, inputs: Inputs,
+    installed: dict[str, Any], started: float, pipeline: WheelPipeline | None,
 ) -> int:
     def on_pick(name: str, version: Any, best: Any) -> None:
         # As for pip install (see _install_planned); --reinstall replaces installed ones.
@@ -1111,7 +1111,7 @@ def _sync_resolved(
             pipeline.start_early(_desired_for(name, version, best, inputs))
 
     run = resolve_inputs(
-        ctx, ns, inputs, target=interp.target(), build_metadata=_sdist_metadata_builder(ctx, interp),
+        ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp),
         on_pick=on_pick,
     )
     if ns.require_hashes or any(inputs.hashes.values()):

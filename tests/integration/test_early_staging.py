@@ -175,3 +175,24 @@ def test_pip_sync_stages_pinned_wheels_while_resolving(
     assert " - d==1.0" in res.err  # extraneous, removed as before
     assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
     assert _leftovers(venv) == []
+
+
+def test_an_environment_that_cannot_be_locked(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """Something in the way of the lock file (a directory here; a read-only environment in
+    real life): a run with nothing to do still succeeds, one that must change the environment
+    fails with a clear error and changes nothing."""
+    publish(index_server, tmp_path / "dists", APP, DEP)
+    cli.ok("pip", "install", "dep==1.0", "--python", venv.root, *index_args(index_server))
+    lock = venv.root / ".torchup.lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    res = cli.ok("pip", "install", "dep==1.0", "--python", venv.root, *index_args(index_server))
+    assert "Audited 1 packages" in res.err
+    before = tree_snapshot(venv.root, skip=())
+    res = cli("pip", "install", "app==1.0", "--python", venv.root, *index_args(index_server))
+    assert res.rc not in (0, 70), res.err
+    assert "cannot lock the environment" in res.err and ".torchup.lock" in res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err
+    assert tree_snapshot(venv.root, skip=()) == before

@@ -64,12 +64,21 @@ def environment_lock(prefix: Path):
     """Serialise torchup processes changing one environment; says when it has to wait."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(prefix / ".torchup.lock"))
+    path = prefix / ".torchup.lock"
+    lock = FileLock(str(path))
     try:
-        lock.acquire(timeout=0.5)
-    except Timeout:
-        output.info(f"Waiting for another torchup process to finish with {prefix} ...")
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0.5)
+        except Timeout:
+            output.info(f"Waiting for another torchup process to finish with {prefix} ...")
+            lock.acquire()
+    except OSError as exc:
+        # A read-only environment, another user's, or something in the way of the lock file:
+        # this used to surface as an "internal error".
+        raise EnvironmentError_(
+            f"cannot lock the environment at {prefix} for changes ({path}: {exc.strerror or exc})",
+            hint="check that you may write to it, or choose another with --python",
+        ) from exc
     try:
         yield
     finally:
@@ -890,19 +899,43 @@ def _install_resolved(
     for name in ns.upgrade_package:
         prefs.pop(canonicalize_name(name), None)
     requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
+    with _early_pipeline(ctx, ns, interp, requested) as pipeline:
+        return _install_planned(
+            ctx, ns, interp, inputs, local_wheels, started, installed, prefs, requested, pipeline
+        )
+
+
+@contextmanager
+def _early_pipeline(
+    ctx: Context, ns: argparse.Namespace, interp: Any, requested: set[str]
+) -> Iterator[WheelPipeline | None]:
+    """The pipeline to stage wheels in while resolving, holding the environment's lock; None
+    for a dry run, and for an environment whose lock cannot be taken (read-only, another
+    user's): such a run resolves as before, so one with nothing to do still succeeds, and one
+    that must change the environment fails where it tries to."""
     if ns.dry_run:
-        return _install_planned(ctx, ns, interp, inputs, local_wheels, started, installed, prefs, None)
-    with WheelPipeline.open(
-        ctx, interp, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
-        requested=requested,
-    ) as pipeline:
-        return _install_planned(ctx, ns, interp, inputs, local_wheels, started, installed, prefs, pipeline)
+        yield None
+        return
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        try:
+            pipeline: WheelPipeline | None = stack.enter_context(
+                WheelPipeline.open(
+                    ctx, interp, link_mode=ns.link_mode or "hardlink",
+                    compile_bytecode=ns.compile_bytecode, requested=requested,
+                )
+            )
+        except EnvironmentError_ as exc:
+            output.debug(f"Not staging while resolving: {exc}")
+            pipeline = None
+        yield pipeline
 
 
 def _install_planned(
     ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs,
     local_wheels: dict[str, Path], started: float, installed: dict[str, Any],
-    prefs: dict[str, Any], pipeline: WheelPipeline | None,
+    prefs: dict[str, Any], requested: set[str], pipeline: WheelPipeline | None,
 ) -> int:
     from packaging.utils import canonicalize_name
 
@@ -943,8 +976,10 @@ def _install_planned(
     if plan.is_empty:
         output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
         return 0
-    assert pipeline is not None  # only a dry run has none, and it returned above
-    added, removed = execute_plan(ctx, interp, plan, local_wheels=local_wheels, pipeline=pipeline)
+    added, removed = execute_plan(
+        ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
+        requested=requested, local_wheels=local_wheels, pipeline=pipeline,
+    )
     _summary(added, removed, started)
     return 0
 
@@ -1092,12 +1127,8 @@ def run_sync(ns: argparse.Namespace) -> int:
         return 0
     warm_network(ctx, ns)
     installed = scan_site_packages(interp.site_packages)
-    if ns.dry_run:
-        return _sync_resolved(ctx, ns, interp, target, inputs, installed, started, None)
-    with WheelPipeline.open(
-        ctx, interp, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
-        requested={canonicalize_name(r.requirement.name) for r in inputs.requirements},
-    ) as pipeline:
+    requested: set[str] = {canonicalize_name(r.requirement.name) for r in inputs.requirements}
+    with _early_pipeline(ctx, ns, interp, requested) as pipeline:
         return _sync_resolved(ctx, ns, interp, target, inputs, installed, started, pipeline)
 
 

@@ -196,3 +196,42 @@ def test_an_environment_that_cannot_be_locked(
     assert "cannot lock the environment" in res.err and ".torchup.lock" in res.err
     assert "Traceback" not in res.err and "internal error" not in res.err
     assert tree_snapshot(venv.root, skip=()) == before
+
+
+def test_early_downloads_show_in_the_progress_display(
+    venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """On a terminal, downloads started while resolving are shown (the biggest file, a CUDA
+    torch wheel, is usually one of them). Both wheels here are early picks (a root pin and the
+    dependency the resolver decides), so neither would appear if only the downloads left for
+    after resolution had a progress line."""
+    import os
+    import pty
+    import subprocess
+
+    publish(index_server, tmp_path / "dists", APP, DEP)
+    primary, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    env["TERM"] = "xterm"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from torchup.cli.main import console_main; console_main()",
+         "pip", "install", "app==1.0", "--python", str(venv.root), *index_args(index_server)],
+        stdin=secondary, stdout=secondary, stderr=secondary, env=env, close_fds=True,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    os.close(primary)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    bars = [seg for seg in text.replace("\r", "\n").split("\n") if "\u2501" in seg]  # bar glyph
+    assert any("app" in bar for bar in bars) and any("dep" in bar for bar in bars), text
+    assert "Resolved 2 packages" in text and " + app==1.0" in text and " + dep==1.0" in text
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}

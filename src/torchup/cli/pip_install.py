@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,6 +288,11 @@ class WheelPipeline:
         self._early_lock = threading.Lock()
         self._closed = False
         self._downloads: ThreadPoolExecutor | None = None
+        # One download progress display for the early downloads and the rest (see
+        # _download_progress): the biggest file (a CUDA torch wheel) is usually an early one.
+        self._display: Any = None
+        self._on_progress: Callable[[str, int, int | None], None] | None = None
+        self._display_lock = threading.Lock()
 
     @classmethod
     @contextmanager
@@ -368,7 +373,9 @@ class WheelPipeline:
 
         def download() -> None:
             try:
-                path = fetch_artifacts(self.ctx.client, self.archives, [artifact])[artifact.name]
+                path = fetch_artifacts(
+                    self.ctx.client, self.archives, [artifact], on_progress=self._download_progress()
+                )[artifact.name]
                 staged = self._executor().submit(self._unpack_and_stage, d, path, "fetched")
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
                 outcome.set_exception(exc)
@@ -484,14 +491,10 @@ class WheelPipeline:
 
         def fetch() -> None:
             started = time.monotonic()
-            progress, on_progress, _ = _progress_callbacks(len(todo))
-            if progress is not None:
-                with progress:
-                    files = fetch_artifacts(
-                        self.ctx.client, self.archives, todo, on_progress=on_progress, on_done=on_done
-                    )
-            else:
-                files = fetch_artifacts(self.ctx.client, self.archives, todo, on_done=on_done)
+            on_progress = self._download_progress() if todo else None
+            files = fetch_artifacts(
+                self.ctx.client, self.archives, todo, on_progress=on_progress, on_done=on_done
+            )
             if todo:
                 output.debug(f"Fetched {len(todo)} files in {(time.monotonic() - started) * 1000:.0f}ms")
             # sdists: build each into a wheel (cached under builds-v1 by archive slot and file
@@ -538,6 +541,24 @@ class WheelPipeline:
             raise
         finally:
             fetcher.shutdown(wait=False)
+            self._stop_display()  # every download of the plan has ended by now
+
+    def _download_progress(self) -> Callable[[str, int, int | None], None] | None:
+        """The progress callback for a download, starting the shared display on first use
+        (None when progress is off: -q, --no-progress, not a terminal)."""
+        with self._display_lock:
+            if self._display is None and not self._closed:
+                display, on_progress, _ = _progress_callbacks(1)
+                if display is not None:
+                    display.start()
+                    self._display, self._on_progress = display, on_progress
+            return self._on_progress
+
+    def _stop_display(self) -> None:
+        with self._display_lock:
+            display, self._display, self._on_progress = self._display, None, None
+        if display is not None:
+            display.stop()
 
     def _close(self) -> None:
         with self._early_lock:
@@ -547,6 +568,7 @@ class WheelPipeline:
             self._downloads.shutdown(wait=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._stop_display()
 
 
 def _pass_outcome(source: Future[PreparedWheel], target: Future[PreparedWheel]) -> None:

@@ -331,7 +331,8 @@ class WheelPipeline:
 
     def start_early(self, d: Any) -> None:
         """Start preparing ``d`` (a DesiredDist) now if it is a wheel: staged at once when its
-        file is at hand, else downloaded first (in the background, without a progress line)."""
+        file is at hand, else downloaded first (in the background, in the shared progress
+        display)."""
         from torchup.install.download import Artifact, cached_size
 
         if not d.url or not (d.filename or "").endswith(".whl"):

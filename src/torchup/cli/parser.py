@@ -84,6 +84,11 @@ def _add_requirements_input(p: argparse.ArgumentParser, *, positional: str = "*"
     p.add_argument("packages", nargs=positional, metavar="PACKAGE")
     p.add_argument("-r", "--requirement", "--requirements", action="append", default=[], dest="requirements")
     p.add_argument("-e", "--editable", action="append", default=[])
+    _add_selection(p)
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    """Which optional dependencies to take: --extra, --all-extras, --group (PEP 735)."""
     p.add_argument("--extra", action="append", default=[])
     p.add_argument("--all-extras", action="store_true")
     p.add_argument("--group", action="append", default=[])
@@ -168,9 +173,7 @@ def _build_pip(pip: argparse.ArgumentParser) -> None:
 def _build_pip_compile(compile_: argparse.ArgumentParser) -> None:
     _add_global(compile_)
     compile_.add_argument("src_files", nargs="*", metavar="SRC_FILE")
-    compile_.add_argument("--extra", action="append", default=[])
-    compile_.add_argument("--all-extras", action="store_true")
-    compile_.add_argument("--group", action="append", default=[])
+    _add_selection(compile_)
     compile_.add_argument("-o", "--output-file", metavar="FILE")
     compile_.add_argument("--format", choices=["requirements.txt", "pylock.toml"])
     compile_.add_argument("--no-annotate", action="store_true")
@@ -201,9 +204,7 @@ def _build_pip_sync(sync: argparse.ArgumentParser) -> None:
     _add_global(sync)
     sync.add_argument("src_files", nargs="+", metavar="SRC_FILE")
     _add_python(sync)
-    sync.add_argument("--extra", action="append", default=[])
-    sync.add_argument("--all-extras", action="store_true")
-    sync.add_argument("--group", action="append", default=[])
+    _add_selection(sync)
     sync.add_argument("--reinstall", action="store_true")
     _add_installing(sync)
 
@@ -286,9 +287,7 @@ def _build_lock(lock: argparse.ArgumentParser) -> None:
 
 def _build_sync(p: argparse.ArgumentParser) -> None:
     _project_common(p)
-    p.add_argument("--extra", action="append", default=[])
-    p.add_argument("--all-extras", action="store_true")
-    p.add_argument("--group", action="append", default=[])
+    _add_selection(p)
     p.add_argument("--no-dev", action="store_true")
     p.add_argument("--only-dev", action="store_true")
     p.add_argument("--inexact", action="store_true")
@@ -316,9 +315,7 @@ def _build_remove(remove: argparse.ArgumentParser) -> None:
 
 def _build_run(runp: argparse.ArgumentParser) -> None:
     _project_common(runp)
-    runp.add_argument("--extra", action="append", default=[])
-    runp.add_argument("--all-extras", action="store_true")
-    runp.add_argument("--group", action="append", default=[])
+    _add_selection(runp)
     runp.add_argument("--no-sync", action="store_true")
     runp.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND")
 
@@ -327,9 +324,7 @@ def _build_export(export: argparse.ArgumentParser) -> None:
     _project_common(export)
     export.add_argument("--format", choices=["requirements.txt", "pylock.toml"], default="requirements.txt")
     export.add_argument("-o", "--output-file")
-    export.add_argument("--extra", action="append", default=[])
-    export.add_argument("--all-extras", action="store_true")
-    export.add_argument("--group", action="append", default=[])
+    _add_selection(export)
     export.add_argument("--no-hashes", action="store_true")
 
 

@@ -85,6 +85,12 @@ class Context:
             raise self._unusable_cache(root, exc) from None
         return path
 
+    def warm_network(self) -> None:
+        """Let the HTTP client build its TLS context while the command reads its inputs,
+        unless no index will be asked (``--no-index``: find-links folders and local files)."""
+        if not _opt(self.ns, "no_index"):
+            self.client.warm_up()
+
     def _no_cache(self) -> bool:
         return bool(_opt(self.ns, "no_cache")) or _env_flag(self.env.get("TORCHUP_NO_CACHE"))
 

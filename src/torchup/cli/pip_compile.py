@@ -119,11 +119,9 @@ def report_json(result: Any) -> dict[str, Any]:
 
 
 def run(ns: argparse.Namespace) -> int:
-    from torchup.cli.pip_install import warm_network
-
     ctx = Context(ns)
     started = time.monotonic()
-    warm_network(ctx, ns)
+    ctx.warm_network()
     inputs = read_inputs(
         ctx,
         files=ns.src_files,

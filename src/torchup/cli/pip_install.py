@@ -152,9 +152,11 @@ def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = T
             raise HashMismatchError(url=pkg.file.url, expected=", ".join(sorted(wanted)), actual=sha)
 
 
-def _progress_callbacks(total_files: int):
-    if not output.settings.progress or total_files == 0:
-        return None, None, None
+def _progress_callbacks() -> tuple[Any, Callable[[str, int, int | None], None]] | None:
+    """A download progress display (not started) and its per-file callback; None when
+    progress is off (-q, --no-progress, not a terminal)."""
+    if not output.settings.progress:
+        return None
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
@@ -170,7 +172,7 @@ def _progress_callbacks(total_files: int):
             task = tasks[name] = progress.add_task(name, total=total)
         progress.update(task, completed=done, total=total)
 
-    return progress, on_progress, None
+    return progress, on_progress
 
 
 # Wheels unpacked at once (cold cache), besides this thread staging the ones already unpacked.
@@ -549,10 +551,10 @@ class WheelPipeline:
         (None when progress is off: -q, --no-progress, not a terminal)."""
         with self._display_lock:
             if self._display is None and not self._closed:
-                display, on_progress, _ = _progress_callbacks(1)
-                if display is not None:
-                    display.start()
-                    self._display, self._on_progress = display, on_progress
+                made = _progress_callbacks()
+                if made is not None:
+                    made[0].start()
+                    self._display, self._on_progress = made
             return self._on_progress
 
     def _stop_display(self) -> None:
@@ -584,20 +586,16 @@ def _pass_outcome(source: Future[PreparedWheel], target: Future[PreparedWheel]) 
 
 
 def _discard_finished(fut: Future[PreparedWheel]) -> None:
+    """Remove the staging directory a preparation left, once it has ended (``discard`` is
+    idempotent, so a wheel already collected may be passed too); a failed one left none."""
     if not fut.cancelled() and fut.exception() is None:
         fut.result().discard()
 
 
 def _discard_when_done(fut: Future[PreparedWheel]) -> None:
-    """Remove the staging directory of a preparation once it ends (cancelled if not begun).
-    ``discard`` is idempotent, so a wheel already collected may be passed too."""
-    if fut.cancel():
-        return
-    try:
-        prepared = fut.result()
-    except BaseException:  # noqa: BLE001 - it left nothing behind (prepare_wheel cleans up)
-        return
-    prepared.discard()
+    """Cancel a preparation not begun, else wait for it and discard what it staged."""
+    if not fut.cancel():
+        _discard_finished(fut)  # exception() waits for the end
 
 
 def _remove_stale_staging(scheme: Any) -> None:
@@ -874,17 +872,10 @@ def desired_from_selection(chosen: Sequence[Any], base_dir: Path) -> list[Any]:
     return desired
 
 
-def warm_network(ctx: Context, ns: argparse.Namespace) -> None:
-    """Let the HTTP client build its TLS context while the command reads its inputs, unless
-    no index will be asked (``--no-index``: find-links folders and local files only)."""
-    if not getattr(ns, "no_index", False):
-        ctx.client.warm_up()
-
-
 def run_install(ns: argparse.Namespace) -> int:
     ctx = Context(ns)
     started = time.monotonic()
-    warm_network(ctx, ns)
+    ctx.warm_network()
     inputs = read_inputs(
         ctx, packages=[_name_local_directory(p) for p in ns.packages], files=ns.requirements,
         constraints=ns.constraints, overrides=ns.overrides,
@@ -1148,7 +1139,7 @@ def run_sync(ns: argparse.Namespace) -> int:
             f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"
         )
         return 0
-    warm_network(ctx, ns)
+    ctx.warm_network()
     installed = scan_site_packages(interp.site_packages)
     requested: set[str] = {canonicalize_name(r.requirement.name) for r in inputs.requirements}
     with _early_pipeline(ctx, ns, interp, requested) as pipeline:

@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
+
+from torchup.requirements import file_url_path
 
 __all__ = ["Artifact", "cached_size", "fetch_artifacts", "hash_unhashed", "local_sha256"]
 
@@ -50,10 +52,17 @@ def _cache_slot(cache_dir: Path, artifact: Artifact) -> Path:
     return cache_dir / key / artifact.filename
 
 
+def _location(cache_dir: Path, artifact: Artifact) -> tuple[Path, bool]:
+    """Where ``artifact``'s file is or will be: (the file itself, True) for a ``file:`` URL,
+    else (its slot in the archive cache, False)."""
+    if urlparse(artifact.url).scheme == "file":
+        return Path(file_url_path(artifact.url)), True
+    return _cache_slot(cache_dir, artifact), False
+
+
 def cached_size(cache_dir: Path, artifact: Artifact) -> int | None:
     """The size of ``artifact``'s file in the cache (or of a local file), None if absent."""
-    parsed = urlparse(artifact.url)
-    path = Path(unquote(parsed.path)) if parsed.scheme == "file" else _cache_slot(cache_dir, artifact)
+    path, _local = _location(cache_dir, artifact)
     try:
         return path.stat().st_size
     except OSError:
@@ -141,14 +150,12 @@ def fetch_artifacts(
     """
 
     def one(artifact: Artifact) -> Path:
-        parsed = urlparse(artifact.url)
-        if parsed.scheme == "file":
-            path = Path(unquote(parsed.path))
-            _verify_local(path, artifact, cache_dir)
+        dest, local = _location(cache_dir, artifact)
+        if local:
+            _verify_local(dest, artifact, cache_dir)
             if on_done:
-                on_done(artifact, path, True)
-            return path
-        dest = _cache_slot(cache_dir, artifact)
+                on_done(artifact, dest, True)
+            return dest
         if dest.exists() and (artifact.size is None or dest.stat().st_size == artifact.size):
             if on_done:
                 on_done(artifact, dest, True)

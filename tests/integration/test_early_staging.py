@@ -37,25 +37,6 @@ D1 = DistSpec("d", "1.0")
 D2 = DistSpec("d", "2.0")
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
-@pytest.fixture
-def make_venv(cli: Cli, tmp_path: Path) -> Callable[[str], Venv]:
-    def make(name: str) -> Venv:
-        cli.ok("venv", tmp_path / name, "--python", sys.executable)
-        return Venv(tmp_path / name)
-
-    return make
-
-
-@pytest.fixture
-def venv(make_venv: Callable[[str], Venv]) -> Venv:
-    return make_venv(".venv")
-
-
 def _leftovers(venv: Venv) -> list[str]:
     return sorted(p.name for p in venv.site_packages.iterdir() if p.name.startswith(".torchup-"))
 

@@ -34,11 +34,6 @@ TORCH_DEPS = (
 )
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
 def _python311() -> str | None:
     if sys.version_info[:2] == (3, 11):
         return sys.executable

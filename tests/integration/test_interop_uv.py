@@ -74,11 +74,6 @@ def uv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
-@pytest.fixture
 def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
     publish(index_server, tmp_path / "dists", *WORLD)
     return index_server

@@ -36,20 +36,9 @@ OPT = DistSpec("opt", "0.1")
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
-@pytest.fixture
 def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
     publish(index_server, tmp_path / "dists", TOP, MID, LEAF1, LEAF2, OPT)
     return index_server
-
-
-@pytest.fixture
-def venv(cli: Cli, tmp_path: Path) -> Venv:
-    cli.ok("venv", tmp_path / ".venv", "--python", sys.executable)
-    return Venv(tmp_path / ".venv")
 
 
 def _pip(*args: str) -> str:

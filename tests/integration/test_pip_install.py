@@ -122,25 +122,6 @@ def index_args(server: IndexServer) -> list[str]:
     return ["--index-url", server.index_url("simple")]
 
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
-@pytest.fixture
-def make_venv(cli: Cli, tmp_path: Path) -> Callable[..., Venv]:
-    def make(name: str = ".venv", *extra: str) -> Venv:
-        cli.ok("venv", tmp_path / name, "--python", sys.executable, *extra)
-        return Venv(tmp_path / name)
-
-    return make
-
-
-@pytest.fixture
-def venv(make_venv: Callable[..., Venv]) -> Venv:
-    return make_venv()
-
-
 # --------------------------------------------------------------------------------------------
 # the package world most tests use
 # --------------------------------------------------------------------------------------------

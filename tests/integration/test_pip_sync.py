@@ -30,20 +30,9 @@ EXTRA = DistSpec(
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
-
-
-@pytest.fixture
 def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
     publish(index_server, tmp_path / "dists", A1, A2, B1, B11, G1, EXTRA)
     return index_server
-
-
-@pytest.fixture
-def venv(cli: Cli, tmp_path: Path) -> Venv:
-    cli.ok("venv", tmp_path / ".venv", "--python", sys.executable)
-    return Venv(tmp_path / ".venv")
 
 
 def _write(path: Path, text: str) -> Path:

@@ -519,3 +519,13 @@ def test_a_page_with_max_age_is_rewritten_to_renew_its_age(
     client.fetch_page(url)
     entry = cache.read_page(strip_credentials(url))
     assert entry is not None and entry.fetched_at == clock.now
+
+
+def test_find_links_file_with_a_percent_in_its_name(tmp_path: Path) -> None:
+    from torchup.cache import Cache
+    from torchup.index.client import HttpClient, path_to_url
+
+    odd = tmp_path / "a%41-1.0-py3-none-any.whl"
+    odd.write_bytes(b"payload")
+    client = HttpClient(Cache(None))
+    assert client.fetch_bytes(path_to_url(odd)) == b"payload"

@@ -5,7 +5,6 @@ parsers give (sdists: ``parse_sdist_filename``; wheels: name and version of
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -80,20 +79,3 @@ def test_memo_is_bounded() -> None:
     assert len(simple._NAME_VERSION_MEMO) <= simple._MEMO_LIMIT
     assert simple._name_version_of("p-3.0.tar.gz") == _sdist_reference("p-3.0.tar.gz")
 
-
-def test_file_url_path_decodes_once() -> None:
-    from torchup.requirements import file_url_path
-
-    assert file_url_path("file:///tmp/dists/a%2541-1.0-py3-none-any.whl") == "/tmp/dists/a%41-1.0-py3-none-any.whl"
-    assert file_url_path("file:///tmp/with%20space/x.whl") == "/tmp/with space/x.whl"
-    assert file_url_path("file://localhost/tmp/x.whl") == "/tmp/x.whl"
-
-
-def test_find_links_file_with_a_percent_in_its_name(tmp_path: Path) -> None:
-    from torchup.cache import Cache
-    from torchup.index.client import HttpClient, path_to_url
-
-    odd = tmp_path / "a%41-1.0-py3-none-any.whl"
-    odd.write_bytes(b"payload")
-    client = HttpClient(Cache(None))
-    assert client.fetch_bytes(path_to_url(odd)) == b"payload"

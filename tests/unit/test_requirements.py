@@ -409,3 +409,11 @@ def test_parse_requirement_string_labels_errors() -> None:
 def test_round_trip_to_dict() -> None:
     parsed = parse(SEED_004 + "-e ./proj[dev]\n--pre\n")
     assert RequirementsFile.from_dict(parsed.to_dict()) == parsed
+
+
+def test_file_url_path_decodes_once() -> None:
+    from torchup.requirements import file_url_path
+
+    assert file_url_path("file:///tmp/dists/a%2541-1.0-py3-none-any.whl") == "/tmp/dists/a%41-1.0-py3-none-any.whl"
+    assert file_url_path("file:///tmp/with%20space/x.whl") == "/tmp/with space/x.whl"
+    assert file_url_path("file://localhost/tmp/x.whl") == "/tmp/x.whl"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.integration.test_pip_install import Venv, index_args, publish, tree_snapshot
@@ -216,3 +217,66 @@ def test_early_downloads_show_in_the_progress_display(
     assert any("app" in bar for bar in bars) and any("dep" in bar for bar in bars), text
     assert "Resolved 2 packages" in text and " + app==1.0" in text and " + dep==1.0" in text
     assert venv.metadata_versions() == {"app": "1.0", "dep": "1.0"}
+
+
+def test_free_workers_take_the_biggest_waiting_wheel_first(
+    venv: Venv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Picks arrive in page order; a worker that frees up takes the biggest wheel waiting, so a
+    big one (botocore: 3,000 files) is not staged last, alone, after a dozen small ones. A
+    preparation cancelled while waiting never runs, and one still waiting when the pipeline
+    closes is cancelled rather than left pending."""
+    import threading
+
+    from torchup.cli.context import Context
+    from torchup.cli.parser import build_parser
+    from torchup.cli.pip_install import WheelPipeline, select_interpreter
+
+    monkeypatch.setenv("TORCHUP_CACHE_DIR", str(tmp_path / "cache"))
+    ns = build_parser().parse_args(["pip", "install", "x", "--python", str(venv.root)])
+    ctx = Context(ns)
+    interp = select_interpreter(ctx, ns)
+    started: list[int] = []
+    gate = threading.Event()
+
+    def job(size: int) -> Callable[[], Any]:
+        def run() -> Any:
+            started.append(size)
+            assert gate.wait(10)
+            return size
+
+        return run
+
+    with WheelPipeline.open(
+        ctx, interp, link_mode="hardlink", compile_bytecode=False, requested=set()
+    ) as pipeline:
+        workers = pipeline._executor()._max_workers
+        # Occupy every worker, then queue sizes in page order while they are busy.
+        busy = [pipeline._submit_stage(10**9, job(-1)) for _ in range(workers)]
+        while len(started) < workers:
+            gate.wait(0.01)
+        queued = {size: pipeline._submit_stage(size, job(size)) for size in (5, 900, 40, 7000, 1)}
+        assert queued[40].cancel()  # cancelled while waiting: never runs
+        last = pipeline._submit_stage(0, job(0))
+        gate.set()
+        assert [f.result(10) for f in busy] == [-1] * workers
+        assert [queued[s].result(10) for s in (7000, 900, 5, 1)] == [7000, 900, 5, 1]
+        assert last.result(10) == 0
+        assert started[workers:] == sorted(started[workers:], reverse=True) == [7000, 900, 5, 1, 0]
+        # One still waiting when the pipeline closes: cancelled, not pending forever.
+        gate.clear()
+        blockers = [pipeline._submit_stage(10**9, job(-2)) for _ in range(workers)]
+        while started.count(-2) < workers:
+            gate.wait(0.01)
+        orphan = pipeline._submit_stage(3, job(3))
+        pool = pipeline._executor()
+
+        def release_once_closing() -> None:
+            # The workers are freed only once the pipeline has begun shutting its pool down.
+            while not pool._shutdown:  # type: ignore[attr-defined]
+                gate.wait(0.01)
+            gate.set()
+
+        threading.Thread(target=release_once_closing).start()
+    assert all(b.result(10) == -2 for b in blockers)
+    assert orphan.cancelled() and 3 not in started

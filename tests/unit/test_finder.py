@@ -237,3 +237,47 @@ def test_file_groups_group_the_files(
             assert group.yanked == all(f.is_yanked for f in by_version[version])
     paths = [r.path for r in world.requests]
     assert len(paths) == len(set(paths))  # each page fetched once, for both views
+
+
+def test_prefetch_asks_for_the_biggest_cached_pages_first(
+    index_server: IndexServer, make_wheel: MakeWheel, tmp_path: Path
+) -> None:
+    """The provider orders a batch of prefetches by the size each page had when last cached
+    (Finder.cached_page_size): big pages take longest to read, and their projects' wheels
+    longest to stage. Unknown pages keep the order they were asked in."""
+    from torchup.resolver.provider import IndexProvider, Pkg
+    from torchup.target import Target
+
+    index_server.publish(
+        "pypi",
+        [make_wheel("small", "1.0")]
+        + [make_wheel("big", f"1.{i}") for i in range(12)]
+        + [make_wheel("mid", f"1.{i}") for i in range(4)],
+    )
+
+    def requested_order(cache_dir: Path) -> list[str]:
+        # refresh: revalidate every page (this server's pages are fresh for 10 minutes), so
+        # each prefetch shows as a request.
+        client = HttpClient(Cache(cache_dir), backoff=0.0, refresh=True)
+        finder = Finder(client, [IndexSource(index_server.index_url("pypi"), default=True)])
+        # One page worker and one provider worker: requests go out in prefetch order.
+        finder._max_workers = 1
+        provider = IndexProvider(Target.for_platform("3.12", "linux"), finder, None, workers=1)  # type: ignore[arg-type]
+        index_server.reset_stats()
+        try:
+            provider.prefetch([Pkg("small"), Pkg("mid"), Pkg("never-seen"), Pkg("big")])
+            for name in ("small", "mid", "never-seen", "big"):
+                provider._universe(name)
+        finally:
+            provider.close()
+            finder.close()
+        return [r.path.strip("/").split("/")[-1] for r in index_server.requests]
+
+    cache = tmp_path / "cache"
+    # Nothing cached yet: asked in the given order.
+    assert requested_order(cache) == ["small", "mid", "never-seen", "big"]
+    finder = Finder(HttpClient(Cache(cache)), [IndexSource(index_server.index_url("pypi"))])
+    sizes = {n: finder.cached_page_size(n) for n in ("small", "mid", "big", "never-seen")}
+    assert sizes["big"] > sizes["mid"] > sizes["small"] > 0 and sizes["never-seen"] == 0
+    # Then biggest first; the project no index has (404, not cached) keeps its place last.
+    assert requested_order(cache) == ["big", "mid", "small", "never-seen"]

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -286,6 +287,10 @@ class WheelPipeline:
         # place; with hard links that edit reached the unpacked cache too, so re-check it.
         self.forced: frozenset[str] = frozenset()
         self._pool: ThreadPoolExecutor | None = None
+        # Preparations waiting for a worker, biggest wheel first (see _submit_stage).
+        self._waiting: list[tuple[int, int, Future[PreparedWheel], Callable[[], PreparedWheel]]] = []
+        self._waiting_lock = threading.Lock()
+        self._submitted = 0
         self._early: dict[str, tuple[Any, Future[PreparedWheel]]] = {}
         self._early_lock = threading.Lock()
         self._closed = False
@@ -316,6 +321,11 @@ class WheelPipeline:
                 ctx, interp, link_mode=link_mode, compile_bytecode=compile_bytecode,
                 requested=requested,
             )
+            from torchup.install.wheel import import_installer
+
+            # installer's modules (~70 ms of imports on one core) load in a worker while the
+            # resolver waits for pages; else the first wheels picked wait for them.
+            pipeline._executor().submit(import_installer)
             try:
                 yield pipeline
             finally:
@@ -324,12 +334,39 @@ class WheelPipeline:
     def _executor(self) -> ThreadPoolExecutor:
         from concurrent.futures import ThreadPoolExecutor
 
-        with self._early_lock:  # called from resolver, page and download threads
+        with self._waiting_lock:  # called from resolver, page and download threads
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     max_workers=_UNPACK_WORKERS, thread_name_prefix="torchup-unpack"
                 )
             return self._pool
+
+    def _submit_stage(self, size: int, prepare: Callable[[], PreparedWheel]) -> Future[PreparedWheel]:
+        """Queue ``prepare`` (unpack and stage one wheel of ``size`` bytes); a free worker
+        takes the biggest waiting wheel, not the first queued. Picks arrive in page order,
+        and a big wheel (botocore: 3,000 files) queued behind a dozen small ones would be
+        staged last, alone, after resolution has ended."""
+        import heapq
+        from concurrent.futures import Future
+
+        fut: Future[PreparedWheel] = Future()
+        with self._waiting_lock:
+            self._submitted += 1
+            heapq.heappush(self._waiting, (-size, self._submitted, fut, prepare))
+        self._executor().submit(self._run_biggest)  # one run per queued wheel
+        return fut
+
+    def _run_biggest(self) -> None:
+        import heapq
+
+        with self._waiting_lock:
+            _, _, fut, prepare = heapq.heappop(self._waiting)
+        if not fut.set_running_or_notify_cancel():
+            return  # cancelled while waiting
+        try:
+            fut.set_result(prepare())
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
+            fut.set_exception(exc)
 
     def start_early(self, d: Any) -> None:
         """Start preparing ``d`` (a DesiredDist) now if it is a wheel: staged at once when its
@@ -342,15 +379,14 @@ class WheelPipeline:
         artifact = Artifact(
             name=d.canonical_name, url=d.url, filename=d.filename, hashes=_single_hashes(d.hashes)
         )
-        at_hand = cached_size(self.archives, artifact) is not None
-        executor = self._executor()
+        size = cached_size(self.archives, artifact)
         with self._early_lock:  # picks come from the resolver and from page workers
             if self._closed:
                 return  # a page read after the install ended
             if d.canonical_name in self._early:
                 return  # the first pick stands; a different final choice discards it
-            if at_hand:
-                fut = executor.submit(self._stage_at_hand, d, artifact)
+            if size is not None:
+                fut = self._submit_stage(size, partial(self._stage_at_hand, d, artifact))
             else:
                 fut = self._download_then_stage(d, artifact)
             self._early[d.canonical_name] = (d, fut)
@@ -379,7 +415,9 @@ class WheelPipeline:
                 path = fetch_artifacts(
                     self.ctx.client, self.archives, [artifact], on_progress=self._download_progress()
                 )[artifact.name]
-                staged = self._executor().submit(self._unpack_and_stage, d, path, "fetched")
+                staged = self._submit_stage(
+                    _file_size(path), partial(self._unpack_and_stage, d, path, "fetched")
+                )
             except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on it
                 outcome.set_exception(exc)
                 return
@@ -486,7 +524,8 @@ class WheelPipeline:
         def submit(d: Any, wheel: Path, origin: str) -> None:
             with guard:
                 if d.canonical_name not in unpacks:
-                    track(d.canonical_name, self._executor().submit(self._unpack_and_stage, d, Path(wheel), origin))
+                    prepare = partial(self._unpack_and_stage, d, Path(wheel), origin)
+                    track(d.canonical_name, self._submit_stage(_file_size(Path(wheel)), prepare))
 
         def on_done(artifact: Any, path: Path, cached: bool) -> None:
             if str(path).endswith(".whl"):  # sdists are built once every file is here
@@ -571,7 +610,19 @@ class WheelPipeline:
             self._downloads.shutdown(wait=True)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        # Their runs were cancelled with the pool: tell whoever holds their futures.
+        with self._waiting_lock:
+            waiting, self._waiting = self._waiting, []
+        for _, _, fut, _ in waiting:
+            fut.cancel()
         self._stop_display()
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # reported by the preparation itself
 
 
 def _pass_outcome(source: Future[PreparedWheel], target: Future[PreparedWheel]) -> None:

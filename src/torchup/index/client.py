@@ -639,6 +639,16 @@ class HttpClient:
             )
         return _Page(final_url, body, content_type)
 
+    def cached_page_size(self, url: str) -> int | None:
+        """The size of the page at ``url`` as last cached (None: not cached, or a local page).
+        One stat(): callers use it to guess which pages take longest."""
+        if _is_file_url(url):
+            return None
+        try:
+            return self.cache.path("simple-v1", strip_credentials(url)).stat().st_size
+        except OSError:
+            return None
+
     def _local_page(self, url: str) -> _Page | None:
         path = _local_path(url)
         base = path_to_url(path) if path.exists() else url

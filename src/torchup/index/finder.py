@@ -253,15 +253,29 @@ class Finder:
 
         Errors surface later, from the ``files()`` call that needs the page.
         """
+        ordered = self._prefetched_sources(sources)
+        for project in projects:
+            name = canonicalize_name(project)
+            for source in ordered:
+                self._submit(source, name)
+
+    def _prefetched_sources(self, sources: Sequence[IndexSource] | None) -> list[IndexSource]:
         ordered = self._ordered(sources)
         if self.strategy == "first-index":
             # Later indexes are asked only when earlier ones lack the project (see files()).
             first = next((s for s in ordered if s.kind == "simple"), None)
             ordered = [s for s in ordered if s.kind == "find-links" or s is first]
-        for project in projects:
-            name = canonicalize_name(project)
-            for source in ordered:
-                self._submit(source, name)
+        return ordered
+
+    def cached_page_size(self, project: str, sources: Sequence[IndexSource] | None = None) -> int:
+        """Bytes of ``project``'s pages that :meth:`prefetch` would fetch, as cached by the last
+        run (0 when none is): a guess at how long they take to read, for ordering prefetches."""
+        name = canonicalize_name(project)
+        return sum(
+            self.client.cached_page_size(source.project_url(name)) or 0
+            for source in self._prefetched_sources(sources)
+            if source.kind == "simple"
+        )
 
     def close(self) -> None:
         """Stop the background fetch threads (waits for running fetches)."""

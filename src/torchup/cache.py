@@ -38,10 +38,17 @@ __all__ = [
 ]
 
 Bucket = Literal[
-    "simple-v1", "metadata-v1", "wheels-v1", "archives-v1", "builds-v1", "interpreters-v1"
+    "simple-v1",
+    "simple-parsed-v1",
+    "metadata-v1",
+    "wheels-v1",
+    "archives-v1",
+    "builds-v1",
+    "interpreters-v1",
 ]
 BUCKETS: tuple[Bucket, ...] = (
     "simple-v1",
+    "simple-parsed-v1",
     "metadata-v1",
     "wheels-v1",
     "archives-v1",

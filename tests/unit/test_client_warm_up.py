@@ -48,3 +48,22 @@ def test_offline_client_starts_no_thread() -> None:
     before = {t.ident for t in threading.enumerate()}
     client.warm_up()
     assert not [t for t in threading.enumerate() if t.ident not in before and t.name == "torchup-tls"]
+
+
+def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(tmp_path: Path) -> None:
+    """SSL_CERT_FILE naming the bundle OpenSSL's defaults load anyway (this machine sets it to
+    the system bundle) is not parsed a second time; any other file still is."""
+    import ssl
+
+    from torchup.index.client import _is_default_cafile
+
+    default = ssl.get_default_verify_paths().cafile
+    if default is None:
+        pytest.skip("no default CA file on this machine")
+    assert _is_default_cafile(default)
+    copy = tmp_path / "copy.pem"
+    copy.write_bytes(Path(default).read_bytes())
+    assert not _is_default_cafile(str(copy))
+    assert not _is_default_cafile(str(tmp_path / "missing.pem"))
+    client = HttpClient(Cache(None), ssl_cert_file=default)
+    assert client._shared_ssl_context().cert_store_stats() == ssl.create_default_context().cert_store_stats()

@@ -6,8 +6,11 @@ arrives as constructor arguments; nothing here reads environment variables.
 
 Index pages go through the cache's ``simple-v1`` bucket with HTTP revalidation (ETag /
 Last-Modified -> conditional request -> 304 reuses the cached body; ``Cache-Control``
-``max-age`` / ``no-cache`` / ``no-store`` honoured). "Not found" (404, 403 as
-download.pytorch.org answers, 410) is data: :meth:`HttpClient.fetch_page` returns None.
+``max-age`` / ``no-cache`` / ``no-store`` honoured). A JSON page's files of one project, as
+grouped for the resolver, are kept in ``simple-parsed-v1`` with the digest of the body they
+were read from, so an unchanged page (PyPI sends the same bytes again on every run) is not
+decoded and grouped again. "Not found" (404, 403 as download.pytorch.org answers, 410) is
+data: :meth:`HttpClient.fetch_page` returns None.
 Credentials never appear in messages or cache keys: every URL shown goes through
 :func:`redact_url`.
 """
@@ -28,13 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from torchup.cache import Cache, PageEntry
 from torchup.errors import HashMismatchError, IndexError_, NetworkError
 from torchup.index.simple import (
     JSON_CONTENT_TYPE,
     DistFile,
+    JsonGroups,
     PageFiles,
     ProjectPage,
     parse_find_links,
@@ -140,6 +144,17 @@ def redact_url(url: str) -> str:
     user, sep, _password = userinfo.partition(":")
     netloc = f"{user}:****@{hostport}" if sep else f"****@{hostport}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _is_default_cafile(path: str) -> bool:
+    """Whether ``path`` is the CA file ``ssl.create_default_context()`` loads here."""
+    import ssl
+
+    default = ssl.get_default_verify_paths().cafile
+    try:
+        return default is not None and os.path.samefile(path, default)
+    except OSError:
+        return False
 
 
 def strip_credentials(url: str) -> str:
@@ -376,9 +391,11 @@ class HttpClient:
     def _ssl_context(self) -> ssl.SSLContext:
         import ssl
 
-        # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it.
+        # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it, unless it is
+        # the very file OpenSSL's defaults just loaded (it reads SSL_CERT_FILE itself when
+        # this process has it set): loading 150 certificates twice cost ~30 ms a command.
         context = ssl.create_default_context()
-        if self._ssl_cert_file:
+        if self._ssl_cert_file and not _is_default_cafile(self._ssl_cert_file):
             try:
                 context.load_verify_locations(cafile=self._ssl_cert_file)
             except (OSError, ssl.SSLError) as exc:
@@ -677,7 +694,9 @@ class HttpClient:
         """
         return self._parsed_page(
             url,
-            lambda data, base: parse_json_page(data, base, project=project, index=index),
+            lambda page: parse_json_page(
+                self._json_body(page, url), page.url, project=project, index=index
+            ),
             lambda text, base: parse_html_page(text, base, project=project, index=index),
         )
 
@@ -695,32 +714,62 @@ class HttpClient:
 
         return self._parsed_page(
             url,
-            lambda data, base: PageFiles.from_json(data, base, project=project, index=index),
+            lambda page: PageFiles.from_groups(self._json_groups(page, url, name), index),
             from_html,
         )
 
     def _parsed_page(
         self,
         url: str,
-        from_json: Callable[[Any, str], _Parsed],
+        from_json: Callable[[_Page], _Parsed],
         from_html: Callable[[str, str], _Parsed],
     ) -> _Parsed | None:
-        """Fetch the page at ``url`` and parse it by its Content-Type (JSON or HTML, with the
-        URL it was served from as base); a page that fails to parse is dropped from the cache."""
+        """Fetch the page at ``url`` and parse it by its Content-Type: a JSON page as it is,
+        an HTML page as text with the URL it was served from (the base of its links). A page
+        that fails to parse is dropped from the cache."""
         page = self._get_page(url)
         if page is None:
             return None
         with self._forget_bad_page(url):
-            data = self._json_body(page, url)
-            if data is not None:
-                return from_json(data, page.url)
+            if page.content_type and JSON_CONTENT_TYPE in page.content_type:
+                return from_json(page)
             return from_html(_decode_text(page.body, page.content_type), page.url)
 
+    def _json_groups(self, page: _Page, url: str, project: NormalizedName) -> JsonGroups:
+        """``project``'s files on the JSON ``page`` (fetched for ``url``), grouped by version.
+
+        Read from the ``simple-parsed-v1`` cache when it holds the groups made from this very
+        body (the same blake2b digest) served from the same URL: PyPI sends its pages without
+        validators, so every run downloads them again, nearly always byte-identical, and
+        reading the stored groups costs a fraction of decoding and grouping the JSON.
+        Otherwise the page is decoded and grouped, and the groups stored for the next run,
+        best effort: a cache that cannot be read or written only costs that time again.
+        """
+        if not self.cache.persistent:
+            # --no-cache: nothing stored would outlive this run, which reads each page once.
+            return JsonGroups.from_json(self._json_body(page, url), page.url, project)
+        key = f"{strip_credentials(url)} {project}"
+        # blake2b releases the GIL on large inputs: other pages' threads go on meanwhile.
+        source = hashlib.blake2b(page.body, digest_size=16).digest()
+        try:
+            blob = self.cache.read("simple-parsed-v1", key)
+        except OSError as exc:
+            logger.debug("parsed pages cannot be cached: %s", exc)
+            return JsonGroups.from_json(self._json_body(page, url), page.url, project)
+        if blob is not None:
+            found = JsonGroups.from_bytes(blob, source=source, page_url=page.url, project=project)
+            if found is not None:
+                return found
+        groups = JsonGroups.from_json(self._json_body(page, url), page.url, project)
+        try:
+            self.cache.write("simple-parsed-v1", key, groups.to_bytes(source))
+        except OSError as exc:
+            logger.debug("could not store the parse of %s: %s", redact_url(url), exc)
+        return groups
+
     @staticmethod
-    def _json_body(page: _Page, url: str) -> Any | None:
-        """The decoded body of a JSON page; None for an HTML page."""
-        if not (page.content_type and JSON_CONTENT_TYPE in page.content_type):
-            return None
+    def _json_body(page: _Page, url: str) -> Any:
+        """The decoded body of a JSON page; IndexError_ when it is not valid JSON."""
         try:
             return json.loads(page.body)
         except ValueError as exc:

@@ -17,8 +17,11 @@ Attributes understood (HTML ``data-*`` / JSON keys):
 
 from __future__ import annotations
 
+import marshal
 import posixpath
 import threading
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache, partial
@@ -44,6 +47,7 @@ __all__ = [
     "ProjectPage",
     "PageFiles",
     "FileGroup",
+    "JsonGroups",
     "parse_html_page",
     "parse_json_page",
     "parse_project_list_html",
@@ -639,9 +643,17 @@ def _json_dist(checked: _JsonEntry, index: str | None) -> DistFile:
     )
 
 
+# A group's decoded file entries, or (from a stored parse, see JsonGroups) their marshal bytes.
+_Entries = list[Mapping[str, Any]] | bytes
+
+
 def _build_json(
-    entries: Sequence[Mapping[str, Any]], resolver: _LinkResolver, index: str | None
+    entries: _Entries, resolver: _LinkResolver, index: str | None
 ) -> tuple[DistFile, ...]:
+    if isinstance(entries, bytes):
+        # Decoded only now: the entries of the versions a resolver never reads (nearly all)
+        # never become objects. JsonGroups.from_bytes checked the blob's checksum.
+        entries = marshal.loads(entries)
     # The entries passed _json_entries' checks once; they pass them again (the checks are
     # pure), which recomputes what the DistFile needs without having kept it per file.
     return tuple(_json_dist(checked, index) for checked in _json_entries(entries, resolver))
@@ -707,6 +719,155 @@ class FileGroup:
         return f"FileGroup({self.version}, yanked={self.yanked})"
 
 
+# One version's entries on a JSON page: (str of the version, every file yanked, the entries
+# in page order).
+_JsonGroup = tuple[str, bool, _Entries]
+
+# Starts every JsonGroups blob; the number is the blob's format. A stored parse must be what
+# this code would make of the same page: bump it whenever that changes, including when
+# _json_entries accepts or rejects other entries (a group's files are built by running it
+# again over the stored entries, which must all pass).
+_GROUPS_MAGIC = b"torchup-json-groups-1\n"
+_CRC_SIZE = 4
+# marshal's format 4 (Python 3.4+), pinned so every supported Python writes the same bytes.
+_MARSHAL_VERSION = 4
+
+
+@dataclass(frozen=True)
+class JsonGroups:
+    """One project's usable entries on a PEP 691 page, grouped by version, as plain data
+    (str, bool, int, bytes, list, dict) that :meth:`to_bytes` stores for :meth:`from_bytes`
+    to read back much faster than the page is decoded and grouped.
+
+    ``groups`` holds each version in order of first appearance as ``(str(version), every
+    file yanked, entries in page order)``; ``order[i]`` is the group of the page's i-th usable
+    entry. The entries are the decoded JSON objects that passed the page checks for
+    ``project`` against ``page_url`` (which their relative URLs resolve against); read from a
+    blob, each group's entries are still their ``marshal`` bytes, decoded when the group's
+    files are built.
+    """
+
+    page_url: str
+    project: NormalizedName
+    groups: list[_JsonGroup]
+    order: list[int]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], page_url: str, project: str) -> JsonGroups:
+        """Group ``project``'s files on a decoded PEP 691 page: :func:`parse_json_page`'s
+        checks and errors, and its files of ``project``, as decoded entries."""
+        raw_files = _check_json_page(data, page_url)
+        name = canonicalize_name(project)
+        index_of: dict[Version, int] = {}
+        by_group: list[list[Mapping[str, Any]]] = []
+        order: list[int] = []
+        previous: Version | None = None
+        current = 0
+        for entry, (_name, version), _url, _fragment in _json_entries(
+            raw_files, _LinkResolver(page_url), name
+        ):
+            # Indexes list a release's files together and equal strings give one (memoised)
+            # Version object: mostly no hashing at all. An equal but distinct object still
+            # finds its group through the dict.
+            if version is not previous:
+                current = index_of.setdefault(version, len(by_group))
+                if current == len(by_group):
+                    by_group.append([])
+                previous = version
+            by_group[current].append(entry)
+            order.append(current)
+        groups: list[_JsonGroup] = [
+            (str(version), all(_json_yanked(e) is not None for e in entries), entries)
+            for version, entries in zip(index_of, by_group, strict=True)
+        ]
+        return cls(page_url, name, groups, order)
+
+    def to_bytes(self, source: bytes) -> bytes:
+        """A blob that :meth:`from_bytes` turns back into these groups when given the same
+        ``source`` (what identifies the page body they were made from: a digest).
+
+        Each group's entries are marshalled on their own, so that reading the blob back
+        creates no object per file (a popular project lists tens of thousands), and the whole
+        is checksummed. Entries decoded from JSON always marshal; others may raise
+        ``ValueError``."""
+        groups = [
+            (
+                text,
+                yanked,
+                entries if isinstance(entries, bytes) else marshal.dumps(entries, _MARSHAL_VERSION),
+            )
+            for text, yanked, entries in self.groups
+        ]
+        body = marshal.dumps(
+            (source, self.page_url, self.project, groups, self.order), _MARSHAL_VERSION
+        )
+        return _GROUPS_MAGIC + zlib.crc32(body).to_bytes(_CRC_SIZE, "big") + body
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes, *, source: bytes, page_url: str, project: str
+    ) -> JsonGroups | None:
+        """The groups :meth:`to_bytes` stored for ``source``, ``page_url`` and ``project``;
+        None for any other blob: made for another body, page or project, of another format,
+        truncated or corrupt. Never raises.
+
+        The checksum catches damage; the structure is checked too (types, one group per
+        version, ``order`` naming every group and no other), so :meth:`PageFiles.from_groups`
+        cannot fail on what this returns. A group's entries are what :meth:`to_bytes` wrote
+        (the checksum vouches for them) and their fields are checked again, as any page's
+        are, when the group's files are built."""
+        start = len(_GROUPS_MAGIC) + _CRC_SIZE
+        if len(data) < start or not data.startswith(_GROUPS_MAGIC):
+            return None
+        body = memoryview(data)[start:]
+        if zlib.crc32(body) != int.from_bytes(data[len(_GROUPS_MAGIC) : start], "big"):
+            return None
+        try:
+            stored = marshal.loads(body)
+        except (EOFError, ValueError, TypeError):
+            return None
+        if type(stored) is not tuple or len(stored) != 5:
+            return None
+        stamp, url, name, groups, order = stored
+        if (
+            type(stamp) is not bytes
+            or stamp != source
+            or type(url) is not str
+            or url != page_url
+            or type(name) is not str
+            or name != canonicalize_name(project)
+            or type(groups) is not list
+            or type(order) is not list
+        ):
+            return None
+        try:
+            if not _well_formed(groups, order):
+                return None
+        except (TypeError, ValueError):  # unhashable items in order; a version too long to parse
+            return None
+        return cls(url, NormalizedName(name), groups, order)
+
+
+def _well_formed(groups: list[Any], order: list[Any]) -> bool:
+    """Whether unmarshalled ``groups`` and ``order`` have the shape :meth:`JsonGroups.to_bytes`
+    gives them: (str, bool, bytes) groups of distinct valid versions, each named in ``order``
+    (a list of group numbers)."""
+    versions: set[Version] = set()
+    for group in groups:
+        if type(group) is not tuple or len(group) != 3:
+            return False
+        text, yanked, entries = group
+        if type(text) is not str or type(yanked) is not bool or type(entries) is not bytes:
+            return False
+        version = _valid_version(text)
+        if version is None or version in versions:
+            return False
+        versions.add(version)
+    named = Counter(order)
+    # Counters compare 1.0 and True equal to 1: the type is checked too.
+    return len(named) == len(groups) and all(type(i) is int and 0 <= i < len(groups) for i in named)
+
+
 class PageFiles:
     """One project's files on one page (or find-links location): in page order (``files()``)
     and grouped by version (``groups``, versions in order of first appearance, each group's
@@ -734,47 +895,30 @@ class PageFiles:
         cls, data: Mapping[str, Any], page_url: str, *, project: str, index: str | None = None
     ) -> PageFiles:
         """``parse_json_page(data, page_url, index=index)``'s files of ``project`` (same
-        checks, same errors, same DistFile values) without building any DistFile yet.
+        checks, same errors, same DistFile values) without building any DistFile yet."""
+        return cls.from_groups(JsonGroups.from_json(data, page_url, project), index)
 
-        Only the decoded entries are kept (no object per file): a page's thousands of small
-        objects, kept for the whole run, are what Python's cyclic GC would walk again and
-        again."""
-        raw_files = _check_json_page(data, page_url)
-        resolver = _LinkResolver(page_url)
-        in_order: list[Mapping[str, Any]] = []
-        by_version: dict[Version, list[Mapping[str, Any]]] = {}
-        previous: Version | None = None
-        group: list[Mapping[str, Any]] = []
-        for entry, (_name, version), _url, _fragment in _json_entries(
-            raw_files, resolver, canonicalize_name(project)
-        ):
-            # Indexes list a release's files together and equal strings give one (memoised)
-            # Version object: mostly no hashing at all. An equal but distinct object still
-            # finds its group through the dict.
-            if version is not previous:
-                group = by_version.setdefault(version, [])
-                previous = version
-            group.append(entry)
-            in_order.append(entry)
-        groups = {
-            v: FileGroup(
-                v,
-                all(_json_yanked(e) is not None for e in entries),
-                partial(_build_json, entries, resolver, index),
-            )
-            for v, entries in by_version.items()
-        }
+    @classmethod
+    def from_groups(cls, grouped: JsonGroups, index: str | None = None) -> PageFiles:
+        """The files of a grouped JSON page, each group's built only when first read.
+
+        Only the entries are kept, no object per file (and none at all for a group still in
+        its marshal bytes): a page's thousands of small objects, kept for the whole run, are
+        what Python's cyclic GC would walk again and again."""
+        resolver = _LinkResolver(grouped.page_url)
+        in_order = [
+            FileGroup(_version(text), yanked, partial(_build_json, entries, resolver, index))
+            for text, yanked, entries in grouped.groups
+        ]
+        order = grouped.order
 
         def all_files() -> tuple[DistFile, ...]:
-            # Built through the groups, so each file is one object whichever way it is read.
-            built = {
-                id(e): f
-                for v, entries in by_version.items()
-                for e, f in zip(entries, groups[v].files, strict=True)
-            }
-            return tuple(built[id(e)] for e in in_order)
+            # Built through the groups, so each file is one object whichever way it is read:
+            # the page's n-th file is the next one not yet taken from its group.
+            pending = [iter(group.files) for group in in_order]
+            return tuple(next(pending[i]) for i in order)
 
-        return cls(groups, all_files)
+        return cls({group.version: group for group in in_order}, all_files)
 
     def files(self) -> tuple[DistFile, ...]:
         return self._all()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from torchup.cache import Bucket, Cache
     from torchup.index.client import HttpClient
-    from torchup.index.finder import IndexSource
+    from torchup.index.finder import Finder, IndexSource
     from torchup.resolver.sources import IndexPin
     from torchup.target import Target
 
@@ -55,6 +55,7 @@ class Context:
         self.env: Mapping[str, str] = dict(os.environ) if env is None else env
         self._cache = _cache
         self._client = _client
+        self._finders: dict[tuple[object, ...], Finder] = {}
 
     def __repr__(self) -> str:
         return f"Context(ns={self.ns!r}, env=..., _cache={self._cache!r}, _client={self._client!r})"
@@ -243,6 +244,19 @@ class Context:
             ]
         ]
         return indexes, find_links
+
+    def finder(self, sources: Sequence[IndexSource]) -> Finder:
+        """The Finder over ``sources`` for this command: one per set of sources, so the pages
+        fetched before resolving (:func:`~torchup.cli.resolve_cmd.prefetch_root_pages`) are
+        the resolver's, and a second resolution (a build environment, another target) reads
+        each page once too."""
+        from torchup.index.finder import Finder
+
+        key = (tuple(sources), self.index_strategy)
+        finder = self._finders.get(key)
+        if finder is None:
+            finder = self._finders[key] = Finder(self.client, sources, strategy=self.index_strategy)  # type: ignore[arg-type]
+        return finder
 
     @property
     def index_strategy(self) -> str:

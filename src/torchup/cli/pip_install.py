@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from torchup.cli import output
 from torchup.cli.context import Context
-from torchup.cli.resolve_cmd import Inputs, read_inputs, resolve_inputs
+from torchup.cli.resolve_cmd import Inputs, prefetch_root_pages, read_inputs, resolve_inputs
 from torchup.errors import ConfigError, EnvironmentError_, InstallError, InvalidWheelError
 
 if TYPE_CHECKING:
@@ -944,6 +944,7 @@ def run_install(ns: argparse.Namespace) -> int:
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
     interp = select_interpreter(ctx, ns)
+    prefetch_root_pages(ctx, inputs, interp.target())
     # Local projects are built into a temporary directory that lives until they are installed
     # (it used to be a mkdtemp() per `pip install` that was never removed, even when empty).
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
@@ -1191,6 +1192,7 @@ def run_sync(ns: argparse.Namespace) -> int:
         )
         return 0
     ctx.warm_network()
+    prefetch_root_pages(ctx, inputs, target)
     installed = scan_site_packages(interp.site_packages)
     requested: set[str] = {canonicalize_name(r.requirement.name) for r in inputs.requirements}
     with _early_pipeline(ctx, ns, interp, requested) as pipeline:

@@ -200,6 +200,51 @@ class ResolvedRun:
     backend_choice: Any = None
 
 
+def _index_sources(ctx: Context, inputs: Inputs) -> tuple[list[Any], list[Any]]:
+    return ctx.index_sources(
+        file_index_url=inputs.index_url,
+        file_extra_urls=inputs.extra_index_urls,
+        file_find_links=inputs.find_links,
+        file_no_index=inputs.no_index,
+    )
+
+
+def prefetch_root_pages(ctx: Context, inputs: Inputs, target: Any) -> None:
+    """Start reading the index pages of the root requirements now, biggest first (by their
+    size when last cached), while the command goes on importing the resolver and the
+    installer and setting up: about 0.1 s of a warm install happens before the resolver asks
+    for its first page, and this way the network is busy meanwhile. :func:`resolve_inputs`
+    with the same ``ctx`` and ``inputs`` finds them fetched or in flight (``ctx.finder``).
+
+    Packages whose index depends on the torch backend (chosen later, in resolve_inputs) are
+    left to the resolver, as are direct URLs and requirements whose markers exclude
+    ``target``."""
+    from packaging.utils import canonicalize_name
+
+    if not inputs.requirements:
+        return
+    indexes, find_links = _index_sources(ctx, inputs)
+    if not indexes:
+        return  # --no-index: find-links folders and local files are read when needed
+    backend_routed: frozenset[str] = frozenset()
+    if ctx.torch_backend_request():
+        from torchup.torch.routing import TORCH_FAMILY
+
+        backend_routed = frozenset(TORCH_FAMILY)
+    policy = ctx.index_policy(indexes, find_links)
+    finder = ctx.finder([*indexes, *find_links])
+    names = [
+        name
+        for rr in inputs.requirements
+        if rr.requirement.url is None and target.evaluate(rr.requirement.marker, [])
+        if (name := canonicalize_name(rr.requirement.name)) not in backend_routed
+        and name not in inputs.direct_files
+    ]
+    sources = {name: policy.sources_for(name, target) for name in dict.fromkeys(names)}
+    for name in sorted(sources, key=lambda n: -finder.cached_page_size(n, sources[n])):
+        finder.prefetch([name], sources[name])
+
+
 def resolve_inputs(
     ctx: Context, ns: argparse.Namespace, inputs: Inputs, *, python: str | None = None,
     preferences: dict[str, Any] | None = None, installed: dict[str, Any] | None = None,
@@ -216,7 +261,6 @@ def resolve_inputs(
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
-    from torchup.index.finder import Finder
     from torchup.index.metadata import MetadataFetcher
     from torchup.resolver.candidates import BinaryPolicy
     from torchup.resolver.provider import IndexProvider, ProviderOptions
@@ -225,12 +269,7 @@ def resolve_inputs(
 
     if target is None:
         target = ctx.target(python)
-    indexes, find_links = ctx.index_sources(
-        file_index_url=inputs.index_url,
-        file_extra_urls=inputs.extra_index_urls,
-        file_find_links=inputs.find_links,
-        file_no_index=inputs.no_index,
-    )
+    indexes, find_links = _index_sources(ctx, inputs)
     policy = ctx.index_policy(indexes, find_links)
     backend_request = ctx.torch_backend_request()
     choice = None
@@ -255,7 +294,7 @@ def resolve_inputs(
     pre_packages: frozenset[str] = frozenset()
     if channel == "nightly":
         pre_packages = frozenset(routing.TORCH_FAMILY)
-    finder = Finder(ctx.client, [*indexes, *find_links], strategy=ctx.index_strategy)  # type: ignore[arg-type]
+    finder = ctx.finder([*indexes, *find_links])
     fetcher = MetadataFetcher(ctx.client)
     constraints: dict[str, tuple[Any, ...]] = {}
     for c in inputs.constraints:

@@ -22,6 +22,8 @@ from torchup.errors import InstallError, InvalidWheelError
 from torchup.install import wheel as wheel_mod
 from torchup.install.interpreters import Interpreter
 from torchup.install.wheel import (
+    UnpackedFile,
+    UnpackedWheel,
     WheelLimits,
     _member_problem,
     commit_wheels,
@@ -392,6 +394,24 @@ def test_unpacked_files_keep_their_modes(tmp_path: Path) -> None:
     assert stat.S_IMODE((tree.root / "evil" / "run.sh").stat().st_mode) == 0o777 & ~mask
     assert stat.S_IMODE((tree.root / "evil" / "data.txt").stat().st_mode) == 0o666 & ~mask
     assert (tree.root / "evil" / "data.txt").read_bytes() == b"x" * 3_000_000  # chunked
+
+
+def test_the_cache_manifest_round_trips_and_refuses_other_shapes(tmp_path: Path) -> None:
+    unpacked = unpack_wheel(build_wheel(HELLO, tmp_path / "w"), tmp_path / "tree")
+    data = json.loads(json.dumps(unpacked.to_dict()))
+    assert data["files"][0] == list(unpacked.files[0])  # [path, hash, size, executable]
+    again = UnpackedWheel.from_dict(unpacked.root, data)
+    assert again == unpacked
+    assert all(type(f) is UnpackedFile for f in again.files)
+    first = again.files[0]
+    assert (first.path, first.hash, first.size, first.executable) == tuple(data["files"][0])
+    # What unpack_wheel_cached takes for "not cached" (ValueError, KeyError, TypeError).
+    with pytest.raises(ValueError):
+        UnpackedWheel.from_dict(unpacked.root, {**data, "version": 0})
+    with pytest.raises(TypeError):
+        UnpackedWheel.from_dict(unpacked.root, {**data, "files": [r[:3] for r in data["files"]]})
+    with pytest.raises(KeyError):
+        UnpackedWheel.from_dict(unpacked.root, {k: v for k, v in data.items() if k != "files"})
 
 
 def test_a_big_wheel_is_unpacked_by_several_threads_with_the_same_result(

@@ -124,6 +124,106 @@ def test_record_text_matches_installers_construct_record_file() -> None:
     assert wheel_mod._record_text(rows) == expected
 
 
+def _file(path: str, i: int = 0) -> UnpackedFile:
+    return UnpackedFile(path, f"sha256=h{i}", i, False)
+
+
+_SCRIPTS_PREFIX = "../../../bin/"
+
+# (installer's records as (scheme, path, hash, size), the root files staged in bulk):
+# _record_text(rows, files) must write what installer's construct_record_file writes for the
+# records followed by one per file (its stable sort by path, its csv.writer).
+RECORD_MERGES: dict[str, tuple[list[tuple[str, str, str, int | None]], list[UnpackedFile]]] = {
+    "files-only": ([], [_file("b.py", 1), _file("a.py", 2)]),
+    "interleaved": (
+        [
+            ("purelib", "pkg-1.0.dist-info/RECORD", "", None),
+            ("purelib", "pkg-1.0.dist-info/METADATA", "sha256=m", 9),
+            ("purelib", "zz/last.py", "sha256=z", 3),
+            ("scripts", "0first", "sha256=f", 4),
+        ],
+        [_file(f"pkg/m{i % 7}/f{i}.py", i) for i in range(40)] + [_file("aaa.py"), _file("zzz")],
+    ),
+    # Scripts named like a root file: they keep their place before it, in their order.
+    "equal-paths": (
+        [("scripts", "tool", "sha256=t", 2), ("scripts", "a", "sha256=u", 5),
+         ("scripts", "tool", "sha256=v", 6)],
+        [_file("tool", 1), _file("tool.py", 2), _file("a", 3)],
+    ),
+    "after-every-file": ([("purelib", "zzz", "sha256=z", 1)], [_file("b"), _file("a")]),
+    "before-every-file": ([("purelib", "0", "sha256=z", 1)], [_file("b"), _file("a")]),
+    "prefix-paths": (
+        [("purelib", "a", "sha256=a", 1)],
+        [_file("a+b"), _file("a/b"), _file("a-b"), _file("a b"), UnpackedFile("a0", "sha256=x", 0, True)],
+    ),
+    "needs-quoting": (
+        [("purelib", "c,d.py", "sha256=c", 1), ("purelib", "pkg-1.0.dist-info/RECORD", "", None)],
+        [_file('q"uote.py'), _file("a,b.py"), _file("new\nline.py"), _file("plain.py")],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RECORD_MERGES)
+def test_record_text_of_bulk_files_is_installers(case: str) -> None:
+    records, files = RECORD_MERGES[case]
+    entries = [
+        (scheme, RecordEntry(path, Hash.parse(digest) if digest else None, size))
+        for scheme, path, digest, size in records
+    ] + [("purelib", RecordEntry(f.path, Hash.parse(f.hash), f.size)) for f in files]
+
+    def prefix(scheme: str) -> str | None:
+        return _SCRIPTS_PREFIX if scheme == "scripts" else None
+
+    with construct_record_file(entries, prefix) as stream:  # type: ignore[arg-type]
+        expected = stream.read().decode("utf-8")
+    rows: list[tuple[str, str, str, str | int]] = [
+        (r.path, *r.to_row(prefix(s))) for s, r in entries[: len(records)]
+    ]
+    assert wheel_mod._record_text(list(rows), files) == expected
+    # The same as the files given as plain rows (the one sort of everything).
+    as_rows: list[tuple[str, str, str, str | int]] = [
+        *rows, *[(f.path, f.path, f.hash, f.size) for f in files]
+    ]
+    assert wheel_mod._record_text(as_rows) == expected
+
+
+# -- which files are staged in bulk ---------------------------------------------------------------
+
+ROOT_FILE_PATHS = [
+    "pkg/__init__.py",
+    "pkg-1.0.dist-info/METADATA",  # installer's
+    "pkg-1.0.data/scripts/tool",  # installer's
+    "pkg-1.0.dist-info.py",  # not in the .dist-info directory
+    "pkg/__pycache__/mod.cpython-311.pyc",  # installer's (it skips these with a warning)
+    "__pycache__/top.cpython-311.pyc",  # installer's
+    "pkg/deep/__pycache__/x/y.pyc",  # installer's: __pycache__ anywhere above
+    "pkg/not__pycache__/x.py",
+    "pkg/__pycache__x/y.py",
+    "pkg/__pycache__",  # a file of that name
+    "pkg/line\n__pycache__/x.py",  # not a path component
+    "ünï/__pycache__/ü.pyc",  # installer's
+    "top.py",
+]
+
+
+@pytest.mark.parametrize(
+    "paths",
+    [ROOT_FILE_PATHS, [p for p in ROOT_FILE_PATHS if "__pycache__/" not in p], []],
+    ids=["mixed", "no-pycache", "empty"],
+)
+def test_root_files_are_those_outside_dist_info_data_and_pycache(paths: list[str]) -> None:
+    files = tuple(UnpackedFile(p, "sha256=x", i, False) for i, p in enumerate(paths))
+    unpacked = wheel_mod.UnpackedWheel(Path("/t"), "pkg", "1.0", "pkg-1.0.dist-info", files)
+    for_installer = [
+        f.path.startswith(("pkg-1.0.dist-info/", "pkg-1.0.data/"))
+        or "/__pycache__/" in "/" + f.path
+        for f in files
+    ]
+    bulk, rest = wheel_mod._root_files(unpacked)
+    assert bulk == [f for f, theirs in zip(files, for_installer, strict=True) if not theirs]
+    assert rest == [f for f, theirs in zip(files, for_installer, strict=True) if theirs]
+
+
 # -- whole installs -------------------------------------------------------------------------------
 
 

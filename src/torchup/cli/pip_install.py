@@ -344,7 +344,7 @@ class WheelPipeline:
     def _submit_stage(self, size: int, prepare: Callable[[], PreparedWheel]) -> Future[PreparedWheel]:
         """Queue ``prepare`` (unpack and stage one wheel of ``size`` bytes); a free worker
         takes the biggest waiting wheel, not the first queued. Picks arrive in page order,
-        and a big wheel (botocore: 3,000 files) queued behind a dozen small ones would be
+        and a big wheel (botocore: 2,000 files, 900 directories) queued behind a dozen small ones would be
         staged last, alone, after resolution has ended."""
         import heapq
         from concurrent.futures import Future

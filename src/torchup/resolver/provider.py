@@ -301,7 +301,7 @@ class IndexProvider:
     def prefetch(self, packages: Sequence[Pkg]) -> None:
         """Start fetching index pages (and then the best candidate's metadata) in the background,
         the biggest pages last seen first: they take longest to read and parse, and their
-        projects' wheels (botocore: 3,000 files) longest to stage once picked."""
+        projects' wheels (botocore: 2,000 files) longest to stage once picked."""
         names = list(dict.fromkeys(pkg.name for pkg in packages if pkg != ROOT))
         size_of = getattr(self.finder, "cached_page_size", None)
         if size_of is not None and len(names) > 1:

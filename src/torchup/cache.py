@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "BUCKETS",
@@ -46,15 +46,7 @@ Bucket = Literal[
     "builds-v1",
     "interpreters-v1",
 ]
-BUCKETS: tuple[Bucket, ...] = (
-    "simple-v1",
-    "simple-parsed-v1",
-    "metadata-v1",
-    "wheels-v1",
-    "archives-v1",
-    "builds-v1",
-    "interpreters-v1",
-)
+BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
 _TMP_PREFIX = ".tmp-"
 _LOCK_SUFFIX = ".lock"

@@ -243,7 +243,7 @@ def test_prefetch_asks_for_the_biggest_cached_pages_first(
     index_server: IndexServer, make_wheel: MakeWheel, tmp_path: Path
 ) -> None:
     """The provider orders a batch of prefetches by the size each page had when last cached
-    (Finder.cached_page_size): big pages take longest to read, and their projects' wheels
+    (Finder.biggest_first): big pages take longest to read, and their projects' wheels
     longest to stage. Unknown pages keep the order they were asked in."""
     from torchup.resolver.provider import IndexProvider, Pkg
     from torchup.target import Target
@@ -259,9 +259,10 @@ def test_prefetch_asks_for_the_biggest_cached_pages_first(
         # refresh: revalidate every page (this server's pages are fresh for 10 minutes), so
         # each prefetch shows as a request.
         client = HttpClient(Cache(cache_dir), backoff=0.0, refresh=True)
-        finder = Finder(client, [IndexSource(index_server.index_url("pypi"), default=True)])
         # One page worker and one provider worker: requests go out in prefetch order.
-        finder._max_workers = 1
+        finder = Finder(
+            client, [IndexSource(index_server.index_url("pypi"), default=True)], max_workers=1
+        )
         provider = IndexProvider(Target.for_platform("3.12", "linux"), finder, None, workers=1)  # type: ignore[arg-type]
         index_server.reset_stats()
         try:

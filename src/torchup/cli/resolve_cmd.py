@@ -240,9 +240,9 @@ def prefetch_root_pages(ctx: Context, inputs: Inputs, target: Any) -> None:
         if (name := canonicalize_name(rr.requirement.name)) not in backend_routed
         and name not in inputs.direct_files
     ]
-    sources = {name: policy.sources_for(name, target) for name in dict.fromkeys(names)}
-    for name in sorted(sources, key=lambda n: -finder.cached_page_size(n, sources[n])):
-        finder.prefetch([name], sources[name])
+    requests = [(name, policy.sources_for(name, target)) for name in dict.fromkeys(names)]
+    for project, sources in finder.biggest_first(requests):
+        finder.prefetch([project], sources)
 
 
 def resolve_inputs(

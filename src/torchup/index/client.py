@@ -745,9 +745,12 @@ class HttpClient:
         Otherwise the page is decoded and grouped, and the groups stored for the next run,
         best effort: a cache that cannot be read or written only costs that time again.
         """
+        def parse() -> JsonGroups:
+            return JsonGroups.from_json(self._json_body(page, url), page.url, project)
+
         if not self.cache.persistent:
             # --no-cache: nothing stored would outlive this run, which reads each page once.
-            return JsonGroups.from_json(self._json_body(page, url), page.url, project)
+            return parse()
         key = f"{strip_credentials(url)} {project}"
         # blake2b releases the GIL on large inputs: other pages' threads go on meanwhile.
         source = hashlib.blake2b(page.body, digest_size=16).digest()
@@ -755,12 +758,12 @@ class HttpClient:
             blob = self.cache.read("simple-parsed-v1", key)
         except OSError as exc:
             logger.debug("parsed pages cannot be cached: %s", exc)
-            return JsonGroups.from_json(self._json_body(page, url), page.url, project)
+            return parse()
         if blob is not None:
             found = JsonGroups.from_bytes(blob, source=source, page_url=page.url, project=project)
             if found is not None:
                 return found
-        groups = JsonGroups.from_json(self._json_body(page, url), page.url, project)
+        groups = parse()
         try:
             self.cache.write("simple-parsed-v1", key, groups.to_bytes(source))
         except OSError as exc:

@@ -25,7 +25,6 @@ Nothing in this module writes outside the install scheme's directories and the c
 from __future__ import annotations
 
 import base64
-import bisect
 import csv
 import errno
 import functools
@@ -813,8 +812,7 @@ def _record_text(
     (scheme-relative path, path, hash, size), written in the order of the first (a stable sort,
     as installer's) with csv.writer (delimiter ``,``, quotechar ``"``, lineterminator ``\\n``,
     minimal quoting). ``files`` (the root files staged in bulk) are more rows after ``rows``,
-    each ``(f.path, f.path, f.hash, f.size)``; their paths are distinct. Sorts ``rows`` in
-    place.
+    each ``(f.path, f.path, f.hash, f.size)``.
 
     csv.writer costs about 2 us a row, most of RECORD's cost for torch (12,000 rows), yet
     quotes almost nothing: only fields holding ``,``, ``"``, ``\\n`` or (Python 3.13+)
@@ -824,35 +822,17 @@ def _record_text(
     row. (Three fields a row: csv's other special case, a row that is a single empty field,
     cannot arise.)
     """
-    rows.sort(key=_FIRST)
-    lines = [f"{path},{digest},{size}\n" for _, path, digest, size in rows]
-    if files:
-        # The files' lines are made from the UnpackedFile tuples as they are (no 4-tuple per
-        # file), sorted on their own, and the few other rows are merged in by bisection: a
-        # row goes before files with an equal path, as the stable sort of rows + files has it.
-        ordered = sorted(files, key=_FIRST)
-        keys = list(map(_FIRST, ordered))
-        file_lines = [f"{path},{digest},{size}\n" for path, digest, size, _ in ordered]
-        merged: list[str] = []
-        start = 0
-        for key, line in zip(map(_FIRST, rows), lines, strict=True):
-            at = bisect.bisect_left(keys, key, start)
-            merged += file_lines[start:at]
-            merged.append(line)
-            start = at
-        merged += file_lines[start:]
-        lines = merged
-    text = "".join(lines)
+    every = rows + [(path, path, digest, size) for path, digest, size, _ in files]
+    every.sort(key=_FIRST)
+    text = "".join([f"{path},{digest},{size}\n" for _, path, digest, size in every])
     if (
-        text.count(",") == 2 * len(lines)
-        and text.count("\n") == len(lines)
+        text.count(",") == 2 * len(every)
+        and text.count("\n") == len(every)
         and '"' not in text
         and "\r" not in text
         and "\x00" not in text
     ):
         return text
-    every = rows + [(path, path, digest, size) for path, digest, size, _ in files]
-    every.sort(key=_FIRST)  # stable: the same order as above
     out = io.StringIO(newline="")
     csv.writer(out, delimiter=",", quotechar='"', lineterminator="\n").writerows(
         row[1:] for row in every

@@ -300,13 +300,11 @@ class IndexProvider:
 
     def prefetch(self, packages: Sequence[Pkg]) -> None:
         """Start fetching index pages (and then the best candidate's metadata) in the background,
-        the biggest pages last seen first: they take longest to read and parse, and their
-        projects' wheels (botocore: 2,000 files) longest to stage once picked."""
+        in the finder's order (``biggest_first``) where it has one."""
         names = list(dict.fromkeys(pkg.name for pkg in packages if pkg != ROOT))
-        size_of = getattr(self.finder, "cached_page_size", None)
-        if size_of is not None and len(names) > 1:
-            sizes = {name: size_of(name, self._sources_for(name)) for name in names}
-            names.sort(key=lambda name: -sizes[name])  # stable: unknown ones keep their order
+        biggest_first = getattr(self.finder, "biggest_first", None)
+        if biggest_first is not None:
+            names = [name for name, _ in biggest_first((n, self._sources_for(n)) for n in names)]
         for name in names:
             self._page_future(name)
 

@@ -50,7 +50,9 @@ def test_offline_client_starts_no_thread() -> None:
     assert not [t for t in threading.enumerate() if t.ident not in before and t.name == "torchup-tls"]
 
 
-def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(tmp_path: Path) -> None:
+def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SSL_CERT_FILE naming the bundle OpenSSL's defaults load anyway (this machine sets it to
     the system bundle) is not parsed a second time; any other file still is."""
     import ssl
@@ -67,3 +69,16 @@ def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(tmp_path: Pa
     assert not _is_default_cafile(str(tmp_path / "missing.pem"))
     client = HttpClient(Cache(None), ssl_cert_file=default)
     assert client._shared_ssl_context().cert_store_stats() == ssl.create_default_context().cert_store_stats()
+    # Which files are parsed: the real loader, counted (ssl.SSLContext is a Python subclass).
+    loaded: list[str] = []
+    real_load = ssl.SSLContext.load_verify_locations
+
+    def counting_load(self: ssl.SSLContext, cafile: object = None, *args: object, **kwargs: object) -> None:
+        loaded.append(str(cafile))
+        real_load(self, cafile, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting_load)
+    HttpClient(Cache(None), ssl_cert_file=default)._ssl_context()
+    assert loaded == []
+    HttpClient(Cache(None), ssl_cert_file=copy)._ssl_context()
+    assert loaded == [str(copy)]

@@ -146,10 +146,15 @@ class Cache:
         return path
 
     def path(self, bucket: Bucket, key: str) -> Path:
-        """Where the entry for ``key`` (any string: URL, ``sha256:<hex>``) lives. No IO
-        beyond creating the bucket; the file may not exist."""
+        """Where the entry for ``key`` (any string: URL, ``sha256:<hex>``) lives. No IO: the
+        file and its directories may not exist. Every writer (:meth:`lock`,
+        :meth:`atomic_path`, :meth:`entry_dir`) makes the directories it needs; a reader finds
+        nothing, a miss. (This used to create the bucket, a mkdir() that failed with EEXIST
+        plus a stat() on every cache read: ~200 of each in a warm install.)"""
+        if bucket not in BUCKETS:
+            raise ValueError(f"unknown cache bucket {bucket!r}")
         digest = _key_digest(key)
-        return self.bucket(bucket) / digest[:2] / digest
+        return self._root / bucket / digest[:2] / digest
 
     def entry_dir(self, bucket: Bucket, key: str) -> Path:
         """A directory owned by ``key`` for multi-file entries (a wheel under its own filename,

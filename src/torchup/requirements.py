@@ -41,6 +41,7 @@ from torchup.errors import RequirementError
 __all__ = [
     "ParsedRequirement",
     "RequirementsFile",
+    "RootRequirement",
     "ReadFile",
     "parse_requirements_file",
     "parse_requirements_text",
@@ -71,6 +72,18 @@ _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootRequirement:
+    """A user requirement and where it was written ("-r requirements.in", "pyproject.toml").
+
+    Defined here, with the parsing, rather than next to the resolver that consumes it: a
+    command builds its root requirements before it imports the resolver, and reading the
+    inputs must not wait for that import (the index pages are requested right after)."""
+
+    requirement: Requirement
+    origin: str = ""
 
 
 @dataclass(frozen=True)

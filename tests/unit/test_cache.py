@@ -44,6 +44,29 @@ def test_keys_may_be_any_string(tmp_path: Path) -> None:
 def test_unknown_bucket_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown cache bucket"):
         Cache(tmp_path).bucket("simple-v0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown cache bucket"):
+        Cache(tmp_path).path("simple-v0", "k")  # type: ignore[arg-type]
+
+
+def test_reads_create_nothing_and_writes_make_what_they_need(tmp_path: Path) -> None:
+    """Entry paths are pure: a read (hit or miss) makes no directory, so a warm run does not
+    pay a failing mkdir() per cache read; every writer makes its directories, even after
+    the bucket was removed under it (`torchup cache clean` from another process)."""
+    cache = Cache(tmp_path / "c")
+    assert cache.read("metadata-v1", "k") is None
+    assert cache.read_page("https://pypi.org/simple/six/") is None
+    assert not (tmp_path / "c").exists()
+    cache.write("metadata-v1", "k", b"1")
+    import shutil
+
+    shutil.rmtree(tmp_path / "c" / "metadata-v1")
+    assert cache.read("metadata-v1", "k") is None
+    cache.write("metadata-v1", "k", b"2")
+    assert cache.read("metadata-v1", "k") == b"2"
+    shutil.rmtree(tmp_path / "c")
+    assert cache.entry_dir("wheels-v1", "sha256:1").is_dir()
+    with cache.lock("archives-v1", "x"):
+        assert cache.path("archives-v1", "x").parent.is_dir()
 
 
 def test_entry_dir(tmp_path: Path) -> None:

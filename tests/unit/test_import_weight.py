@@ -78,3 +78,23 @@ assert page.files[0].requires_python == ">=2.7"
 """
     loaded = _newly_imported(code)
     assert "html.parser" in loaded and "torchup.torch.backend" in loaded
+
+
+def test_reading_the_inputs_does_not_import_the_resolver(tmp_path: Path) -> None:
+    """`pip install -r` requests the root requirements' index pages right after reading them
+    (prefetch_root_pages), before the resolver is imported: importing it first (~10-20 ms on
+    this machine) delayed every page by as much."""
+    req = tmp_path / "req.txt"
+    req.write_text("six==1.17.0\nidna==3.10 ; python_version >= '3'\n")
+    code = f"""
+from torchup.cli.main import build_parser
+from torchup.cli.context import Context
+from torchup.cli.resolve_cmd import read_inputs
+ns = build_parser().parse_args(["pip", "install", "-r", {str(req)!r}])
+inputs = read_inputs(Context(ns, env={{}}), files=ns.requirements)
+assert [r.requirement.name for r in inputs.requirements] == ["six", "idna"]
+assert inputs.requirements[0].origin
+"""
+    loaded = _newly_imported(code)
+    assert "torchup.requirements" in loaded
+    assert [m for m in loaded if m.startswith("torchup.resolver")] == []

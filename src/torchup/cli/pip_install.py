@@ -822,7 +822,7 @@ def _provisioner(ctx: Context, interp: Any):
         from torchup.cli.resolve_cmd import Inputs
         from torchup.install.interpreters import Scheme
         from torchup.install.plan import plan_install
-        from torchup.resolver.session import RootRequirement
+        from torchup.requirements import RootRequirement
 
         site = Path(tempfile.mkdtemp(prefix="torchup-build-env-"))
         inputs = Inputs(requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements])
@@ -851,7 +851,7 @@ def _local_projects(
     """Build editable / local-directory requirements to wheels; add their deps as roots."""
     from packaging.requirements import Requirement
 
-    from torchup.resolver.session import RootRequirement
+    from torchup.requirements import RootRequirement
 
     built: dict[str, Path] = {}
     keep: list[Any] = []

@@ -143,7 +143,7 @@ def _check_required_environments(
 
 
 def _variant_requirements(config: Any, variant: Variant) -> list[Any]:
-    from torchup.resolver.session import RootRequirement
+    from torchup.requirements import RootRequirement
 
     reqs = [RootRequirement(r, "pyproject.toml") for r in config.dependencies]
     if variant.extra:

@@ -39,7 +39,7 @@ class Inputs:
 def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
     from torchup.index.client import path_to_url
     from torchup.index.simple import DistFile
-    from torchup.resolver.session import RootRequirement
+    from torchup.requirements import RootRequirement
 
     req = parsed.requirement
     if req is None and parsed.path and Path(parsed.path).is_dir():
@@ -164,7 +164,7 @@ def _add_project_requirements(
     """A local project's requirements (validated by torchup.config), with chosen extras/groups."""
     from packaging.utils import canonicalize_name
 
-    from torchup.resolver.session import RootRequirement
+    from torchup.requirements import RootRequirement
 
     optional = config.optional_dependencies
     chosen = list(config.dependencies)

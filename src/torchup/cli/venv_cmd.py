@@ -65,7 +65,7 @@ def _seed_wheels(ctx: Context, interp: Interpreter) -> list[Path]:
     from torchup.cli.pip_install import _desired_from_result
     from torchup.cli.resolve_cmd import Inputs, resolve_inputs
     from torchup.install.download import Artifact, fetch_artifacts
-    from torchup.resolver.session import RootRequirement
+    from torchup.requirements import RootRequirement
 
     inputs = Inputs(requirements=[RootRequirement(Requirement("pip"), "--seed")])
     run = resolve_inputs(ctx, argparse.Namespace(), inputs, target=interp.target())

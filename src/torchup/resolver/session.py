@@ -15,6 +15,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from torchup.errors import ResolutionError
+from torchup.requirements import RootRequirement
 from torchup.resolver.provider import (
     ROOT,
     IndexProvider,
@@ -26,14 +27,6 @@ from torchup.resolver.pubgrub import NoSolution, resolve
 from torchup.target import Target
 
 __all__ = ["ResolvedPackage", "ResolveResult", "resolve_requirements", "RootRequirement"]
-
-
-@dataclass(frozen=True)
-class RootRequirement:
-    """A user requirement and where it was written ("-r requirements.in", "pyproject.toml")."""
-
-    requirement: Requirement
-    origin: str = ""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,19 @@ if TYPE_CHECKING:
     from torchup.resolver.sources import IndexPin
     from torchup.target import Target
 
-__all__ = ["Context", "PYPI_SIMPLE"]
+__all__ = ["Context", "PYPI_SIMPLE", "page_workers"]
+
+
+def page_workers(cpu_count: int | None) -> int:
+    """How many index pages a command reads at once: 4 on one or two cores, 8 from four on.
+
+    Each page thread costs a TLS handshake and, while the others run Python, a GIL hand-off
+    per 16 KB read. On this 2-core bench machine, a warm 26-package install with 4 instead
+    of 8 took 55-70 ms less CPU (median of 12-14 interleaved runs: 0.57 vs 0.63 s) and was
+    20-45 ms faster; a cold `pip compile jupyter` (~100 pages) was not slower (1.34 vs
+    1.37 s). With more cores that CPU runs on otherwise idle ones, and more requests in
+    flight help on a high-latency link, so bigger machines keep 8."""
+    return 8 if (cpu_count or 1) >= 4 else 4
 
 PYPI_SIMPLE = "https://pypi.org/simple"
 
@@ -255,8 +267,16 @@ class Context:
         key = (tuple(sources), self.index_strategy)
         finder = self._finders.get(key)
         if finder is None:
-            finder = self._finders[key] = Finder(self.client, sources, strategy=self.index_strategy)  # type: ignore[arg-type]
+            finder = self._finders[key] = Finder(
+                self.client, sources, strategy=self.index_strategy,  # type: ignore[arg-type]
+                max_workers=self.page_workers,
+            )
         return finder
+
+    @property
+    def page_workers(self) -> int:
+        """Index pages read at once by this command's finders (see :func:`page_workers`)."""
+        return page_workers(os.cpu_count())
 
     @property
     def index_strategy(self) -> str:

@@ -454,7 +454,10 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
     from torchup.resolver.provider import ChoiceMemo
 
     strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
-    finder = Finder(ctx.client, [*indexes, *find_links], strategy=strategy)  # type: ignore[arg-type]
+    finder = Finder(
+        ctx.client, [*indexes, *find_links], strategy=strategy,  # type: ignore[arg-type]
+        max_workers=ctx.page_workers,
+    )
     torch_urls = tuple(_abs_url(ix.url, project.root) for ix in tool.indexes if ix.torch_index)
     return LockSession(
         ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client),

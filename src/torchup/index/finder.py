@@ -197,6 +197,11 @@ class Finder:
 
     # --- public API -------------------------------------------------------------------
 
+    @property
+    def max_workers(self) -> int:
+        """How many pages this finder reads at once."""
+        return self._max_workers
+
     def default_sources(self) -> tuple[IndexSource, ...]:
         """The sources used when a call names none: every non-explicit one, by priority."""
         return tuple(s for s in self.sources if not s.explicit)

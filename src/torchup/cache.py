@@ -139,11 +139,14 @@ class Cache:
 
     def bucket(self, bucket: Bucket) -> Path:
         """The directory of ``bucket`` (created on demand)."""
-        if bucket not in BUCKETS:
-            raise ValueError(f"unknown cache bucket {bucket!r}")
-        path = self._root / bucket
+        path = self._bucket_dir(bucket)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def _bucket_dir(self, bucket: Bucket) -> Path:
+        if bucket not in BUCKETS:
+            raise ValueError(f"unknown cache bucket {bucket!r}")
+        return self._root / bucket
 
     def path(self, bucket: Bucket, key: str) -> Path:
         """Where the entry for ``key`` (any string: URL, ``sha256:<hex>``) lives. No IO: the
@@ -151,10 +154,8 @@ class Cache:
         :meth:`atomic_path`, :meth:`entry_dir`) makes the directories it needs; a reader finds
         nothing, a miss. (This used to create the bucket, a mkdir() that failed with EEXIST
         plus a stat() on every cache read: ~200 of each in a warm install.)"""
-        if bucket not in BUCKETS:
-            raise ValueError(f"unknown cache bucket {bucket!r}")
         digest = _key_digest(key)
-        return self._root / bucket / digest[:2] / digest
+        return self._bucket_dir(bucket) / digest[:2] / digest
 
     def entry_dir(self, bucket: Bucket, key: str) -> Path:
         """A directory owned by ``key`` for multi-file entries (a wheel under its own filename,

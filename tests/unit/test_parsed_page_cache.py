@@ -111,6 +111,12 @@ def _serve(faults: FaultInjector, body: bytes, path: str = "/simple/foo/") -> No
     faults.body(path, body, content_type=JSON_TYPE, times=-1)
 
 
+def _first_run(cache: Cache, faults: FaultInjector, url: str, body: bytes) -> None:
+    """Serve ``body`` and read it once: the run that stores its parse."""
+    _serve(faults, body)
+    _fetch(cache, url)
+
+
 def _fetch(cache: Cache, url: str, project: str = "foo", **kwargs: Any) -> PageFiles:
     # A new client each time, as each command makes one.
     page = HttpClient(cache, backoff=0.0, **kwargs).fetch_page_files(
@@ -190,8 +196,7 @@ def test_an_unchanged_page_is_rebuilt_from_its_stored_parse(
 def test_the_full_page_parser_does_not_use_stored_parses(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson
 ) -> None:
-    _serve(faults, _page())
-    _fetch(cache, url)
+    _first_run(cache, faults, url, _page())
     page = HttpClient(cache).fetch_page(url)
     assert page is not None and decodes.calls == 2
     assert {f.project for f in page.files} == {"foo", "bar"}
@@ -200,8 +205,7 @@ def test_the_full_page_parser_does_not_use_stored_parses(
 def test_a_changed_page_is_parsed_again_and_its_parse_replaced(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson
 ) -> None:
-    _serve(faults, _page())
-    _fetch(cache, url)
+    _first_run(cache, faults, url, _page())
     old = _one_blob(cache).read_bytes()
 
     changed = _page({"filename": "foo-6.0.tar.gz", "url": "foo-6.0.tar.gz"})
@@ -220,8 +224,7 @@ def test_a_page_served_from_the_http_cache_uses_the_stored_parse(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson
 ) -> None:
     body = _page()
-    _serve(faults, body)
-    _fetch(cache, url)
+    _first_run(cache, faults, url, body)
     faults.clear()
     faults.status("/simple/foo/", 503, times=-1)  # offline never asks
     assert _snapshot(_fetch(cache, url, offline=True)) == _fresh(body, url)
@@ -234,8 +237,7 @@ def test_a_parse_stored_for_another_final_url_is_not_used(
     """Relative links resolve against the URL a page was served from: the same body behind a
     redirect is another page."""
     body = _page()
-    _serve(faults, body)
-    _fetch(cache, url)
+    _first_run(cache, faults, url, body)
     faults.clear()
     faults.redirect("/simple/foo/", "/mirror/foo/")
     faults.body("/mirror/foo/", body, content_type=JSON_TYPE, times=-1)
@@ -250,8 +252,7 @@ def test_a_parse_stored_for_another_project_is_not_used(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson
 ) -> None:
     body = _page()
-    _serve(faults, body)
-    _fetch(cache, url)
+    _first_run(cache, faults, url, body)
     foo_blob = _one_blob(cache)
     _fetch(cache, url, project="bar")
     [bar_blob] = [p for p in _blobs(cache) if p != foo_blob]
@@ -304,8 +305,7 @@ def test_a_damaged_stored_parse_is_a_miss_and_is_replaced(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson, damage: Any
 ) -> None:
     body = _page()
-    _serve(faults, body)
-    _fetch(cache, url)
+    _first_run(cache, faults, url, body)
     blob = _one_blob(cache)
     blob.write_bytes(damage(blob.read_bytes()))
 
@@ -366,8 +366,7 @@ def test_a_parse_that_cannot_be_stored_is_no_error(
     cache: Cache, faults: FaultInjector, url: str, decodes: _CountingJson
 ) -> None:
     body = _page()
-    _serve(faults, body)
-    _fetch(cache, url)
+    _first_run(cache, faults, url, body)
     entry_dir = _one_blob(cache).parent
     shutil.rmtree(entry_dir)
     entry_dir.write_bytes(b"a file where the entry's directory should be")
@@ -378,8 +377,7 @@ def test_a_parse_that_cannot_be_stored_is_no_error(
 
 def test_prune_keeps_stored_parses(cache: Cache, faults: FaultInjector, url: str) -> None:
     assert BUCKET in BUCKETS
-    _serve(faults, _page())
-    _fetch(cache, url)
+    _first_run(cache, faults, url, _page())
     cache.prune()
     assert len(_blobs(cache)) == 1
 

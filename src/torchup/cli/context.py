@@ -257,26 +257,23 @@ class Context:
         ]
         return indexes, find_links
 
-    def finder(self, sources: Sequence[IndexSource]) -> Finder:
-        """The Finder over ``sources`` for this command: one per set of sources, so the pages
-        fetched before resolving (:func:`~torchup.cli.resolve_cmd.prefetch_root_pages`) are
-        the resolver's, and a second resolution (a build environment, another target) reads
-        each page once too."""
+    def finder(self, sources: Sequence[IndexSource], strategy: str | None = None) -> Finder:
+        """The Finder over ``sources`` for this command (``strategy``: the index strategy,
+        default :attr:`index_strategy`): one per set of sources, so the pages fetched before
+        resolving (:func:`~torchup.cli.resolve_cmd.prefetch_root_pages`) are the resolver's,
+        and a second resolution (a build environment, another target) reads each page once
+        too. It reads :func:`page_workers` pages at once."""
         from torchup.index.finder import Finder
 
-        key = (tuple(sources), self.index_strategy)
+        strategy = strategy or self.index_strategy
+        key = (tuple(sources), strategy)
         finder = self._finders.get(key)
         if finder is None:
             finder = self._finders[key] = Finder(
-                self.client, sources, strategy=self.index_strategy,  # type: ignore[arg-type]
-                max_workers=self.page_workers,
+                self.client, sources, strategy=strategy,  # type: ignore[arg-type]
+                max_workers=page_workers(os.cpu_count()),
             )
         return finder
-
-    @property
-    def page_workers(self) -> int:
-        """Index pages read at once by this command's finders (see :func:`page_workers`)."""
-        return page_workers(os.cpu_count())
 
     @property
     def index_strategy(self) -> str:

@@ -450,14 +450,10 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
         project_indexes=project_indexes,
         project_find_links=project_links,
     )
-    from torchup.index.finder import Finder
     from torchup.resolver.provider import ChoiceMemo
 
     strategy = ctx.ns.index_strategy or tool.index_strategy or ctx.index_strategy
-    finder = Finder(
-        ctx.client, [*indexes, *find_links], strategy=strategy,  # type: ignore[arg-type]
-        max_workers=ctx.page_workers,
-    )
+    finder = ctx.finder([*indexes, *find_links], strategy)
     torch_urls = tuple(_abs_url(ix.url, project.root) for ix in tool.indexes if ix.torch_index)
     return LockSession(
         ctx, project, indexes, find_links, by_name, finder, MetadataFetcher(ctx.client),

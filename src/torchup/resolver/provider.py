@@ -301,7 +301,13 @@ class IndexProvider:
     def prefetch(self, packages: Sequence[Pkg]) -> None:
         """Start fetching index pages (and then the best candidate's metadata) in the background,
         in the finder's order (``biggest_first``) where it has one."""
-        names = list(dict.fromkeys(pkg.name for pkg in packages if pkg != ROOT))
+        # Only the pages not asked for yet are ordered: this runs for every package decided,
+        # and ordering stats each name's cached page.
+        names = [
+            name
+            for name in dict.fromkeys(pkg.name for pkg in packages if pkg != ROOT)
+            if name not in self._page_futures
+        ]
         biggest_first = getattr(self.finder, "biggest_first", None)
         if biggest_first is not None:
             names = [name for name, _ in biggest_first((n, self._sources_for(n)) for n in names)]

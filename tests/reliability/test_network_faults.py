@@ -296,9 +296,6 @@ def test_corrupt_download_without_hash_is_not_kept_in_the_cache(
         (b"[1, 2, 3]", JSON_TYPE, ("not a PEP 691 project page",), (2,)),
         (b'<html><a href="http://[::1/app-2.0-py3-none-any.whl">x</a><a href=', "text/html",
          ("app", "not found"), (1,)),
-        # html.parser raises AssertionError on this marked section; it used to escape (exit 70)
-        (b"<html><![foo[ x ]]><a href='/simple/app-2.0-py3-none-any.whl'>", "text/html",
-         ("app", "not found"), (1,)),
     ],
 )
 def test_malformed_index_page_is_a_clear_error_and_not_cached(
@@ -318,6 +315,34 @@ def test_malformed_index_page_is_a_clear_error_and_not_cached(
         assert world.index + "/app/" in res.err
     assert_consistent(venv, cache_dir)
     assert_installed(install(cli, venv, world), venv, cache_dir)
+
+
+MARKED_SECTION_PAGE = b"<html><![foo[ x ]]><a href='/simple/app-2.0-py3-none-any.whl'>"
+
+
+def _html_parser_rejects(body: bytes) -> bool:
+    """Whether this Python's html.parser raises on ``body``. Older releases raise AssertionError
+    on an unknown marked section (it once escaped as exit 70); newer ones (seen: 3.12.3) read it
+    as a bogus comment and go on to the link."""
+    from html.parser import HTMLParser
+
+    try:
+        HTMLParser().feed(body.decode())
+    except AssertionError:
+        return True
+    return False
+
+
+def test_unknown_marked_section_is_a_clear_error_or_skipped(
+    cli: Cli, venv: Venv, world: World, cache_dir: Path
+) -> None:
+    world.faults.body(APP_PAGE, MARKED_SECTION_PAGE, content_type="text/html", times=1)
+    res = install(cli, venv, world)
+    if _html_parser_rejects(MARKED_SECTION_PAGE):
+        assert_clean_failure(res, "app", "not found", codes=(1,))
+        assert_consistent(venv, cache_dir)
+        res = install(cli, venv, world)
+    assert_installed(res, venv, cache_dir)
 
 
 @pytest.mark.parametrize("mode", ["ignored", "shift", "bytes"])

@@ -1231,6 +1231,7 @@ class _Merge:
     pinned_driver: bool = False
     pinned_nvidia: bool = False
     pinned_amd: bool = False
+    hidden: str | None = None  # the vendor the overrides rule out (see _hidden_vendor)
 
     def add(self, facts: Facts) -> None:
         self.sources.append(facts.summary())
@@ -1297,8 +1298,15 @@ def detect(
                 "TORCHUP_CUDA_DRIVER_VERSION is set: driver facts from probes are ignored"
             )
     os_name = normalize_os(sysm.os)
+    hidden = state.hidden = _hidden_vendor(state)
+    if hidden == "nvidia":
+        state.notes.append("TORCHUP_AMD_GPU_ARCH is set: NVIDIA GPUs and drivers are ignored")
+    elif hidden == "amd":
+        state.notes.append("NVIDIA overrides are set: AMD GPUs are ignored")
     for probe in probes:
         if os_name not in probe.oses:
+            continue
+        if hidden is not None and probe.provides <= _VENDOR_PROVIDES[hidden]:
             continue
         known = _known(state)
         if "pci" not in probe.provides and probe.provides <= known:
@@ -1314,8 +1322,40 @@ def detect(
             continue
         if state.pinned_driver and (facts.nvidia_driver or facts.cuda_driver_version):
             facts = replace(facts, nvidia_driver=None, cuda_driver_version=None)
-        state.add(facts)
+        state.add(_without_vendor(facts, hidden))
     return _finish(state, sysm, os_name)
+
+
+_VENDOR_PROVIDES: Mapping[str, frozenset[str]] = {
+    "nvidia": frozenset({"driver", "cuda", "nvidia_gpus"}),
+    "amd": frozenset({"amd"}),
+}
+
+
+def _hidden_vendor(state: _Merge) -> str | None:
+    """The vendor the overrides rule out, if any.
+
+    An override names the accelerator to build for: ``TORCHUP_AMD_GPU_ARCH`` alone on a machine
+    that also has an NVIDIA GPU (a CI runner, a mixed box) means "choose ROCm", yet the NVIDIA
+    driver the probes find would win the backend choice. Likewise the NVIDIA overrides rule out
+    AMD GPUs. Both vendors pinned keeps both, as given."""
+    pinned_nvidia = state.pinned_nvidia or state.pinned_driver
+    if state.pinned_amd and not pinned_nvidia:
+        return "nvidia"
+    if pinned_nvidia and not state.pinned_amd:
+        return "amd"
+    return None
+
+
+def _without_vendor(facts: Facts, vendor: str | None) -> Facts:
+    """``facts`` less the GPUs (and, for NVIDIA, the driver) of ``vendor``. Bus listings are kept
+    whole, so the sources say what is there; :func:`_finish` leaves their ``vendor`` GPUs out."""
+    if vendor is None or facts.source in _BUS_SOURCES:
+        return facts
+    kept = tuple(g for g in facts.gpus if g.vendor != vendor)
+    if vendor == "nvidia":
+        return replace(facts, gpus=kept, nvidia_driver=None, cuda_driver_version=None)
+    return replace(facts, gpus=kept)
 
 
 def _machine_name(os_name: str, machine: str) -> str:
@@ -1326,7 +1366,8 @@ def _machine_name(os_name: str, machine: str) -> str:
 
 def _finish(state: _Merge, sysm: System, os_name: str) -> Detection:
     nvidia = state.nvidia
-    pci_nvidia = tuple(g for g in state.pci if g.vendor == "nvidia")
+    pci = tuple(g for g in state.pci if g.vendor != state.hidden)
+    pci_nvidia = tuple(g for g in pci if g.vendor == "nvidia")
     if not nvidia and pci_nvidia:
         nvidia = pci_nvidia
         if state.driver is None and state.cuda is None:
@@ -1347,7 +1388,7 @@ def _finish(state: _Merge, sysm: System, os_name: str) -> Detection:
     ):
         state.notes.append("NVIDIA GPUs listed without a driver version")
     amd = state.amd
-    pci_amd = tuple(g for g in state.pci if g.vendor == "amd")
+    pci_amd = tuple(g for g in pci if g.vendor == "amd")
     if not amd and pci_amd:
         amd = pci_amd
         state.notes.append(

@@ -726,6 +726,45 @@ def test_overrides_on_a_machine_without_gpus(machine_system: Callable[..., Syste
     assert choose_backend(amd).backend.name == "rocm7.2"
 
 
+def test_amd_override_on_an_nvidia_machine_chooses_rocm(
+    machine_system: Callable[..., System],
+) -> None:
+    # Seen on a real H100 machine: TORCHUP_AMD_GPU_ARCH alone was outvoted by the NVIDIA driver
+    # the probes found, and `--torch-backend auto` still chose cu130.
+    detection = detect(system=machine_system(H100), overrides={"TORCHUP_AMD_GPU_ARCH": "gfx1100"})
+    assert [(g.vendor, g.arch) for g in detection.gpus] == [("amd", "gfx1100")]
+    assert detection.nvidia_driver is None and detection.cuda_driver_version is None
+    assert any("NVIDIA GPUs and drivers are ignored" in n for n in detection.notes)
+    # NVIDIA-only probes are not run at all; the bus listing still says what is there.
+    assert not any(s.startswith(("NVML", "nvidia-smi", "/sys/module")) for s in detection.sources)
+    assert any(s.startswith("/sys/bus/pci/devices: 1 NVIDIA GPU") for s in detection.sources)
+    assert choose_backend(detection).backend.name.startswith("rocm")
+    plain = detect(system=machine_system(H100))
+    assert choose_backend(plain).backend.name == "cu130"
+
+
+def test_nvidia_overrides_on_an_amd_machine_hide_its_gpu(
+    machine_system: Callable[..., System],
+) -> None:
+    overrides = {"TORCHUP_CUDA_DRIVER_VERSION": "570.86.10", "TORCHUP_GPU_COMPUTE_CAPABILITY": "8.9"}
+    detection = detect(system=machine_system("amd-rx7900xtx-rocm"), overrides=overrides)
+    assert {g.vendor for g in detection.gpus} == {"nvidia"}
+    assert detection.amd_archs == ()
+    assert any("AMD GPUs are ignored" in n for n in detection.notes)
+    assert not any(s.startswith(("KFD", "/sys/class/kfd", "rocm", "amd-smi")) for s in detection.sources)
+    assert choose_backend(detection).backend.name.startswith("cu")
+    assert "gfx1100" in detect(system=machine_system("amd-rx7900xtx-rocm")).amd_archs
+
+
+def test_both_vendors_pinned_keep_both(machine_system: Callable[..., System]) -> None:
+    overrides = {"TORCHUP_GPU_COMPUTE_CAPABILITY": "9.0", "TORCHUP_AMD_GPU_ARCH": "gfx90a"}
+    detection = detect(system=machine_system(H100), overrides=overrides)
+    assert detection.amd_archs == ("gfx90a",)
+    assert detection.compute_capabilities == ((9, 0),)
+    assert detection.nvidia_driver == "580.159.04"  # the driver still comes from the probes
+    assert not any("ignored" in n for n in detection.notes)
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [

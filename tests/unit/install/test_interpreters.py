@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import packaging
 import pytest
 from packaging.version import Version
 
@@ -111,7 +112,7 @@ def test_without_site_the_probe_still_sees_the_site_packages() -> None:
         pytest.skip("the tests run on a venv's python whose base is not at hand")
     code = interpreters._PROBE.replace("print(json.dumps({", "print(json.dumps({'sys_path': sys.path,")
     out = subprocess.run(
-        [str(exe), "-I", "-S", "-c", code, "/nowhere", "/venv"],
+        [str(exe), "-I", "-S", "-c", code, str(Path(packaging.__file__).resolve().parents[1]), "/venv"],
         capture_output=True, text=True, check=True,
     ).stdout
     import json

@@ -19,6 +19,7 @@ The helpers here (``Project``, ``machine``, ``installs``, ``index_of``) are shar
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pytest
 from packaging.requirements import Requirement
 from tests.integration.test_pip_install import Venv
 from tests.support.cli import Cli, Result
+from tests.support.pythons import torch_world_python
 from tests.support.pytorch_index import World
 
 from torchup.lock.io import read_lock
@@ -43,8 +45,15 @@ PLATFORMS = {
     "macos": "aarch64-apple-darwin",
     "windows": "windows",
 }
-# This machine: the interpreter running the tests (a project's .venv is made from it).
-HERE_PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+# This machine: the interpreter running the tests (a project's .venv is made from it), or, on a
+# Python the torch world has no wheels for, pyenv's 3.12/3.11 (see torch_world_python).
+_WORLD_PYTHON = torch_world_python(Path(sys.executable))
+if _WORLD_PYTHON is None:
+    pytest.skip(
+        "no Python 3.11/3.12 to make project environments with (the torch world has no wheels "
+        "for this one)", allow_module_level=True,
+    )
+HERE_PY, HERE_EXE = _WORLD_PYTHON
 CUDA_13_MACHINE = {
     "TORCHUP_CUDA_DRIVER_VERSION": "580.65.06",
     "TORCHUP_GPU_COMPUTE_CAPABILITY": "9.0",
@@ -98,8 +107,8 @@ class Project:
     def run(self, *args: str) -> Result:
         command, *rest = args
         extra = ["--directory", str(self.root)] if command != "init" else []
-        if command in ("sync", "add", "remove", "run") and "--python" not in rest:
-            extra += ["--python", sys.executable]
+        if command in ("init", "sync", "add", "remove", "run") and "--python" not in rest:
+            extra += ["--python", str(HERE_EXE)]
         if command == "run":  # `run [options] -- cmd...`: options before the command
             cut = rest.index("--") if "--" in rest else len(rest)
             return self.cli(command, *extra, *rest[:cut], *rest[cut:])
@@ -179,7 +188,7 @@ dependencies = {deps}
 
 def small(project: Project, *deps: str) -> None:
     """A project locked for one Python minor (this interpreter's): 4 environments."""
-    major, minor = sys.version_info[:2]
+    major, minor = (int(part) for part in HERE_PY.split("."))
     project.write(
         SMALL.format(py=HERE_PY, py_next=f"{major}.{minor + 1}", deps=json.dumps(list(deps)))
     )
@@ -227,6 +236,22 @@ def test_init_add_torch_installs_the_right_build_per_machine(project: Project, m
     got = project.installed()
     assert got["torch"] == "2.9.1+cpu"
     assert not [n for n in got if n.startswith("nvidia") or n == "triton"]
+
+
+@pytest.mark.parametrize("how", ["path", "version", "name"])
+def test_init_python_gives_requires_python_its_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    # `init --python /path/to/python` wrote requires-python = ">=/path/to/python" (a broken
+    # pyproject that every later command refused); a path or a name stands for its version.
+    minor = HERE_PY
+    request = {"path": str(HERE_EXE), "version": f"{minor}.0", "name": f"python{minor}"}[how]
+    if how == "name" and shutil.which(request) is None:
+        pytest.skip(f"no {request} on PATH")
+    root = tmp_path / how
+    res = Cli(capsys)("init", str(root), "--python", request)
+    assert res.rc == 0, res.err
+    assert f'requires-python = ">={minor}"' in (root / "pyproject.toml").read_text()
 
 
 def test_older_driver_falls_back_with_a_warning(project: Project, machine) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from tests.integration.pytorch_cli import index_of
+from tests.support.pythons import torch_world_python
 from tests.support.pytorch_index import NIGHTLY, NIGHTLY_VISION, PYTORCH_TRITON_NIGHTLY, World
 
 from torchup.cli.main import main
@@ -35,7 +36,16 @@ from torchup.install.site import scan_site_packages
 from torchup.install.venv import create_venv
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pytorch.md"
-PY = f"{sys.version_info.major}.{sys.version_info.minor}"
+# The Python the recipes run for: this one, or pyenv's 3.12/3.11 where the torch world has no
+# wheels for this one (see torch_world_python); compiles get --python-version then.
+_HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
+_WORLD_PYTHON = torch_world_python(Path(getattr(sys, "_base_executable", sys.executable)))
+if _WORLD_PYTHON is None:
+    pytest.skip(
+        "no Python 3.11/3.12 to run the recipes with (the torch world has no wheels for this "
+        "one)", allow_module_level=True,
+    )
+PY, PY_EXE = _WORLD_PYTHON
 
 
 @dataclass
@@ -83,8 +93,7 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def base_interpreter(tmp_path_factory: pytest.TempPathFactory) -> Interpreter:
-    exe = Path(getattr(sys, "_base_executable", sys.executable))
-    return query_interpreter(exe, cache_dir=tmp_path_factory.mktemp("recipe-interp"))
+    return query_interpreter(PY_EXE, cache_dir=tmp_path_factory.mktemp("recipe-interp"))
 
 
 @pytest.fixture(scope="module")
@@ -163,6 +172,8 @@ class Kitchen:
         report = self.tmp / f"report-{self._n}.json"
         if argv[:2] == ["pip", "compile"]:
             argv += ["--report", str(report)]
+            if PY != _HERE and not {"--python-version", "--python", "-p"} & set(argv):
+                argv += ["--python-version", PY]
             if platform and "--python-platform" not in argv:
                 argv += ["--python-platform", platform]
         if argv[0] == "pip":

@@ -17,7 +17,6 @@ every torch), 002 uv#9310 (cpu/gpu extras), 003 uv#5945 (macOS + Linux CPU), 004
 from __future__ import annotations
 
 import hashlib
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +39,8 @@ machine = project_helpers.machine
 torch_indexes = project_helpers.torch_indexes
 
 NIGHTLY_VISION = "0.25.0.dev20251010"
-# Wheels for this interpreter exist for every release the seeds use here (cp311/cp312).
+# Wheels for HERE_PY exist for every release the seeds use here (cp311/cp312): it is this
+# interpreter's or pyenv's 3.12/3.11 (test_project skips the whole module when neither is).
 pytestmark = pytest.mark.skipif(
     HERE_PY not in ("3.11", "3.12"), reason="the test indexes' nightly wheels are cp311/cp312"
 )
@@ -557,7 +557,8 @@ def test_seed003_cpu_torch_on_macos_and_linux(
 # 004 -- uv#2541: nightly with pre-releases, local-version pins, direct URLs
 # --------------------------------------------------------------------------------------------
 
-_NEXT_PY = f"{sys.version_info.major}.{sys.version_info.minor + 1}"
+_MAJOR, _MINOR = (int(part) for part in HERE_PY.split("."))
+_NEXT_PY = f"{_MAJOR}.{_MINOR + 1}"
 
 
 def test_seed004_nightly_prereleases_from_one_nightly_index(

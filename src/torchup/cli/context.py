@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from torchup.cache import Bucket, Cache
     from torchup.index.client import HttpClient
     from torchup.index.finder import Finder, IndexSource
+    from torchup.install.interpreters import Interpreter
     from torchup.resolver.sources import IndexPin
     from torchup.target import Target
 
@@ -83,6 +84,24 @@ class Context:
             else:
                 self._cache = Cache(self._checked_cache_dir())
         return self._cache
+
+    def pyenv_root(self) -> Path | None:
+        """``$PYENV_ROOT`` or ``~/.pyenv``, where interpreters are looked for after PATH; None
+        when it does not exist."""
+        root = Path(self.env.get("PYENV_ROOT") or Path.home() / ".pyenv")
+        return root if root.exists() else None
+
+    def find_python(self, request: str | None) -> Interpreter:
+        """The interpreter ``request`` names (a version, a name, a path; None: the default), on
+        PATH or under :meth:`pyenv_root`, described through the interpreter cache."""
+        from torchup.install.interpreters import find_python
+
+        return find_python(
+            request,
+            path_env=self.env.get("PATH", ""),
+            pyenv_root=self.pyenv_root(),
+            cache_dir=self.bucket("interpreters-v1"),
+        )
 
     def bucket(self, name: Bucket) -> Path:
         """``self.cache.bucket(name)``, without importing :mod:`torchup.cache` (and with it

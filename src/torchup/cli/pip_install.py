@@ -38,14 +38,13 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace) -> Any:
     """The environment `pip` commands act on (--python, $VIRTUAL_ENV, .venv, --system)."""
     from torchup.install.interpreters import select_environment
 
-    pyenv = ctx.env.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
     interp = select_environment(
         getattr(ns, "python", None),
         ctx.env.get("VIRTUAL_ENV"),
         cwd=Path.cwd(),
         system=bool(getattr(ns, "system", False)),
         path_env=ctx.env.get("PATH", ""),
-        pyenv_root=Path(pyenv) if Path(pyenv).exists() else None,
+        pyenv_root=ctx.pyenv_root(),
         cache_dir=ctx.cache.bucket("interpreters-v1"),
     )
     if (

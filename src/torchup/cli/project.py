@@ -768,7 +768,7 @@ def _all_locks_fresh(project: Project) -> bool:
 
 
 def _ensure_venv(ctx: Context, project: Project) -> Any:
-    from torchup.install.interpreters import find_python, query_interpreter
+    from torchup.install.interpreters import query_interpreter
     from torchup.install.venv import create_venv, is_venv
 
     exe = project.venv / "bin" / "python"
@@ -777,13 +777,7 @@ def _ensure_venv(ctx: Context, project: Project) -> Any:
     request = getattr(ctx.ns, "python", None)
     if request is None and project.config.requires_python is not None:
         request = str(project.config.requires_python)
-    pyenv = Path(ctx.env.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    interp = find_python(
-        request,
-        path_env=ctx.env.get("PATH", ""),
-        pyenv_root=pyenv if pyenv.exists() else None,
-        cache_dir=ctx.cache.bucket("interpreters-v1"),
-    )
+    interp = ctx.find_python(request)
     output.info(f"Creating virtual environment at: {project.venv}")
     return create_venv(project.venv, interp, unpacked_cache=ctx.cache.bucket("wheels-v1"))
 
@@ -1032,7 +1026,7 @@ def run_init(ns: argparse.Namespace) -> int:
     if path.exists():
         raise ConfigError(f"{path} already exists", hint="this directory is already a project")
     name = ns.name or root.name
-    py = ns.python or f"{sys.version_info.major}.{sys.version_info.minor}"
+    py = _init_python_minor(ns)
     text = (
         "[project]\n"
         f'name = "{name}"\n'
@@ -1044,6 +1038,23 @@ def run_init(ns: argparse.Namespace) -> int:
     _write_pyproject(path, text)
     output.info(f"Initialized project `{name}` at {root}")
     return 0
+
+
+def _init_python_minor(ns: argparse.Namespace) -> str:
+    """``X.Y`` for a new project's requires-python: ``--python`` as a version (``3.12``,
+    ``3.12.1``: used as written, installed or not), else the minor of the interpreter it names
+    (a path, ``python3.12``, ``>=3.11``), else this one's. Like uv, a path gives its Python's
+    version rather than landing in requires-python verbatim."""
+    import re
+
+    request = (ns.python or "").strip()
+    if not request:
+        return f"{sys.version_info.major}.{sys.version_info.minor}"
+    plain = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", request)
+    if plain:
+        return f"{plain[1]}.{plain[2]}"
+    interp = Context(ns).find_python(request)
+    return f"{interp.version.major}.{interp.version.minor}"
 
 
 def run_export(ns: argparse.Namespace) -> int:

@@ -23,18 +23,11 @@ __all__ = ["run"]
 
 
 def run(ns: argparse.Namespace) -> int:
-    from torchup.install.interpreters import find_python
     from torchup.install.venv import create_venv
 
     ctx = Context(ns)
     started = time.monotonic()
-    pyenv = Path(ctx.env.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    interp = find_python(
-        ns.python,
-        path_env=ctx.env.get("PATH", ""),
-        pyenv_root=pyenv if pyenv.exists() else None,
-        cache_dir=ctx.bucket("interpreters-v1"),
-    )
+    interp = ctx.find_python(ns.python)
     path = Path(ns.path)
     seed: list[Path] = []
     if ns.seed:

@@ -9,23 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.support.pythons import PYENV_ROOT, pyenv_python
 
 from torchup.install.interpreters import Interpreter, query_interpreter
 from torchup.install.venv import create_venv
 
-PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-
-
-def pyenv_python(minor: str) -> Path | None:
-    """``~/.pyenv/versions/<minor>.*/bin/python3``, newest patch first, or None."""
-    versions = PYENV_ROOT / "versions"
-    if not versions.is_dir():
-        return None
-    for entry in sorted(versions.glob(f"{minor}.*"), reverse=True):
-        exe = entry / "bin" / "python3"
-        if exe.is_file() and entry.name.replace(".", "").isdigit():
-            return exe
-    return None
+__all__ = ["PYENV_ROOT", "pyenv_python"]  # re-exported: tests import them from here
 
 
 @pytest.fixture(scope="session")

@@ -238,20 +238,36 @@ def test_init_add_torch_installs_the_right_build_per_machine(project: Project, m
     assert not [n for n in got if n.startswith("nvidia") or n == "triton"]
 
 
-@pytest.mark.parametrize("how", ["path", "version", "name"])
+@pytest.mark.parametrize("how", ["path", "version", "name", "range"])
 def test_init_python_gives_requires_python_its_version(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
     # `init --python /path/to/python` wrote requires-python = ">=/path/to/python" (a broken
-    # pyproject that every later command refused); a path or a name stands for its version.
+    # pyproject that every later command refused); a path or a name stands for its version,
+    # a range is the requirement itself.
     minor = HERE_PY
-    request = {"path": str(HERE_EXE), "version": f"{minor}.0", "name": f"python{minor}"}[how]
+    request = {
+        "path": str(HERE_EXE), "version": f"{minor}.0", "name": f"python{minor}",
+        "range": f">={minor},<4",
+    }[how]
     if how == "name" and shutil.which(request) is None:
         pytest.skip(f"no {request} on PATH")
     root = tmp_path / how
     res = Cli(capsys)("init", str(root), "--python", request)
     assert res.rc == 0, res.err
-    assert f'requires-python = ">={minor}"' in (root / "pyproject.toml").read_text()
+    expected = request if how == "range" else f">={minor}"
+    assert f'requires-python = "{expected}"' in (root / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize("request_", ["/nowhere/bin/python", ">=3.x"])
+def test_init_with_an_unusable_python_fails_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], request_: str
+) -> None:
+    root = tmp_path / "new"
+    res = Cli(capsys)("init", str(root), "--python", request_)
+    assert res.rc == 2 and "Traceback" not in res.err
+    assert request_ in res.err
+    assert not root.exists()
 
 
 def test_older_driver_falls_back_with_a_warning(project: Project, machine) -> None:

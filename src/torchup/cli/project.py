@@ -1021,18 +1021,19 @@ def run_remove(ns: argparse.Namespace) -> int:
 
 def run_init(ns: argparse.Namespace) -> int:
     root = Path(ns.path).resolve()
-    root.mkdir(parents=True, exist_ok=True)
     path = root / "pyproject.toml"
     if path.exists():
         raise ConfigError(f"{path} already exists", hint="this directory is already a project")
     name = ns.name or root.name
-    py = _init_python_minor(ns)
+    # Before anything is created: a --python that names no interpreter leaves nothing behind.
+    requires_python = _init_requires_python(ns)
+    root.mkdir(parents=True, exist_ok=True)
     text = (
         "[project]\n"
         f'name = "{name}"\n'
         'version = "0.1.0"\n'
         'description = ""\n'
-        f'requires-python = ">={py}"\n'
+        f'requires-python = "{requires_python}"\n'
         "dependencies = []\n"
     )
     _write_pyproject(path, text)
@@ -1040,21 +1041,32 @@ def run_init(ns: argparse.Namespace) -> int:
     return 0
 
 
-def _init_python_minor(ns: argparse.Namespace) -> str:
-    """``X.Y`` for a new project's requires-python: ``--python`` as a version (``3.12``,
-    ``3.12.1``: used as written, installed or not), else the minor of the interpreter it names
-    (a path, ``python3.12``, ``>=3.11``), else this one's. Like uv, a path gives its Python's
-    version rather than landing in requires-python verbatim."""
+def _init_requires_python(ns: argparse.Namespace) -> str:
+    """A new project's requires-python, from ``--python`` as uv reads it: a version (``3.12``,
+    ``3.12.1``) gives ``>=3.12``, installed or not; a range (``>=3.11,<3.14``) is used as it is;
+    anything else names an interpreter (a path, ``python3.12``) whose ``X.Y`` is the floor.
+    Without ``--python``: this interpreter's."""
     import re
+
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     request = (ns.python or "").strip()
     if not request:
-        return f"{sys.version_info.major}.{sys.version_info.minor}"
+        return f">={sys.version_info.major}.{sys.version_info.minor}"
     plain = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", request)
     if plain:
-        return f"{plain[1]}.{plain[2]}"
+        return f">={plain[1]}.{plain[2]}"
+    if request[0] in "<>=!~":
+        try:
+            SpecifierSet(request)  # checked; written as the user wrote it (a set has no order)
+            return request
+        except InvalidSpecifier as exc:
+            raise ConfigError(
+                f"--python {request!r} is not a Python version range: {exc}",
+                hint="write a version (3.12), a range (>=3.11,<3.14) or an interpreter's path",
+            ) from None
     interp = Context(ns).find_python(request)
-    return f"{interp.version.major}.{interp.version.minor}"
+    return f">={interp.version.major}.{interp.version.minor}"
 
 
 def run_export(ns: argparse.Namespace) -> int:

@@ -107,9 +107,11 @@ def test_a_base_is_probed_without_site_and_answers_the_same(
 
 def test_without_site_the_probe_still_sees_the_site_packages() -> None:
     # Where packaging looks for a PEP 600 _manylinux module when the tags are computed.
-    exe = Path(getattr(sys, "_base_executable", sys.executable))
-    if interpreters._probe_flags(exe) != ("-I", "-S"):
-        pytest.skip("the tests run on a venv's python whose base is not at hand")
+    # The base interpreter of the one running the tests (on 3.10 a venv's _base_executable is
+    # the venv's own python).
+    exe = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    if not exe.is_file() or interpreters._probe_flags(exe) != ("-I", "-S"):
+        pytest.skip(f"no base interpreter at {exe}")
     code = interpreters._PROBE.replace("print(json.dumps({", "print(json.dumps({'sys_path': sys.path,")
     out = subprocess.run(
         [str(exe), "-I", "-S", "-c", code, str(Path(packaging.__file__).resolve().parents[1]), "/venv"],

@@ -1045,27 +1045,25 @@ def _init_requires_python(ns: argparse.Namespace) -> str:
     """A new project's requires-python, from ``--python`` as uv reads it: a version (``3.12``,
     ``3.12.1``) gives ``>=3.12``, installed or not; a range (``>=3.11,<3.14``) is used as it is;
     anything else names an interpreter (a path, ``python3.12``) whose ``X.Y`` is the floor.
-    Without ``--python``: this interpreter's."""
-    import re
+    Without ``--python``: this interpreter's. The request is read by the same
+    :func:`~torchup.install.interpreters.parse_python_request` as every ``--python``."""
+    from torchup.install.interpreters import parse_python_request
 
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    request = (ns.python or "").strip()
-    if not request:
+    parsed = parse_python_request(ns.python)
+    if parsed.kind == "any":
         return f">={sys.version_info.major}.{sys.version_info.minor}"
-    plain = re.fullmatch(r"(\d+)\.(\d+)(?:\.\d+)?", request)
-    if plain:
-        return f">={plain[1]}.{plain[2]}"
-    if request[0] in "<>=!~":
-        try:
-            SpecifierSet(request)  # checked; written as the user wrote it (a set has no order)
-            return request
-        except InvalidSpecifier as exc:
-            raise ConfigError(
-                f"--python {request!r} is not a Python version range: {exc}",
-                hint="write a version (3.12), a range (>=3.11,<3.14) or an interpreter's path",
-            ) from None
-    interp = Context(ns).find_python(request)
+    looks_like_range = parsed.raw[0] in "<>=!~"
+    if parsed.kind == "version":
+        if parsed.minor is not None:
+            return f">={parsed.minor[0]}.{parsed.minor[1]}"
+        if looks_like_range:  # a valid specifier set, or it would not be a "version"
+            return parsed.raw  # as the user wrote it (a set has no order)
+    elif looks_like_range:
+        raise ConfigError(
+            f"--python {parsed.raw!r} is not a Python version range",
+            hint="write a version (3.12), a range (>=3.11,<3.14) or an interpreter's path",
+        )
+    interp = Context(ns).find_python(ns.python)
     return f">={interp.version.major}.{interp.version.minor}"
 
 

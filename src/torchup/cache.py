@@ -45,6 +45,7 @@ Bucket = Literal[
     "archives-v1",
     "builds-v1",
     "interpreters-v1",
+    "git-v1",
 ]
 BUCKETS: tuple[Bucket, ...] = get_args(Bucket)
 
@@ -297,6 +298,9 @@ class Cache:
                     stale_tmp = name.startswith(_TMP_PREFIX) and now - last_use > _TMP_GRACE_SECONDS
                     unused = (
                         older_than is not None
+                        # A git database or checkout is one whole: a file of it is never
+                        # stale alone (git objects are read without changing their times).
+                        and bucket != "git-v1"
                         and not name.endswith(_LOCK_SUFFIX)
                         and not name.startswith(_TMP_PREFIX)
                         and now - last_use > older_than

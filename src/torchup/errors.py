@@ -20,6 +20,7 @@ __all__ = [
     "InstallError",
     "EnvironmentError_",
     "BuildError",
+    "VcsError",
     "NotImplementedCommand",
 ]
 
@@ -133,6 +134,14 @@ class EnvironmentError_(TorchupError):
 
 class BuildError(TorchupError):
     """Building a source distribution or local project with PEP 517 failed."""
+
+
+class VcsError(TorchupError):
+    """A git source could not be fetched or checked out; ``url`` is the repository."""
+
+    def __init__(self, message: str, *, url: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.url = url
 
 
 class NotImplementedCommand(TorchupError):

@@ -823,3 +823,18 @@ def test_compile_output_file_echo_follows_quiet(cli: Cli, world: IndexServer, tm
     # without -o, -q still prints the result: it has nowhere else to go
     bare = cli.ok("pip", "compile", src, "-q", *index_args(world))
     assert "app==" in bare.out
+
+
+def test_requirements_from_stdin(
+    cli: Cli, venv: Venv, world: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-` reads the requirements from stdin (`... | torchup pip compile -`, `pip install -r -`),
+    as in uv and pip; it was read as a file named "-" and failed."""
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("app==1.0\n# a comment\n"))
+    out = cli.ok("pip", "compile", "-", *index_args(world)).out
+    assert "app==1.0\n    # via -r -" in out and "dep==2.0" in out
+    monkeypatch.setattr(sys, "stdin", io.StringIO("app==1.0\n"))
+    cli.ok("pip", "install", "-r", "-", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"app": "1.0", "dep": "2.0"}

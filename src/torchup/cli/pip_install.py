@@ -845,9 +845,11 @@ def _provisioner(ctx: Context, interp: Any):
 
 
 def _local_projects(
-    ctx: Context, interp: Any, inputs: Inputs, out_dir: Path | None = None
+    ctx: Context, interp: Any, inputs: Inputs, out_dir: Path | None = None, *, with_deps: bool = True
 ) -> dict[str, Path]:
-    """Build editable / local-directory requirements to wheels; add their deps as roots."""
+    """Build editable / local-directory requirements (git ones are checked out into local
+    directories by read_inputs) to wheels; add their deps as roots unless ``with_deps`` is
+    false (`pip sync` installs exactly what its file lists)."""
     from packaging.requirements import Requirement
 
     from torchup.requirements import RootRequirement
@@ -875,7 +877,7 @@ def _local_projects(
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
 
-    sources: dict[str, str] = {}  # name -> source tree URI, read back by _source_uri()
+    sources: dict[str, dict[str, Any]] = {}  # name -> direct_url.json, read by _direct_url()
     inputs.local_sources = sources  # type: ignore[attr-defined]
 
     for rr in local:
@@ -884,7 +886,7 @@ def _local_projects(
         provision = _provisioner(ctx, interp)
         meta_dir = prepare_metadata(path, out_dir / "meta", build_env_python=interp.executable, provision=provision)
         meta = Parser().parsestr((Path(meta_dir) / "METADATA").read_text(encoding="utf-8"))
-        for dep in meta.get_all("Requires-Dist") or []:
+        for dep in (meta.get_all("Requires-Dist") or []) if with_deps else []:
             req = Requirement(dep)
             if req.marker is None or interp.target().evaluate(req.marker, sorted(rr.requirement.extras)):
                 if req.marker is not None and "extra" in str(req.marker) and not rr.requirement.extras:
@@ -895,8 +897,10 @@ def _local_projects(
         name = meta["Name"].lower().replace("_", "-").replace(".", "-")
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
-        # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `).
-        sources[name] = path.resolve().as_uri()
+        # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
+        # checkout's names the repository and commit instead.
+        checkout = inputs.git_checkouts.get(rr.requirement.url)
+        sources[name] = checkout.direct_url() if checkout else {"url": path.resolve().as_uri(), "dir_info": {}}
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built
@@ -934,6 +938,11 @@ def run_install(ns: argparse.Namespace) -> int:
 
     for e in ns.editable:
         parsed = parse_requirement_string(e, "command line", editable=True)
+        if parsed.url and parsed.url.startswith("git+"):
+            raise ConfigError(
+                f"-e {e}: an editable install of a git URL is not supported",
+                hint="clone the repository and install it with `-e ./path`, or drop -e",
+            )
         if parsed.requirement is None:
             # unnamed local directory: name comes from its metadata
             from packaging.requirements import Requirement
@@ -1004,7 +1013,7 @@ def _install_planned(
 ) -> int:
     from packaging.utils import canonicalize_name
 
-    from torchup.install.plan import DesiredDist, plan_install
+    from torchup.install.plan import plan_install
 
     def on_pick(name: str, version: Any, best: Any) -> None:
         # A pick of a package the environment lacks, from an index or find-links (not a
@@ -1019,19 +1028,7 @@ def _install_planned(
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(result, inputs, require_all=bool(ns.require_hashes))
-    desired = _desired_from_result(result, inputs)
-    for name, wheel in local_wheels.items():
-        from packaging.utils import parse_wheel_filename
-
-        _, version, _, _ = parse_wheel_filename(wheel.name)
-        editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
-        desired.append(
-            DesiredDist(
-                name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
-                direct_url={"url": _source_uri(inputs, name), "dir_info": {"editable": True} if editable else {}},
-                editable=editable,
-            )
-        )
+    desired = _desired_from_result(result, inputs) + _desired_local(inputs, local_wheels)
     reinstall: Any = True if ns.reinstall else {canonicalize_name(n) for n in ns.reinstall_package}
     plan = plan_install(desired, installed, reinstall=reinstall, env_site_dirs=interp.site_packages, protected=("torchup",))
     output.info(f"Resolved {len(result.packages) + len(local_wheels)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
@@ -1086,13 +1083,36 @@ def _name_local_directory(text: str) -> str:
     return f"{name}{extras} @ {directory.as_uri()}{marker}"
 
 
-def _source_uri(inputs: Inputs, name: str) -> str:
+def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
+    """DesiredDist for each local project _local_projects built (name -> wheel)."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    from torchup.install.plan import DesiredDist
+
+    desired = []
+    for name, wheel in local_wheels.items():
+        _, version, _, _ = parse_wheel_filename(wheel.name)
+        editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
+        desired.append(
+            DesiredDist(
+                name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
+                direct_url=_direct_url(inputs, name, editable=editable),
+                editable=editable,
+            )
+        )
+    return desired
+
+
+def _direct_url(inputs: Inputs, name: str, *, editable: bool) -> dict[str, Any]:
+    """PEP 610 direct_url.json of the local project ``name`` (built by _local_projects)."""
     from packaging.utils import canonicalize_name
 
-    for e in inputs.editables:
-        if e.requirement is not None and canonicalize_name(e.requirement.name) == name and e.path:
-            return Path(e.path).resolve().as_uri()
-    return getattr(inputs, "local_sources", {}).get(name, "")
+    if editable:
+        for e in inputs.editables:
+            if e.requirement is not None and canonicalize_name(e.requirement.name) == name and e.path:
+                return {"url": Path(e.path).resolve().as_uri(), "dir_info": {"editable": True}}
+    known: dict[str, dict[str, Any]] = getattr(inputs, "local_sources", {})
+    return known.get(name) or {"url": "", "dir_info": {}}
 
 
 def _print_plan(plan: Any) -> None:
@@ -1193,14 +1213,20 @@ def run_sync(ns: argparse.Namespace) -> int:
     ctx.warm_network()
     prefetch_root_pages(ctx, inputs, target)
     installed = scan_site_packages(interp.site_packages)
-    requested: set[str] = {canonicalize_name(r.requirement.name) for r in inputs.requirements}
-    with _early_pipeline(ctx, ns, interp, requested) as pipeline:
-        return _sync_resolved(ctx, ns, interp, target, inputs, installed, started, pipeline)
+    with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
+        # Local folders and git checkouts listed in the file are built, not looked up.
+        local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp), with_deps=False)
+        requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
+        with _early_pipeline(ctx, ns, interp, requested) as pipeline:
+            return _sync_resolved(
+                ctx, ns, interp, target, inputs, installed, started, pipeline, local_wheels
+            )
 
 
 def _sync_resolved(
     ctx: Context, ns: argparse.Namespace, interp: Any, target: Any, inputs: Inputs,
     installed: dict[str, Any], started: float, pipeline: WheelPipeline | None,
+    local_wheels: dict[str, Path],
 ) -> int:
     def on_pick(name: str, version: Any, best: Any) -> None:
         # As for pip install (see _install_planned); --reinstall replaces installed ones.
@@ -1213,12 +1239,14 @@ def _sync_resolved(
     )
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
-    return _sync_to(ctx, ns, interp, _desired_from_result(run.result, inputs), started, pipeline, installed)
+    desired = _desired_from_result(run.result, inputs) + _desired_local(inputs, local_wheels)
+    return _sync_to(ctx, ns, interp, desired, started, pipeline, installed, local_wheels)
 
 
 def _sync_to(
     ctx: Context, ns: argparse.Namespace, interp: Any, desired: list[Any], started: float,
     pipeline: WheelPipeline | None, installed: dict[str, Any] | None = None,
+    local_wheels: dict[str, Path] | None = None,
 ) -> int:
     """Plan and apply `pip sync`: exactly ``desired``, extraneous distributions removed."""
     from packaging.utils import canonicalize_name
@@ -1241,6 +1269,7 @@ def _sync_to(
     added, removed = execute_plan(
         ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
         requested={canonicalize_name(d.name) for d in desired}, pipeline=pipeline,
+        local_wheels=local_wheels,
     )
     _summary(added, removed, started)
     return 0

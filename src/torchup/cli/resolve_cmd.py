@@ -34,9 +34,14 @@ class Inputs:
     direct_files: dict[str, Any] = field(default_factory=dict)  # name -> DistFile
     hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     editables: list[Any] = field(default_factory=list)
+    # A git requirement is checked out by read_inputs and then names the checkout's folder:
+    # its file URI -> the GitCheckout (for direct_url.json, and the URL pip compile writes).
+    git_checkouts: dict[str, Any] = field(default_factory=dict)
 
 
 def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
+    import dataclasses
+
     from torchup.index.client import path_to_url
     from torchup.index.simple import DistFile
     from torchup.requirements import RootRequirement
@@ -44,8 +49,6 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
     req = parsed.requirement
     if req is None and parsed.path and Path(parsed.path).is_dir():
         # `-e ./proj` / `./proj` in a requirements file: name it from its pyproject.toml.
-        import dataclasses
-
         from torchup.cli.pip_install import _name_local_directory
         from torchup.requirements import parse_requirement_string
 
@@ -53,6 +56,18 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
         if named.requirement is not None:
             parsed = dataclasses.replace(parsed, requirement=named.requirement)
             req = parsed.requirement
+    if req is None and parsed.url and parsed.url.startswith("git+"):
+        # `pip install git+https://...`: a stand-in name until the checkout's metadata names
+        # the project (see _check_out_git).
+        from packaging.requirements import Requirement
+
+        from torchup.install.vcs import GitUrl
+
+        extras = f"[{','.join(sorted(parsed.extras))}]" if parsed.extras else ""
+        marker = f" ; {parsed.marker}" if parsed.marker is not None else ""
+        hint = GitUrl.parse(parsed.url).project_hint
+        req = Requirement(f"{hint}{extras} @ {parsed.url}{marker}")
+        parsed = dataclasses.replace(parsed, requirement=req)
     if req is None:
         raise ConfigError(
             f"{parsed.source}: cannot tell the project name of {parsed}",
@@ -113,7 +128,15 @@ def read_inputs(
         if path.name == "setup.cfg":
             _read_setup_cfg(inputs, path, extras, all_extras)
             continue
-        rf = parse_requirements_file(src, env=env)
+        if src == "-":
+            # uv's and pip's `-` (`... | torchup pip compile -`): the requirements on stdin.
+            import sys
+
+            from torchup.requirements import parse_requirements_text
+
+            rf = parse_requirements_text(sys.stdin.read(), "-", env=env)
+        else:
+            rf = parse_requirements_file(src, env=env)
         for parsed in rf.requirements:
             _add_parsed(inputs, parsed, f"-r {src}")
         for parsed in rf.constraints:
@@ -134,7 +157,36 @@ def read_inputs(
         for parsed in rf.requirements:
             if parsed.requirement is not None:
                 inputs.overrides.append(parsed.requirement)
+    _check_out_git(ctx, inputs)
     return inputs
+
+
+def _check_out_git(ctx: Context, inputs: Inputs) -> None:
+    """Check out every ``git+`` requirement (in the cache) and point it at the checkout's
+    folder, which is then built like any local project; ``inputs.git_checkouts`` remembers
+    where each folder came from."""
+    from packaging.requirements import Requirement
+
+    from torchup.install.vcs import GitUrl, fetch_git, is_git_url
+    from torchup.requirements import RootRequirement
+
+    for e in inputs.editables:
+        if e.url and is_git_url(e.url):
+            raise ConfigError(
+                f"{e.source}: an editable install of a git URL is not supported ({e.url})",
+                hint="clone the repository and install it with `-e ./path`, or drop -e",
+            )
+    for i, rr in enumerate(inputs.requirements):
+        req = rr.requirement
+        if not is_git_url(req.url):
+            continue
+        checkout = fetch_git(GitUrl.parse(req.url), ctx.cache.bucket("git-v1"))
+        uri = checkout.source_dir.as_uri()
+        inputs.git_checkouts[uri] = checkout
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        marker = f" ; {req.marker}" if req.marker is not None else ""
+        output.debug(f"{req.name}: {checkout.url.repository} at {checkout.commit}")
+        inputs.requirements[i] = RootRequirement(Requirement(f"{req.name}{extras} @ {uri}{marker}"), rr.origin)
 
 
 def _read_pyproject(
@@ -315,6 +367,15 @@ def resolve_inputs(
         direct_names=frozenset(canonicalize_name(r.requirement.name) for r in inputs.requirements),
         no_deps=bool(getattr(ns, "no_deps", False)),
     )
+    # Without this an sdist-only version was always "unavailable (source build needed)",
+    # even when its PKG-INFO holds static metadata (packse: no-wheels, no-binary, ...).
+    read_sdist = _sdist_metadata_reader(ctx.client, build_metadata or _sdist_builder(ctx, python))
+    trees = _source_trees(ctx, inputs, python)
+
+    def metadata_of(dist: Any) -> Any:
+        known = trees.get(dist.url)
+        return known if known is not None else read_sdist(dist)
+
     provider = IndexProvider(
         target,
         finder,
@@ -322,11 +383,7 @@ def resolve_inputs(
         policy,
         options,
         direct_files=inputs.direct_files,
-        # Without this an sdist-only version was always "unavailable (source build needed)",
-        # even when its PKG-INFO holds static metadata (packse: no-wheels, no-binary, ...).
-        build_metadata=_sdist_metadata_reader(
-            ctx.client, build_metadata or _sdist_builder(ctx, python)
-        ),
+        build_metadata=metadata_of,
         on_pick=on_pick,
     )
     try:
@@ -365,6 +422,69 @@ def _pinned_version(req: Any) -> Any:
 # PEP 643: from Metadata-Version 2.2 on, an sdist's PKG-INFO fields are what the built wheel
 # will carry unless listed as Dynamic; the resolver needs only these three.
 _RESOLVER_FIELDS = ("requires-dist", "requires-python", "provides-extra")
+
+
+def _source_trees(ctx: Context, inputs: Inputs, python: str | None) -> dict[str, Any]:
+    """Local project folders (and git checkouts) among the root requirements, made
+    resolvable: each one's metadata is prepared (PEP 517) and it becomes a direct file of
+    the version it declares, at the URL the output names (the folder's, or the git URL pinned
+    to its commit). Returns that URL -> its Metadata, for the provider's metadata reads.
+
+    (`pip install` builds these itself before resolving; this is for `pip compile`, which
+    otherwise looked a folder's project name up on the index.)
+    """
+    from torchup.requirements import RootRequirement
+
+    trees: dict[str, Any] = {}
+    for i, rr in enumerate(inputs.requirements):
+        req = rr.requirement
+        if not (req.url or "").startswith("file:"):
+            continue
+        folder = Path(_file_url_path(req.url))
+        if not folder.is_dir():
+            continue
+        meta = _prepare_tree_metadata(ctx, folder, python)
+        checkout = inputs.git_checkouts.get(req.url)
+        url = checkout.url.pinned(checkout.commit) if checkout else req.url
+        from packaging.requirements import Requirement
+        from packaging.utils import canonicalize_name
+
+        from torchup.index.simple import DistFile
+
+        name = canonicalize_name(meta.name)
+        inputs.direct_files[name] = DistFile(
+            filename=f"{name.replace('-', '_')}-{meta.version}.tar.gz", url=url
+        )
+        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+        marker = f" ; {req.marker}" if req.marker is not None else ""
+        inputs.requirements[i] = RootRequirement(Requirement(f"{meta.name}{extras} @ {url}{marker}"), rr.origin)
+        trees[url] = meta
+    return trees
+
+
+def _file_url_path(url: str) -> str:
+    from urllib.parse import unquote, urlsplit
+
+    return unquote(urlsplit(url).path)
+
+
+def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> Any:
+    """The core metadata of the project in ``folder``, prepared by its build backend."""
+    import sys
+    import tempfile
+
+    from torchup.cli.pip_install import _provisioner
+    from torchup.index.metadata import parse_metadata
+    from torchup.install.build import prepare_metadata
+    from torchup.install.interpreters import query_interpreter
+
+    interp = query_interpreter(python or sys.executable, cache_dir=ctx.cache.bucket("interpreters-v1"))
+    with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
+        meta_dir = prepare_metadata(
+            folder, Path(tmp) / "out", build_env_python=interp.executable,
+            provision=_provisioner(ctx, interp),
+        )
+        return parse_metadata((Path(meta_dir) / "METADATA").read_bytes(), None)
 
 
 def _sdist_metadata_reader(

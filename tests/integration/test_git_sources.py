@@ -137,11 +137,16 @@ def test_a_known_commit_installs_from_the_cache(
     url = f"gitpkg @ git+{root.as_uri()}@{v1}#subdirectory=sub"
     first = make_venv("one")
     cli.ok("pip", "install", url, "--python", first.root, *index_args(world))
-    # The repository is gone: a full commit hash already fetched needs no remote.
+    # The repository is gone: a full commit hash already fetched needs no remote. And the
+    # commit's wheel was kept: with the checkout's sources gone too, nothing is rebuilt.
     shutil.rmtree(root)
+    checkouts = Path(os.environ["TORCHUP_CACHE_DIR"]) / "git-v1" / "checkouts"
+    (source,) = checkouts.glob(f"*/{v1}/sub/gitpkg")
+    shutil.rmtree(source)
     second = make_venv("two")
     cli.ok("pip", "install", url, "--python", second.root, *index_args(world))
     assert listed(cli, second) == {"gitpkg": "1.0", "dep": "1.0"}
+    assert second.run("import gitpkg; print(gitpkg.VERSION)") == "1.0"
     # A branch must be asked of the remote again (it moves): a clear error, not a stale tree.
     res = cli(
         "pip",

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any
 from torchup.cli import output
 from torchup.cli.context import Context
 from torchup.cli.resolve_cmd import Inputs, prefetch_root_pages, read_inputs, resolve_inputs
-from torchup.errors import ConfigError, EnvironmentError_, InstallError, InvalidWheelError
+from torchup.errors import (
+    BuildError,
+    ConfigError,
+    EnvironmentError_,
+    InstallError,
+    InvalidWheelError,
+)
 
 if TYPE_CHECKING:
     # concurrent.futures pulls in logging: `pip list`/`freeze` import this module for its lock.
@@ -763,11 +769,9 @@ def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
     # only a wheel this interpreter can install is reused: a build for another Python or
     # platform (a cp312 extension for a cp311 venv) sits under the same key.
     out = ctx.cache.bucket("builds-v1") / sdist.parent.name / sdist.name
-    target = interp.target()
-    existing = sorted(out.glob("*.whl")) if out.exists() else []
-    usable = [w for w in existing if target.wheel_rank(w.name) is not None]
-    if usable:
-        return min(usable, key=lambda w: target.wheel_rank(w.name))  # type: ignore[no-any-return]
+    reused = _usable_build(out, interp.target())
+    if reused is not None:
+        return reused
     with tempfile.TemporaryDirectory(prefix="torchup-build-") as tmp:
         src = unpack_sdist(sdist, Path(tmp) / "src")
         built = build_wheel(src, Path(tmp) / "out", build_env_python=interp.executable, provision=_provisioner(ctx, interp))
@@ -872,7 +876,7 @@ def _local_projects(
         return built  # the usual case: nothing to build (and no build machinery to import)
     from email.parser import Parser
 
-    from torchup.install.build import build_wheel, prepare_metadata
+    from torchup.requirements import file_url_path
 
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
@@ -881,11 +885,11 @@ def _local_projects(
     inputs.local_sources = sources  # type: ignore[attr-defined]
 
     for rr in local:
-        path = Path(rr.requirement.url[len("file://"):])
+        path = Path(file_url_path(rr.requirement.url))
         editable = str(path.resolve()) in editable_paths
-        provision = _provisioner(ctx, interp)
-        meta_dir = prepare_metadata(path, out_dir / "meta", build_env_python=interp.executable, provision=provision)
-        meta = Parser().parsestr((Path(meta_dir) / "METADATA").read_text(encoding="utf-8"))
+        checkout = inputs.git_checkouts.get(rr.requirement.url)
+        wheel = _build_local(ctx, interp, path, out_dir, editable=editable, checkout=checkout)
+        meta = Parser().parsestr(_wheel_metadata(wheel))
         for dep in (meta.get_all("Requires-Dist") or []) if with_deps else []:
             req = Requirement(dep)
             if req.marker is None or interp.target().evaluate(req.marker, sorted(rr.requirement.extras)):
@@ -893,17 +897,81 @@ def _local_projects(
                     continue
                 req.marker = None
                 keep.append(RootRequirement(req, meta["Name"]))
-        wheel = build_wheel(path, out_dir / "wheels", build_env_python=interp.executable, provision=provision, editable=editable)
         name = meta["Name"].lower().replace("_", "-").replace(".", "-")
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
         # checkout's names the repository and commit instead.
-        checkout = inputs.git_checkouts.get(rr.requirement.url)
         sources[name] = checkout.direct_url() if checkout else {"url": path.resolve().as_uri(), "dir_info": {}}
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built
+
+
+def _build_local(
+    ctx: Context, interp: Any, path: Path, out_dir: Path, *, editable: bool, checkout: Any
+) -> Path:
+    """A wheel of the project in ``path`` (editable when asked), built by its backend.
+
+    Its METADATA is read from the wheel afterwards, not prepared first: one backend run, not
+    two. A git checkout is one commit, which never changes: its wheel is kept in builds-v1 and
+    reused by every later install of that commit on an interpreter that can install it (a
+    folder may change at any time, so it is built each time).
+    """
+    import hashlib
+
+    from torchup.install.build import build_wheel
+
+    slot = None
+    if checkout is not None and not editable:
+        where = hashlib.sha256((checkout.url.subdirectory or "").encode()).hexdigest()[:12]
+        slot = ctx.cache.bucket("builds-v1") / f"git-{checkout.commit}-{where}"
+        reused = _usable_build(slot, interp.target())
+        if reused is not None:
+            output.debug(f"Reusing {reused.name}, built from {checkout.url.repository} at {checkout.commit}")
+            return reused
+    wheel = build_wheel(
+        path, out_dir / "wheels", build_env_python=interp.executable,
+        provision=_provisioner(ctx, interp), editable=editable,
+    )
+    return wheel if slot is None else _keep_build(wheel, slot)
+
+
+def _usable_build(slot: Path, target: Any) -> Path | None:
+    """The best wheel kept in ``slot`` that ``target`` can install (a build for another
+    Python or platform may sit in the same slot), or None."""
+    existing = sorted(slot.glob("*.whl")) if slot.is_dir() else []
+    usable = [w for w in existing if target.wheel_rank(w.name) is not None]
+    return min(usable, key=lambda w: target.wheel_rank(w.name)) if usable else None
+
+
+def _keep_build(wheel: Path, slot: Path) -> Path:
+    """Move (or copy, across filesystems) a built ``wheel`` into the cache ``slot``; whole
+    or not at all (a reader never sees a partial file)."""
+    import shutil
+
+    slot.mkdir(parents=True, exist_ok=True)
+    final = slot / wheel.name
+    fd, scratch = tempfile.mkstemp(prefix=".tmp-", suffix=".whl", dir=slot)
+    os.close(fd)
+    try:
+        shutil.copyfile(wheel, scratch)
+        os.replace(scratch, final)
+    finally:
+        if os.path.exists(scratch):
+            os.unlink(scratch)
+    return final
+
+
+def _wheel_metadata(wheel: Path) -> str:
+    """The METADATA text inside ``wheel``."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        if len(names) != 1:
+            raise BuildError(f"the built wheel {wheel.name} has {len(names)} METADATA files, not one")
+        return zf.read(names[0]).decode("utf-8")
 
 
 def desired_from_selection(chosen: Sequence[Any], base_dir: Path) -> list[Any]:

@@ -119,6 +119,57 @@ def test_list_json_and_freeze_match_pip(cli: Cli, populated: tuple[Venv, Path]) 
     ] == ["leaf", "mid", "Top_Pkg"]
 
 
+def test_list_outdated_matches_pip(
+    cli: Cli, populated: tuple[Venv, Path], world: IndexServer, tmp_path: Path
+) -> None:
+    venv, _ = populated
+    args = ("pip", "list", "--outdated", "--python", venv.root, *index_args(world))
+    # leaf 1.0 is installed (mid needs leaf<2); the index has 2.0. Top_Pkg and mid are newest.
+    assert json.loads(cli.ok(*args, "--format", "json").out) == [
+        {"name": "leaf", "version": "1.0", "latest_version": "2.0", "latest_filetype": "wheel"}
+    ]
+    # Newer releases: mid 1.6 only as an sdist; for leaf a pre-release, a yanked version and
+    # one for a Python that does not exist, all three skipped.
+    publish(world, tmp_path / "newer", DistSpec("mid", "1.6"), sdist_only={"mid"})
+    publish(
+        world,
+        tmp_path / "newer",
+        DistSpec("leaf", "3.0a1"),
+        DistSpec("leaf", "2.5"),
+        DistSpec("leaf", "2.7", requires_python=">=4"),
+    )
+    world.yank("simple", "leaf-2.5-py3-none-any.whl")
+    # The pages read above are fresh for ten minutes (max-age=600, as PyPI sends):
+    # --refresh-package revalidates those of the packages named.
+    stale = json.loads(cli.ok(*args, "--format", "json").out)
+    assert [r["name"] for r in stale] == ["leaf"]
+    args = (*args, "--refresh-package", "mid", "--refresh-package", "Leaf")
+    ours = json.loads(cli.ok(*args, "--format", "json").out)
+    assert ours == [
+        {"name": "leaf", "version": "1.0", "latest_version": "2.0", "latest_filetype": "wheel"},
+        {"name": "mid", "version": "1.5", "latest_version": "1.6", "latest_filetype": "sdist"},
+    ]
+    # pip, reading the same index for the same site-packages, agrees (editables aside: it
+    # looks the editable project up too, torchup does not, as uv)
+    theirs = json.loads(
+        _pip(
+            "list", "--outdated", "--path", str(venv.site_packages), "--format", "json",
+            *index_args(world),
+        )
+    )
+    assert [r for r in theirs if r["name"] != "ed-it"] == ours
+    table = cli.ok(*args).out.splitlines()
+    assert table[0].split() == ["Package", "Version", "Latest", "Type"]
+    assert [row.split() for row in table[2:]] == [["leaf", "1.0", "2.0", "wheel"], ["mid", "1.5", "1.6", "sdist"]]
+    res = cli(*args, "--format", "freeze")
+    assert res.rc == 2 and "--outdated cannot be used with --format freeze" in res.err
+    # --refresh revalidates every page
+    publish(world, tmp_path / "newer", DistSpec("leaf", "2.2"))
+    base = ("pip", "list", "--outdated", "--format", "json", "--python", venv.root, *index_args(world))
+    assert json.loads(cli.ok(*base).out)[0]["latest_version"] == "2.0"
+    assert json.loads(cli.ok(*base, "--refresh").out)[0]["latest_version"] == "2.2"
+
+
 def test_show(cli: Cli, populated: tuple[Venv, Path]) -> None:
     venv, project = populated
     out = cli.ok("pip", "show", "top-pkg", "--python", venv.root).out

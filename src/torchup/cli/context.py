@@ -190,6 +190,8 @@ class Context:
                 or self.env.get("http_proxy")
                 or self.env.get("ALL_PROXY")
             )
+            from packaging.utils import canonicalize_name
+
             self._client = HttpClient(
                 self.cache,
                 retries=retries,
@@ -199,6 +201,10 @@ class Context:
                 proxy_url=proxy,
                 no_proxy=self.env.get("NO_PROXY") or self.env.get("no_proxy"),
                 offline=self.offline,
+                refresh=bool(_opt(self.ns, "refresh")),
+                refresh_projects=frozenset(
+                    canonicalize_name(n) for n in _opt(self.ns, "refresh_package") or ()
+                ),
             )
         return self._client
 

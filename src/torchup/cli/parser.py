@@ -32,6 +32,14 @@ def _add_global(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     g.add_argument("--cache-dir", metavar="DIR", default=d(None), help="cache directory [env: TORCHUP_CACHE_DIR]")
     g.add_argument("-n", "--no-cache", action="store_true", default=d(False), help="use a temporary cache")
     g.add_argument("--offline", action="store_true", default=d(False), help="use only the cache, no network")
+    g.add_argument(
+        "--refresh", action="store_true", default=d(False),
+        help="revalidate every cached index page, however fresh",
+    )
+    g.add_argument(
+        "--refresh-package", action="append", default=d([]), metavar="PACKAGE",
+        help="revalidate the cached index pages of PACKAGE",
+    )
     g.add_argument("--native-tls", action="store_true", default=d(False), help=argparse.SUPPRESS)
 
 
@@ -234,6 +242,10 @@ def _build_pip_list(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=["columns", "freeze", "json"], default="columns")
     p.add_argument("-e", "--editable", action="store_true")
     p.add_argument("--exclude-editable", action="store_true")
+    p.add_argument(
+        "--outdated", action="store_true", help="list what the indexes have newer versions of"
+    )
+    _add_index(p)
 
 
 def _build_pip_freeze(p: argparse.ArgumentParser) -> None:

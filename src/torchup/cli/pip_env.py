@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from torchup.cli import output
 from torchup.cli.context import Context
 from torchup.cli.pip_install import environment_lock, select_interpreter
+from torchup.errors import ConfigError
 
 __all__ = ["run_uninstall", "run_list", "run_freeze", "run_show", "run_check"]
 
@@ -54,17 +56,58 @@ def run_uninstall(ns: argparse.Namespace) -> int:
 
 
 def run_list(ns: argparse.Namespace) -> int:
-    from torchup.install.site import format_list
+    from torchup.install.site import format_list, format_outdated
 
-    _, _, installed = _installed(ns)
+    if ns.outdated and ns.format == "freeze":
+        raise ConfigError(
+            "--outdated cannot be used with --format freeze",
+            hint="use --format columns or --format json",
+        )
+    ctx, interp, installed = _installed(ns)
     dists = list(installed.values())
     if ns.editable:
         dists = [d for d in dists if d.editable]
     if ns.exclude_editable:
         dists = [d for d in dists if not d.editable]
-    text = format_list(dists, ns.format)
+    if ns.outdated:
+        text = format_outdated(_outdated(ctx, interp, dists), ns.format)
+    else:
+        text = format_list(dists, ns.format)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0
+
+
+def _outdated(ctx: Context, interp: Any, dists: list[Any]) -> list[tuple[Any, str, str]]:
+    """(distribution, newest version, "wheel" or "sdist") for each of ``dists`` that the
+    indexes have a newer installable version of: one this environment's tags and Python
+    accept, not yanked, and a pre-release only when the installed version is one (as pip).
+    Distributions installed from a URL or folder are not looked up (no index has them)."""
+    from packaging.version import Version
+
+    from torchup.resolver.candidates import group_candidates
+
+    indexes, find_links = ctx.index_sources()
+    policy = ctx.index_policy(indexes, find_links)
+    finder = ctx.finder([*indexes, *find_links])
+    target = interp.target()
+    looked_up = [d for d in dists if d.direct_url is None]
+    requests = [(d.canonical_name, policy.sources_for(d.canonical_name, target)) for d in looked_up]
+    for project, sources in finder.biggest_first(requests):
+        finder.prefetch([project], sources)  # the pages are read in parallel
+    rows = []
+    for dist, (name, sources) in zip(looked_up, requests, strict=True):
+        installed = Version(dist.version)
+        newest = None
+        for version, choice in group_candidates(finder.files(name, sources), target).items():
+            if version.is_prerelease and not installed.is_prerelease:
+                continue
+            if choice.yanked or not choice.usable or (newest and version <= newest.version):
+                continue
+            newest = choice
+        if newest is not None and newest.version > installed:
+            kind = "wheel" if getattr(newest.best, "is_wheel", False) else "sdist"
+            rows.append((dist, str(newest.version), kind))
+    return rows
 
 
 def run_freeze(ns: argparse.Namespace) -> int:

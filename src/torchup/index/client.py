@@ -199,6 +199,12 @@ def _parse_cache_control(value: str | None) -> dict[str, str | None]:
     return directives
 
 
+def _page_project(url: str) -> str:
+    """The canonical project name a ``<index>/<project>/`` page URL names."""
+    last = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    return canonicalize_name(unquote(last))
+
+
 def _max_age(cache_control: str | None) -> float | None:
     directives = _parse_cache_control(cache_control)
     if "no-cache" in directives or "no-store" in directives:
@@ -326,6 +332,7 @@ class HttpClient:
         no_proxy: str | Sequence[str] | None = None,
         offline: bool = False,
         refresh: bool = False,
+        refresh_projects: frozenset[str] = frozenset(),
         user_agent: str | None = None,
         max_connections: int = 16,
         clock: Callable[[], float] = time.time,
@@ -336,6 +343,7 @@ class HttpClient:
         self.backoff = backoff
         self.offline = offline
         self.refresh = refresh
+        self.refresh_projects = refresh_projects  # canonical names whose pages are revalidated
         self._netrc_path = Path(netrc_path) if netrc_path else None
         self._ssl_cert_file = str(ssl_cert_file) if ssl_cert_file else None
         self._proxy_url = proxy_url or None
@@ -597,7 +605,10 @@ class HttpClient:
         shown = redact_url(url)
         cached = self.cache.read_page(key)
         now = self._clock()
-        if cached is not None and (self.offline or (not self.refresh and _is_fresh(cached, now))):
+        refresh = self.refresh or (
+            bool(self.refresh_projects) and _page_project(url) in self.refresh_projects
+        )
+        if cached is not None and (self.offline or (not refresh and _is_fresh(cached, now))):
             logger.debug("page %s served from cache", shown)
             return _Page(cached.url, cached.body, cached.content_type)
         if self.offline:

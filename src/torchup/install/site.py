@@ -298,10 +298,34 @@ def format_list(
         if verbose:
             row += [str(dist.location), dist.installer or ""]
         rows.append(row)
+    return _table(rows)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    """pip's table: a header row, a dashed rule as wide as each column, the rows."""
     lines = _tabulate(rows)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines.insert(1, " ".join("-" * w for w in widths))
     return "".join(line + "\n" for line in lines)
+
+
+def format_outdated(
+    rows: Iterable[tuple[InstalledDistribution, str, str]], fmt: ListFormat = "columns"
+) -> str:
+    """``pip list --outdated``: (distribution, latest version, "wheel"/"sdist") rows as pip's
+    table (Package, Version, Latest, Type) or JSON (``latest_version``, ``latest_filetype``)."""
+    ordered = sorted(rows, key=lambda r: r[0].canonical_name)
+    if fmt == "json":
+        data = [
+            {"name": d.name, "version": d.version, "latest_version": latest, "latest_filetype": kind}
+            for d, latest, kind in ordered
+        ]
+        return json.dumps(data) + "\n"
+    if not ordered:
+        return ""
+    table = [["Package", "Version", "Latest", "Type"]]
+    table += [[d.name, d.version, latest, kind] for d, latest, kind in ordered]
+    return _table(table)
 
 
 # -- show ----------------------------------------------------------------------------------------

@@ -838,3 +838,37 @@ def test_requirements_from_stdin(
     monkeypatch.setattr(sys, "stdin", io.StringIO("app==1.0\n"))
     cli.ok("pip", "install", "-r", "-", "--python", venv.root, *index_args(world))
     assert venv.metadata_versions() == {"app": "1.0", "dep": "2.0"}
+
+
+def test_target_and_prefix_folders(cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path) -> None:
+    """`--target DIR` installs packages flat into DIR (scripts in DIR/bin) and `--prefix DIR`
+    into DIR/lib/pythonX.Y/site-packages, for the chosen interpreter, as pip and uv do;
+    list/freeze/uninstall read the same folder, and the venv itself is untouched."""
+    target = tmp_path / "layer"
+    args = ("--python", venv.root, *index_args(world))
+    cli.ok("pip", "install", "app==1.0", "--target", target, *args)
+    assert (target / "app" / "__init__.py").exists() and (target / "app-1.0.dist-info").is_dir()
+    assert (target / "dep-2.0.dist-info").is_dir() and venv.metadata_versions() == {}
+    # importable with the folder on sys.path; the script runs the venv's interpreter
+    env = {**_clean_env(), "PYTHONPATH": str(target)}
+    proc = subprocess.run([str(target / "bin" / "app-cli")], capture_output=True, text=True, env=env)
+    assert proc.stdout == "app 1.0\n", proc.stderr
+    rows = json.loads(cli.ok("pip", "list", "--format", "json", "--target", target, *args).out)
+    assert {r["name"]: r["version"] for r in rows} == {"app": "1.0", "dep": "2.0"}
+    # what is there counts: an upgrade replaces app in the folder, dep stays
+    cli.ok("pip", "install", "app==2.0", "--target", target, *args)
+    freeze = cli.ok("pip", "freeze", "--target", target, "--python", venv.root).out
+    assert freeze.splitlines() == ["app==2.0", "dep==2.0"]
+    cli.ok("pip", "uninstall", "app", "--target", target, "--python", venv.root)
+    assert not (target / "app").exists() and not (target / "bin" / "app-cli").exists()
+
+    prefix = tmp_path / "prefix"
+    cli.ok("pip", "install", "dep==1.0", "--prefix", prefix, *args)
+    site = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    assert (site / "dep-1.0.dist-info").is_dir() and (site / "dep" / "__init__.py").exists()
+
+    res = cli("pip", "install", "dep", "--target", target, "--prefix", prefix, *args)
+    assert res.rc == 2 and "not allowed with argument" in res.err
+    (tmp_path / "a-file").write_text("")
+    res = cli("pip", "install", "dep", "--target", tmp_path / "a-file", *args)
+    assert res.rc == 2 and "is a file, not a folder" in res.err and "Traceback" not in res.err

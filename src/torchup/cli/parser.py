@@ -106,6 +106,15 @@ def _add_python(p: argparse.ArgumentParser) -> None:
     p.add_argument("-p", "--python", metavar="PYTHON", help="interpreter or environment")
     p.add_argument("--system", action="store_true")
     p.add_argument("--break-system-packages", action="store_true")
+    place = p.add_mutually_exclusive_group()
+    place.add_argument(
+        "--target", metavar="DIR",
+        help="act on DIR as a flat folder of packages (DIR/bin for scripts), for the interpreter",
+    )
+    place.add_argument(
+        "--prefix", metavar="DIR",
+        help="act on DIR/lib/pythonX.Y/site-packages and DIR/bin, for the interpreter",
+    )
 
 
 class _LazyParsers(dict):  # type: ignore[type-arg]

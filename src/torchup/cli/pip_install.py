@@ -53,6 +53,18 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace) -> Any:
         pyenv_root=ctx.pyenv_root(),
         cache_dir=ctx.cache.bucket("interpreters-v1"),
     )
+    for layout in ("target", "prefix"):
+        folder = getattr(ns, layout, None)
+        if folder:
+            root = Path(folder).resolve()
+            if root.exists() and not root.is_dir():
+                raise EnvironmentError_(
+                    f"--{layout} {folder} is a file, not a folder",
+                    hint=f"name a folder for --{layout} (it is created when missing)",
+                )
+            if getattr(ns, "pip_command", "") in ("install", "sync") and not getattr(ns, "dry_run", False):
+                root.mkdir(parents=True, exist_ok=True)
+            return interp.for_directory(root, layout=layout)  # type: ignore[arg-type]
     if (
         not interp.is_venv
         and interp.externally_managed

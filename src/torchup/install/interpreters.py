@@ -374,6 +374,39 @@ class Interpreter(_Record):
             externally_managed=None,
         )
 
+    def for_directory(self, root: Path, *, layout: Literal["target", "prefix"]) -> Interpreter:
+        """This interpreter installing into ``root`` instead of its environment (pip's and
+        uv's ``--target`` / ``--prefix``): markers and tags stay this interpreter's.
+
+        ``target``: packages directly in ``root``, scripts in ``root/bin``, data in ``root``.
+        ``prefix``: the layout of a prefix install, ``root/lib/pythonX.Y/site-packages`` and
+        ``root/bin``, as a venv at ``root`` would have it.
+        """
+        if layout == "target":
+            base = str(root)
+            paths = {
+                "purelib": base, "platlib": base, "scripts": f"{base}/bin", "data": base,
+                "include": f"{base}/include",
+            }
+        else:
+            paths = {k: v.replace(_VENV_PLACEHOLDER, str(root), 1) for k, v in self.venv_paths.items()}
+        return Interpreter(
+            executable=self.executable,
+            version=self.version,
+            sys_prefix=root,
+            base_prefix=self.base_prefix,
+            is_venv=False,
+            base_executable=self.base_executable,
+            implementation=self.implementation,
+            markers=dict(self.markers),
+            tags=self.tags,
+            paths=paths,
+            venv_paths=dict(self.venv_paths),
+            gil_disabled=self.gil_disabled,
+            pointer_bits=self.pointer_bits,
+            externally_managed=None,  # the interpreter's own environment is not touched
+        )
+
     # -- (de)serialisation -----------------------------------------------------------------
     @classmethod
     def from_probe(cls, data: Mapping[str, Any]) -> Interpreter:

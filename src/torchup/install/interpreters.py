@@ -357,22 +357,14 @@ class Interpreter(_Record):
         paths = {k: v.replace(_VENV_PLACEHOLDER, root, 1) for k, v in self.venv_paths.items()}
         if base_executable is None:
             base_executable = Path(os.path.realpath(self.base_executable))
-        return Interpreter(
-            executable=executable,
-            version=self.version,
-            sys_prefix=venv,
-            base_prefix=self.base_prefix,
-            is_venv=True,
-            base_executable=base_executable,
-            implementation=self.implementation,
-            markers=dict(self.markers),
-            tags=self.tags,
-            paths=paths,
-            venv_paths=dict(self.venv_paths),
-            gil_disabled=self.gil_disabled,
-            pointer_bits=self.pointer_bits,
-            externally_managed=None,
+        return self._replace(
+            executable=executable, sys_prefix=venv, is_venv=True,
+            base_executable=base_executable, paths=paths, externally_managed=None,
         )
+
+    def _replace(self, **changes: Any) -> Interpreter:
+        """A copy of this interpreter with ``changes`` (field name -> value)."""
+        return Interpreter(**{**{name: getattr(self, name) for name in self._FIELDS}, **changes})
 
     def for_directory(self, root: Path, *, layout: Literal["target", "prefix"]) -> Interpreter:
         """This interpreter installing into ``root`` instead of its environment (pip's and
@@ -390,22 +382,8 @@ class Interpreter(_Record):
             }
         else:
             paths = {k: v.replace(_VENV_PLACEHOLDER, str(root), 1) for k, v in self.venv_paths.items()}
-        return Interpreter(
-            executable=self.executable,
-            version=self.version,
-            sys_prefix=root,
-            base_prefix=self.base_prefix,
-            is_venv=False,
-            base_executable=self.base_executable,
-            implementation=self.implementation,
-            markers=dict(self.markers),
-            tags=self.tags,
-            paths=paths,
-            venv_paths=dict(self.venv_paths),
-            gil_disabled=self.gil_disabled,
-            pointer_bits=self.pointer_bits,
-            externally_managed=None,  # the interpreter's own environment is not touched
-        )
+        # externally_managed: the interpreter's own environment is not touched
+        return self._replace(sys_prefix=root, is_venv=False, paths=paths, externally_managed=None)
 
     # -- (de)serialisation -----------------------------------------------------------------
     @classmethod

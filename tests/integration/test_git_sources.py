@@ -9,6 +9,7 @@ same name: these tests fail on that behaviour.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -263,3 +264,48 @@ def test_a_short_commit_hash_is_looked_up(
         "commit_id": v1,
         "requested_revision": v1[:10],
     }
+
+
+def test_sync_a_pylock_with_git_and_folder_entries(
+    cli: Cli, venv: Venv, world: IndexServer, repo: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """PEP 751 `vcs` and `directory` entries (uv writes them for git and folder requirements)
+    are checked out / built; they used to fail with "cannot unpack ...: Is a directory"."""
+    root, v1, _ = repo
+    lock_dir = tmp_path / "locked"
+    write_project(DistSpec("localdir", "0.3"), lock_dir / "src" / "localdir")
+    dep = next((tmp_path / "dists").glob("dep-1.0-*.whl"))
+    text = f"""lock-version = "1.0"
+created-by = "hand"
+
+[[packages]]
+name = "gitpkg"
+version = "1.0"
+vcs = {{ type = "git", url = "{root.as_uri()}", requested-revision = "v1", commit-id = "{v1}", subdirectory = "sub" }}
+
+[[packages]]
+name = "localdir"
+version = "0.3"
+directory = {{ path = "src/localdir", editable = true }}
+
+[[packages]]
+name = "dep"
+version = "1.0"
+wheels = [{{ url = "{dep.as_uri()}", hashes = {{ sha256 = "{hashlib.sha256(dep.read_bytes()).hexdigest()}" }} }}]
+"""
+    lock = lock_dir / "pylock.toml"
+    lock.write_text(text)
+    cli.ok("pip", "sync", lock, "--python", venv.root)
+    assert listed(cli, venv) == {"gitpkg": "1.0", "localdir": "0.3", "dep": "1.0"}
+    assert _direct_url(venv, "1.0") == {
+        "url": root.as_uri(),
+        "vcs_info": {"vcs": "git", "commit_id": v1, "requested_revision": "v1"},
+        "subdirectory": "sub",
+    }
+    editable = json.loads((venv.site_packages / "localdir-0.3.dist-info" / "direct_url.json").read_text())
+    assert editable == {"url": (lock_dir / "src" / "localdir").as_uri(), "dir_info": {"editable": True}}
+    # a lock that no longer matches its source is refused, naming both versions
+    lock.write_text(text.replace('version = "0.3"', 'version = "0.4"'))
+    res = cli("pip", "sync", lock, "--python", venv.root)
+    assert res.rc == 2 and "the lock has localdir 0.4, but its source builds 0.3" in res.err
+    assert listed(cli, venv) == {"gitpkg": "1.0", "localdir": "0.3", "dep": "1.0"}

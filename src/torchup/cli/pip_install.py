@@ -1165,22 +1165,72 @@ def _name_local_directory(text: str) -> str:
 
 def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
     """DesiredDist for each local project _local_projects built (name -> wheel)."""
-    from packaging.utils import canonicalize_name, parse_wheel_filename
-
-    from torchup.install.plan import DesiredDist
+    from packaging.utils import canonicalize_name
 
     desired = []
     for name, wheel in local_wheels.items():
-        _, version, _, _ = parse_wheel_filename(wheel.name)
         editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
-        desired.append(
-            DesiredDist(
-                name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
-                direct_url=_direct_url(inputs, name, editable=editable),
-                editable=editable,
-            )
-        )
+        desired.append(_desired_built(name, wheel, _direct_url(inputs, name, editable=editable), editable))
     return desired
+
+
+def _desired_built(name: str, wheel: Path, direct_url: dict[str, Any], editable: bool) -> Any:
+    """The DesiredDist of a wheel built from a local source (its PEP 610 record given)."""
+    from packaging.utils import parse_wheel_filename
+
+    from torchup.install.plan import DesiredDist
+
+    _, version, _, _ = parse_wheel_filename(wheel.name)
+    return DesiredDist(
+        name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
+        direct_url=direct_url, editable=editable,
+    )
+
+
+def _build_locked_sources(
+    ctx: Context, interp: Any, selected: Sequence[Any], base_dir: Path, out_dir: Path
+) -> tuple[dict[str, Path], list[Any]]:
+    """Build a lock's ``vcs`` (git) and ``directory`` entries: name -> wheel, and their
+    DesiredDist. A git entry is checked out at its ``commit-id``; a folder is relative to the
+    lock's folder. The built version must be the one the lock names."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import Version
+
+    from torchup.errors import LockError
+    from torchup.install.vcs import GitUrl, fetch_git
+
+    wheels: dict[str, Path] = {}
+    desired = []
+    for sel in selected:
+        art, name = sel.artifact, str(canonicalize_name(sel.package.name))
+        if sel.kind == "vcs":
+            if art.type != "git":
+                raise LockError(
+                    f"{sel.package.name} comes from a {art.type} repository; torchup fetches git only",
+                    hint="lock it from a wheel, an sdist or a git URL",
+                )
+            url = art.url or (base_dir / (art.path or "")).resolve().as_uri()
+            checkout = fetch_git(GitUrl(url, art.commit_id, art.subdirectory), ctx.cache.bucket("git-v1"))
+            wheel = _build_local(ctx, interp, checkout.source_dir, out_dir, editable=False, checkout=checkout)
+            direct = checkout.direct_url()
+            if art.requested_revision:
+                direct["vcs_info"]["requested_revision"] = art.requested_revision
+            editable = False
+        else:
+            folder = (base_dir / art.path / (art.subdirectory or "")).resolve()
+            editable = bool(art.editable)
+            wheel = _build_local(ctx, interp, folder, out_dir, editable=editable, checkout=None)
+            direct = {"url": folder.as_uri(), "dir_info": {"editable": True} if editable else {}}
+        built = _desired_built(name, wheel, direct, editable)
+        locked = sel.package.version
+        if locked is not None and Version(built.version) != Version(str(locked)):
+            raise LockError(
+                f"the lock has {sel.package.name} {locked}, but its source builds {built.version}",
+                hint="the source changed since the lock was written: lock again",
+            )
+        wheels[name] = wheel
+        desired.append(built)
+    return wheels, desired
 
 
 def _direct_url(inputs: Inputs, name: str, *, editable: bool) -> dict[str, Any]:
@@ -1281,8 +1331,17 @@ def run_sync(ns: argparse.Namespace) -> int:
             target = target.with_backend(name)
         lock = read_lock(lock_files[0])
         chosen = select_for_target(lock, target, extras=ns.extra, dependency_groups=ns.group or None)
-        desired = desired_from_selection(chosen, Path(lock_files[0]).parent)
-        return _sync_to(ctx, ns, interp, desired, started, None)
+        base_dir = Path(lock_files[0]).parent
+        files = [sel for sel in chosen if sel.kind not in ("vcs", "directory")]
+        desired = desired_from_selection(files, base_dir)
+        with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
+            # Git and folder entries (uv writes them for such requirements) are built here.
+            local_wheels, local_desired = _build_locked_sources(
+                ctx, interp, [sel for sel in chosen if sel not in files], base_dir, Path(local_tmp)
+            )
+            return _sync_to(
+                ctx, ns, interp, desired + local_desired, started, None, local_wheels=local_wheels
+            )
     inputs = read_inputs(ctx, files=ns.src_files)
     ns.no_deps = True  # pip sync installs exactly what the file lists
     if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):

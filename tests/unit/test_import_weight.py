@@ -98,3 +98,5 @@ assert inputs.requirements[0].origin
     loaded = _newly_imported(code)
     assert "torchup.requirements" in loaded
     assert [m for m in loaded if m.startswith("torchup.resolver")] == []
+    # git sources are checked out while reading the inputs: only when there is one
+    assert "torchup.install.vcs" not in loaded

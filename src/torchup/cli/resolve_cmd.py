@@ -165,6 +165,9 @@ def _check_out_git(ctx: Context, inputs: Inputs) -> None:
     """Check out every ``git+`` requirement (in the cache) and point it at the checkout's
     folder, which is then built like any local project; ``inputs.git_checkouts`` remembers
     where each folder came from."""
+    wanted = [rr for rr in inputs.requirements if (rr.requirement.url or "").startswith("git+")]
+    if not wanted and not any((e.url or "").startswith("git+") for e in inputs.editables):
+        return  # the usual case: no git machinery to import
     from packaging.requirements import Requirement
 
     from torchup.install.vcs import GitUrl, fetch_git, is_git_url

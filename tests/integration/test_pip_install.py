@@ -872,3 +872,21 @@ def test_target_and_prefix_folders(cli: Cli, venv: Venv, world: IndexServer, tmp
     (tmp_path / "a-file").write_text("")
     res = cli("pip", "install", "dep", "--target", tmp_path / "a-file", *args)
     assert res.rc == 2 and "is a file, not a folder" in res.err and "Traceback" not in res.err
+
+
+def test_failure_hints_stay_within_what_was_asked(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """Hints about yanked or unusable versions name only versions the user's requirement
+    would take: `lib==2.0` (an sdist, builds off) used to add "lib 3.0rc1 is yanked" and why
+    other versions could not be used."""
+    publish(index_server, tmp_path / "d", DistSpec("lib", "1.0"), DistSpec("lib", "2.0"), sdist_only={"lib"})
+    publish(index_server, tmp_path / "w", DistSpec("lib", "3.0rc1"))
+    index_server.yank("simple", "lib-3.0rc1-py3-none-any.whl")
+    args = ("--python", venv.root, "--no-build", *index_args(index_server))
+    res = cli("pip", "install", "lib==2.0", *args)
+    assert res.rc == 1 and "lib==2.0" in res.err and "building is disabled" in res.err
+    assert "yanked" not in res.err and "hint:" not in res.err, res.err
+    # a range that takes the yanked pre-release: now the hint is the answer
+    res = cli("pip", "install", "lib>=3.0rc1", *args)
+    assert res.rc == 1 and "lib 3.0rc1 is yanked" in res.err and "lib==3.0rc1" in res.err, res.err

@@ -130,6 +130,20 @@ def _hints(
             continue
         choices = [provider.choice(name, v) for v in universe]
         usable = [c for c in choices if c is not None and c.usable]
+        # Yanked versions and unusable files are worth a hint only where the user's own
+        # requirement on the package would take them: `pyyaml==6.0.2` gains nothing from
+        # "6.0.2rc1 is yanked", nor from why versions it excludes cannot be used.
+        # (A pre-release only where allowed or the specifier names one, as when resolving.)
+        allow_pre = provider.allows_prereleases(name)
+        root_specs = [
+            (need.specifier, allow_pre or any(s.prereleases for s in need.specifier))
+            for pkg, need in root_deps
+            if pkg.name == name
+        ]
+        wanted = [
+            c for c in choices
+            if c is not None and all(spec.contains(c.version, prereleases=pre) for spec, pre in root_specs)
+        ]
         if (
             universe
             and all(v.is_prerelease for v in universe)
@@ -142,7 +156,13 @@ def _hints(
         # The explanation lists these as "available", so say why they were not taken.
         finals = [v for v in universe if not v.is_prerelease]
         newer_pre = sorted(
-            (v for v in universe if v.is_prerelease and finals and v > max(finals)), reverse=True
+            (
+                v
+                for v in universe
+                if v.is_prerelease and finals and v > max(finals)
+                and all(spec.contains(v, prereleases=True) for spec, _ in root_specs)
+            ),
+            reverse=True,
         )
         if newer_pre and not provider.allows_prereleases(name):
             shown = ", ".join(map(str, newer_pre[:3]))
@@ -151,11 +171,7 @@ def _hints(
                 f"pre-release ({name}>={newer_pre[-1]}), unless you pass --prerelease allow"
             )
         yanked = sorted(
-            (
-                c.version
-                for c in choices
-                if c is not None and c.yanked and not provider.yank_allowed(name, c.version)
-            ),
+            (c.version for c in wanted if c.yanked and not provider.yank_allowed(name, c.version)),
             reverse=True,
         )
         if yanked:
@@ -163,8 +179,8 @@ def _hints(
                 f"{name} {', '.join(map(str, yanked[:3]))} {'is' if len(yanked) == 1 else 'are'} "
                 f"yanked: a yanked version is used only when pinned exactly ({name}=={yanked[0]})"
             )
-        if not usable:
-            reasons = sorted({c.unavailable for c in choices if c is not None and c.unavailable})
+        if not usable and len(wanted) > 1:  # (one version: the explanation names its reason)
+            reasons = sorted({c.unavailable for c in wanted if c.unavailable})
             if reasons:
                 hints.append(
                     f"no version of {name} can be used on {target}: it " + "; it ".join(reasons[:2])

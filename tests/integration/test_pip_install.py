@@ -890,3 +890,16 @@ def test_failure_hints_stay_within_what_was_asked(
     # a range that takes the yanked pre-release: now the hint is the answer
     res = cli("pip", "install", "lib>=3.0rc1", *args)
     assert res.rc == 1 and "lib 3.0rc1 is yanked" in res.err and "lib==3.0rc1" in res.err, res.err
+
+
+def test_an_unknown_extra_is_warned_about(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """`dep[nope]` installs dep and says the extra does not exist (uv does; torchup was silent
+    when the package declares no extras at all, and printed a bare line otherwise)."""
+    fast = DistSpec("fast-extra", "1.0", requires_dist=("dep; extra == 'speed'",))
+    publish(index_server, tmp_path / "d", DEP1, fast)
+    res = cli.ok("pip", "install", "dep[nope]", "fast-extra[speed]", "--python", venv.root, *index_args(index_server))
+    assert "warning: dep==1.0 does not have an extra named 'nope'" in res.err
+    assert "speed" not in res.err  # a declared extra: no warning
+    assert venv.metadata_versions() == {"dep": "1.0", "fast-extra": "1.0"}

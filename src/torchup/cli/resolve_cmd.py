@@ -393,6 +393,8 @@ def resolve_inputs(
         result = resolve_requirements(provider, inputs.requirements)
     finally:
         provider.close()
+    for warning in dict.fromkeys(provider.warnings):  # backtracking may repeat one
+        output.warn(warning)
     stats = fetcher.stats()
     output.debug(
         "metadata: {pep658} PEP 658, {range} range reads, {stream} streamed, {download} whole "

@@ -9,7 +9,6 @@ Unusable versions are reported as ``Unavailable(reason)``, never as exceptions.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,7 +57,6 @@ def _version_order() -> Callable[[Version], Any] | None:
 
 _VERSION_ORDER = _version_order()
 
-log = logging.getLogger("torchup.resolver")
 
 PrereleaseMode = Literal[
     "disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit"
@@ -178,6 +176,9 @@ class IndexProvider:
         self._universes: dict[str, _Universe] = {}
         self._deps: dict[tuple[str, Version], list[Requirement] | Unavailable] = {}
         self._extras: dict[tuple[str, Version], frozenset[str]] = {}
+        # Things the user should hear about, worded for them (the command prints them once
+        # each): this layer does no output of its own.
+        self.warnings: list[str] = []
         self._page_futures: dict[str, Future[_Universe]] = {}
         self._meta_futures: dict[tuple[str, Version], Future[Any]] = {}
         self._lock = threading.Lock()
@@ -279,9 +280,17 @@ class IndexProvider:
                 )
             )
             extras = self._extras.get((package.name, version), frozenset())
-            if extras and package.extra not in extras:
-                log.warning(
-                    "%s %s does not provide the extra %r", package.name, version, package.extra
+            # Old metadata may use an extra in Requires-Dist markers without Provides-Extra.
+            used = any(
+                req.marker is not None
+                and self.target.evaluate(req.marker, [package.extra])
+                and not self.target.evaluate(req.marker, [])
+                for req in reqs
+            )
+            if package.extra not in extras and not used:
+                self.warnings.append(
+                    f"{package.name}=={version} does not have an extra named "
+                    f"{package.extra!r} (it is installed without it)"
                 )
         if self.options.no_deps:
             return deps

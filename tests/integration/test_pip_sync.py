@@ -98,7 +98,8 @@ def test_sync_to_empty_file_empties_the_venv(
     pristine = tree_snapshot(venv.root)
     cli.ok("pip", "install", "alpha", "gamma", "--python", venv.root, *index_args(world))
     empty = _write(tmp_path / "requirements.txt", "# nothing\n")
-    cli.ok("pip", "sync", empty, "--python", venv.root, *index_args(world))
+    # (without --allow-empty-requirements nothing changes: see the test below)
+    cli.ok("pip", "sync", empty, "--allow-empty-requirements", "--python", venv.root, *index_args(world))
     assert venv.metadata_versions() == {}
     assert tree_snapshot(venv.root) == pristine
 
@@ -181,3 +182,18 @@ def test_sync_pylock_with_relative_paths(cli: Cli, venv: Venv, tmp_path: Path) -
     cli.ok("pip", "sync", lock, "--python", venv.root)
     assert venv.metadata_versions() == {"alpha": "1.0", "beta": "1.0"}
     assert os.listdir(wheels)  # local files are used in place, never moved
+
+
+def test_an_empty_file_changes_nothing_unless_asked(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """As uv: `pip sync` of a file with no requirements (a failed template, the wrong file)
+    leaves the environment alone unless --allow-empty-requirements says to empty it; it used to
+    uninstall everything."""
+    cli.ok("pip", "install", "gamma", "--python", venv.root, *index_args(world))
+    empty = _write(tmp_path / "empty.txt", "# nothing here\n")
+    res = cli.ok("pip", "sync", empty, "--python", venv.root, *index_args(world))
+    assert "no requirements found" in res.err and "--allow-empty-requirements" in res.err
+    assert listed(cli, venv) == {"gamma": "1.0"}
+    cli.ok("pip", "sync", empty, "--allow-empty-requirements", "--python", venv.root, *index_args(world))
+    assert listed(cli, venv) == {}

@@ -223,6 +223,10 @@ def _build_pip_sync(sync: argparse.ArgumentParser) -> None:
     _add_python(sync)
     _add_selection(sync)
     sync.add_argument("--reinstall", action="store_true")
+    sync.add_argument(
+        "--allow-empty-requirements", action="store_true",
+        help="with no requirements at all, remove everything (without it: change nothing)",
+    )
     _add_installing(sync)
 
 

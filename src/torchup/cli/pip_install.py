@@ -1343,6 +1343,15 @@ def run_sync(ns: argparse.Namespace) -> int:
                 ctx, ns, interp, desired + local_desired, started, None, local_wheels=local_wheels
             )
     inputs = read_inputs(ctx, files=ns.src_files)
+    if not inputs.requirements and not inputs.editables:
+        # An empty file (a failed template, a wrong path to the wrong file) would otherwise
+        # uninstall everything: uv's rule, ask for it explicitly.
+        output.warn(f"{', '.join(ns.src_files)}: no requirements found")
+        if not ns.allow_empty_requirements:
+            output.info(
+                "Nothing changed: pass --allow-empty-requirements to remove every package"
+            )
+            return 0
     ns.no_deps = True  # pip sync installs exactly what the file lists
     if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
         output.info(

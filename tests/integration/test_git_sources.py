@@ -309,3 +309,21 @@ wheels = [{{ url = "{dep.as_uri()}", hashes = {{ sha256 = "{hashlib.sha256(dep.r
     res = cli("pip", "sync", lock, "--python", venv.root)
     assert res.rc == 2 and "the lock has localdir 0.4, but its source builds 0.3" in res.err
     assert listed(cli, venv) == {"gitpkg": "1.0", "localdir": "0.3", "dep": "1.0"}
+
+
+def test_folder_lines_keep_their_extras_and_markers(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """`./proj[x]` and `./other ; <marker>` in a requirements file: the extra's dependencies
+    come along and a folder for another environment is neither built nor installed (the
+    extras and marker of such a line used to be dropped, so `other` was installed anyway)."""
+    proj = write_project(
+        DistSpec("proj", "0.1", requires_dist=("dep; extra == 'x'",)), tmp_path / "proj"
+    )
+    other = write_project(DistSpec("other", "0.1"), tmp_path / "other")
+    reqs = tmp_path / "requirements.in"
+    reqs.write_text(f"{proj}[x]\n{other} ; python_version < '3'\n")
+    cli.ok("pip", "install", "-r", reqs, "--python", venv.root, *index_args(world))
+    assert listed(cli, venv) == {"proj": "0.1", "dep": "2.0"}
+    pins = _pins(cli.ok("pip", "compile", reqs, *index_args(world)).out)
+    assert pins == ["dep==2.0", f"proj @ {proj.as_uri()}"]

@@ -873,10 +873,12 @@ def _local_projects(
     built: dict[str, Path] = {}
     keep: list[Any] = []
     local = []
+    target = interp.target()
     for rr in inputs.requirements:
         url = rr.requirement.url or ""
         if url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip")):
-            local.append(rr)
+            if target.evaluate(rr.requirement.marker, []):
+                local.append(rr)  # (one whose marker excludes this environment is dropped)
         else:
             keep.append(rr)
     editable_paths = {str(Path(e.path).resolve()) for e in inputs.editables if e.path}

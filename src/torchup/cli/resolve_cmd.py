@@ -54,6 +54,9 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
 
         named = parse_requirement_string(_name_local_directory(parsed.path), parsed.source)
         if named.requirement is not None:
+            # The line's extras and marker (`./proj[x] ; python_version < '3.12'`) stay.
+            named.requirement.extras = set(parsed.extras)
+            named.requirement.marker = parsed.marker
             parsed = dataclasses.replace(parsed, requirement=named.requirement)
             req = parsed.requirement
     if req is None and parsed.url and parsed.url.startswith("git+"):
@@ -373,7 +376,7 @@ def resolve_inputs(
     # Without this an sdist-only version was always "unavailable (source build needed)",
     # even when its PKG-INFO holds static metadata (packse: no-wheels, no-binary, ...).
     read_sdist = _sdist_metadata_reader(ctx.client, build_metadata or _sdist_builder(ctx, python))
-    trees = _source_trees(ctx, inputs, python)
+    trees = _source_trees(ctx, inputs, python, target)
 
     def metadata_of(dist: Any) -> Any:
         known = trees.get(dist.url)
@@ -429,7 +432,7 @@ def _pinned_version(req: Any) -> Any:
 _RESOLVER_FIELDS = ("requires-dist", "requires-python", "provides-extra")
 
 
-def _source_trees(ctx: Context, inputs: Inputs, python: str | None) -> dict[str, Any]:
+def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any) -> dict[str, Any]:
     """Local project folders (and git checkouts) among the root requirements, made
     resolvable: each one's metadata is prepared (PEP 517) and it becomes a direct file of
     the version it declares, at the URL the output names (the folder's, or the git URL pinned
@@ -446,8 +449,8 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None) -> dict[str,
         if not (req.url or "").startswith("file:"):
             continue
         folder = Path(_file_url_path(req.url))
-        if not folder.is_dir():
-            continue
+        if not folder.is_dir() or not target.evaluate(req.marker, []):
+            continue  # (not for this target: the resolver drops it, unbuilt)
         meta = _prepare_tree_metadata(ctx, folder, python)
         checkout = inputs.git_checkouts.get(req.url)
         url = checkout.url.pinned(checkout.commit) if checkout else req.url

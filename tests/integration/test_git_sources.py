@@ -327,3 +327,19 @@ def test_folder_lines_keep_their_extras_and_markers(
     assert listed(cli, venv) == {"proj": "0.1", "dep": "2.0"}
     pins = _pins(cli.ok("pip", "compile", reqs, *index_args(world)).out)
     assert pins == ["dep==2.0", f"proj @ {proj.as_uri()}"]
+
+
+def test_editable_folder_with_extras_on_the_command_line(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """`-e ./proj[x]` is read as a requirements file reads it: it was looked for as a folder
+    named "proj[x]" ("not a Python project"). `-e six` says -e wants a folder."""
+    proj = write_project(
+        DistSpec("proj", "0.1", requires_dist=("dep; extra == 'x'",)), tmp_path / "proj"
+    )
+    cli.ok("pip", "install", "-e", f"{proj}[x]", "--python", venv.root, *index_args(world))
+    assert listed(cli, venv) == {"proj": "0.1", "dep": "2.0"}
+    editable = json.loads((venv.site_packages / "proj-0.1.dist-info" / "direct_url.json").read_text())
+    assert editable == {"url": proj.as_uri(), "dir_info": {"editable": True}}
+    res = cli("pip", "install", "-e", "six", "--python", venv.root, *index_args(world))
+    assert res.rc == 2 and "-e six: there is no folder six" in res.err and "drop -e" in res.err

@@ -1014,23 +1014,8 @@ def run_install(ns: argparse.Namespace) -> int:
     ctx.warm_network()
     inputs = read_inputs(
         ctx, packages=[_name_local_directory(p) for p in ns.packages], files=ns.requirements,
-        constraints=ns.constraints, overrides=ns.overrides,
+        constraints=ns.constraints, overrides=ns.overrides, editables=ns.editable,
     )
-    from torchup.requirements import parse_requirement_string
-
-    for e in ns.editable:
-        parsed = parse_requirement_string(e, "command line", editable=True)
-        if parsed.url and parsed.url.startswith("git+"):
-            raise ConfigError(
-                f"-e {e}: an editable install of a git URL is not supported",
-                hint="clone the repository and install it with `-e ./path`, or drop -e",
-            )
-        if parsed.requirement is None:
-            # unnamed local directory: name comes from its metadata
-            from packaging.requirements import Requirement
-
-            parsed = type(parsed)(requirement=Requirement(_name_local_directory(e)), source="-e", editable=True, path=e)
-        inputs.editables.append(parsed)
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
     interp = select_interpreter(ctx, ns)

@@ -71,6 +71,12 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
         hint = GitUrl.parse(parsed.url).project_hint
         req = Requirement(f"{hint}{extras} @ {parsed.url}{marker}")
         parsed = dataclasses.replace(parsed, requirement=req)
+    if req is None and parsed.editable and parsed.path:
+        raise ConfigError(
+            f"{parsed.source}: -e {parsed.path}: there is no folder {parsed.path}",
+            hint="-e takes a project folder (`-e ./path`); to install a package from an "
+            "index, drop -e",
+        )
     if req is None:
         raise ConfigError(
             f"{parsed.source}: cannot tell the project name of {parsed}",
@@ -105,14 +111,19 @@ def read_inputs(
     extras: Sequence[str] = (),
     all_extras: bool = False,
     groups: Sequence[str] = (),
+    editables: Sequence[str] = (),
 ) -> Inputs:
-    """Collect requirements from strings, requirements files and project files."""
+    """Collect requirements from strings, ``-e`` arguments, requirements files and project
+    files."""
     from torchup.requirements import parse_requirement_string, parse_requirements_file
 
     inputs = Inputs()
     env = dict(ctx.env)
     for text in packages:
         _add_parsed(inputs, parse_requirement_string(text, "command line"), "")
+    for text in editables:
+        # Read as a requirements file reads `-e ...`: `-e ./proj[x]` keeps its extras.
+        _add_parsed(inputs, parse_requirement_string(text, "command line", editable=True), "-e")
     for src in files:
         path = Path(src)
         if src != "-" and not path.exists():

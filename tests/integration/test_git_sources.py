@@ -343,3 +343,23 @@ def test_editable_folder_with_extras_on_the_command_line(
     assert editable == {"url": proj.as_uri(), "dir_info": {"editable": True}}
     res = cli("pip", "install", "-e", "six", "--python", venv.root, *index_args(world))
     assert res.rc == 2 and "-e six: there is no folder six" in res.err and "drop -e" in res.err
+
+
+def test_require_hashes_refuses_what_cannot_be_hashed(
+    cli: Cli, venv: Venv, world: IndexServer, repo: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """As uv: under --require-hashes a git source or a folder is an error (nothing to hash);
+    they used to be installed unchecked."""
+    root, v1, _ = repo
+    folder = write_project(DistSpec("localdir", "0.3"), tmp_path / "localdir")
+    for line, kind in (
+        (f"gitpkg @ git+{root.as_uri()}@{v1}#subdirectory=sub", "is a git source"),
+        (str(folder), "is a local folder"),
+    ):
+        reqs = tmp_path / "requirements.txt"
+        reqs.write_text(line + "\n")
+        for command in ("install", "sync"):
+            flag = ("-r",) if command == "install" else ()
+            res = cli("pip", command, *flag, reqs, "--require-hashes", "--python", venv.root, *index_args(world))
+            assert res.rc == 2 and kind in res.err and "has no file to hash" in res.err, res.err
+    assert listed(cli, venv) == {}

@@ -146,6 +146,24 @@ def _desired_for(name: str, version: Any, f: Any, inputs: Inputs) -> Any:
     )
 
 
+def _refuse_unhashable(inputs: Inputs) -> None:
+    """--require-hashes: a folder, an editable or a git source has no file to hash; say so
+    before building anything (as uv; they were installed unchecked)."""
+    for rr in inputs.requirements:
+        url = rr.requirement.url or ""
+        folder = url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip"))
+        if folder or url.startswith("git+"):
+            checkout = inputs.git_checkouts.get(url)
+            shown = checkout.url.pinned(checkout.commit) if checkout else url
+            raise InstallError(
+                f"--require-hashes is on, but {rr.requirement.name} @ {shown} is a "
+                f"{'git source' if checkout or url.startswith('git+') else 'local folder'}, "
+                "which has no file to hash",
+                hint="build it into a wheel and require that file with its --hash, or drop "
+                "--require-hashes",
+            )
+
+
 def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = True) -> None:
     """Files must match the requirements' ``--hash`` values where given; ``require_all``
     (--require-hashes) also demands a hash for every package.
@@ -1018,6 +1036,8 @@ def run_install(ns: argparse.Namespace) -> int:
     )
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
+    if ns.require_hashes:
+        _refuse_unhashable(inputs)
     interp = select_interpreter(ctx, ns)
     prefetch_root_pages(ctx, inputs, interp.target())
     # Local projects are built into a temporary directory that lives until they are installed
@@ -1340,6 +1360,8 @@ def run_sync(ns: argparse.Namespace) -> int:
             )
             return 0
     ns.no_deps = True  # pip sync installs exactly what the file lists
+    if ns.require_hashes:
+        _refuse_unhashable(inputs)
     if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
         output.info(
             f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"

@@ -484,10 +484,10 @@ class WheelPipeline:
             _forget_unverified_archive(self.ctx, wheel, d)
             raise
 
-    def _stage(self, d: Any, wheel: Path, origin: str, unpacked: UnpackedWheel) -> PreparedWheel:
+    def _stage(self, d: Any, wheel: Path, unpacked: UnpackedWheel) -> PreparedWheel:
         from torchup.install.wheel import prepare_wheel
 
-        prepared = prepare_wheel(
+        return prepare_wheel(
             wheel,
             self.interp.scheme,
             interpreter=self.interp.executable,
@@ -497,18 +497,11 @@ class WheelPipeline:
             compile_bytecode=self.compile_bytecode,
             unpacked=unpacked,
         )
-        if origin == "fetched":
-            try:
-                _check_resolved_metadata(self.ctx, d, prepared)
-            except BaseException:
-                prepared.discard()
-                raise
-        return prepared
 
     def _unpack_and_stage(self, d: Any, wheel: Path, origin: str) -> PreparedWheel:
         # Staging in the same worker: with a warm cache it is all mkdir/link system calls
         # (about 0.2 ms each here, GIL released), which overlap across wheels.
-        return self._stage(d, wheel, origin, self._unpack(d, wheel, origin))
+        return self._stage(d, wheel, self._unpack(d, wheel, origin))
 
     def _take_early(self, to_install: Sequence[Any]) -> dict[str, Future[PreparedWheel]]:
         """The early starts the plan installs exactly as started; the others are discarded."""
@@ -579,9 +572,11 @@ class WheelPipeline:
             for d in to_install:
                 path = files.get(d.canonical_name)
                 if path is not None and not str(path).endswith(".whl"):
+                    built.add(d.canonical_name)
                     submit(d, _build_sdist(self.ctx, self.interp, path), "built")
 
         prepared: dict[str, PreparedWheel] = {}
+        built: set[str] = set()  # sdists built here: their metadata was built, not served
         fetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="torchup-fetch")
         try:
             with guard:
@@ -608,6 +603,13 @@ class WheelPipeline:
                         )
                     continue
                 prepared[name] = unpacks[name].result()
+            # Each fetched wheel's METADATA against what the resolver read for it. Here, once
+            # resolution is over: a wheel staged early (while resolving) can be ready before the
+            # resolver has read its metadata, and a check made then found nothing to compare
+            # with and let an inconsistent wheel in (a rare, timing-dependent miss).
+            for name, wheel in prepared.items():
+                if name not in local_wheels and name not in built:
+                    _check_resolved_metadata(self.ctx, by_name[name], wheel)
             return prepared
         except BaseException:
             # Nothing was committed; take every staged wheel away again. Running unpacks finish

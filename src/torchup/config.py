@@ -2089,6 +2089,9 @@ def remove_dependency(
         )
     for index in reversed(indexes):
         del array[index]
+    if not len(array) and "#" not in array.as_string():  # (a comment of the user's stays)
+        array.clear()  # the leftover newline too: `dependencies = []`, as uv leaves it
+        array.multiline(False)
     return str(doc.as_string())
 
 

@@ -873,6 +873,14 @@ def test_remove_dependency() -> None:
         remove_dependency(EDITABLE, "pytest", group="dev")
 
 
+def test_removing_the_last_dependency_leaves_an_empty_list() -> None:
+    text = '[project]\nname = "x"\ndependencies = [\n    "requests>=2",\n]\n'
+    assert remove_dependency(text, "requests") == '[project]\nname = "x"\ndependencies = []\n'
+    # a comment of the user's in the list is kept (so the list stays as it is written)
+    commented = '[project]\nname = "x"\ndependencies = [\n    # pinned by ops\n    "requests",\n]\n'
+    assert "# pinned by ops" in remove_dependency(commented, "requests")
+
+
 def test_add_index_first_and_update() -> None:
     out = add_index(
         EDITABLE, url="https://download.pytorch.org/whl/cu128", name="pytorch-cu128", explicit=True

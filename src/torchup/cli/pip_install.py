@@ -980,13 +980,13 @@ def _usable_build(slot: Path, target: Any) -> Path | None:
 
 
 def _keep_build(wheel: Path, slot: Path) -> Path:
-    """Move (or copy, across filesystems) a built ``wheel`` into the cache ``slot``; whole
-    or not at all (a reader never sees a partial file)."""
+    """Copy a built ``wheel`` into the cache ``slot``, whole or not at all: a reader never
+    sees a partial file (the scratch copy is not named ``*.whl``)."""
     import shutil
 
     slot.mkdir(parents=True, exist_ok=True)
     final = slot / wheel.name
-    fd, scratch = tempfile.mkstemp(prefix=".tmp-", suffix=".whl", dir=slot)
+    fd, scratch = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=slot)
     os.close(fd)
     try:
         shutil.copyfile(wheel, scratch)

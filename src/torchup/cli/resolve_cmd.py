@@ -39,6 +39,14 @@ class Inputs:
     git_checkouts: dict[str, Any] = field(default_factory=dict)
 
 
+def _requirement_at(name: str, url: str, extras: Any, marker: Any) -> Any:
+    """``name[extras] @ url ; marker`` as a packaging Requirement."""
+    from packaging.requirements import Requirement
+
+    shown = f"[{','.join(sorted(extras))}]" if extras else ""
+    return Requirement(f"{name}{shown} @ {url}" + (f" ; {marker}" if marker is not None else ""))
+
+
 def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
     import dataclasses
 
@@ -62,14 +70,10 @@ def _add_parsed(inputs: Inputs, parsed: Any, origin: str) -> None:
     if req is None and parsed.url and parsed.url.startswith("git+"):
         # `pip install git+https://...`: a stand-in name until the checkout's metadata names
         # the project (see _check_out_git).
-        from packaging.requirements import Requirement
-
         from torchup.install.vcs import GitUrl
 
-        extras = f"[{','.join(sorted(parsed.extras))}]" if parsed.extras else ""
-        marker = f" ; {parsed.marker}" if parsed.marker is not None else ""
         hint = GitUrl.parse(parsed.url).project_hint
-        req = Requirement(f"{hint}{extras} @ {parsed.url}{marker}")
+        req = _requirement_at(hint, parsed.url, parsed.extras, parsed.marker)
         parsed = dataclasses.replace(parsed, requirement=req)
     if req is None and parsed.editable and parsed.path:
         raise ConfigError(
@@ -179,11 +183,11 @@ def _check_out_git(ctx: Context, inputs: Inputs) -> None:
     """Check out every ``git+`` requirement (in the cache) and point it at the checkout's
     folder, which is then built like any local project; ``inputs.git_checkouts`` remembers
     where each folder came from."""
-    wanted = [rr for rr in inputs.requirements if (rr.requirement.url or "").startswith("git+")]
-    if not wanted and not any((e.url or "").startswith("git+") for e in inputs.editables):
+    if not any(
+        (item.url or "").startswith("git+")
+        for item in (*(rr.requirement for rr in inputs.requirements), *inputs.editables)
+    ):
         return  # the usual case: no git machinery to import
-    from packaging.requirements import Requirement
-
     from torchup.install.vcs import GitUrl, fetch_git, is_git_url
     from torchup.requirements import RootRequirement
 
@@ -200,10 +204,10 @@ def _check_out_git(ctx: Context, inputs: Inputs) -> None:
         checkout = fetch_git(GitUrl.parse(req.url), ctx.cache.bucket("git-v1"))
         uri = checkout.source_dir.as_uri()
         inputs.git_checkouts[uri] = checkout
-        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-        marker = f" ; {req.marker}" if req.marker is not None else ""
         output.debug(f"{req.name}: {checkout.url.repository} at {checkout.commit}")
-        inputs.requirements[i] = RootRequirement(Requirement(f"{req.name}{extras} @ {uri}{marker}"), rr.origin)
+        inputs.requirements[i] = RootRequirement(
+            _requirement_at(req.name, uri, req.extras, req.marker), rr.origin
+        )
 
 
 def _read_pyproject(
@@ -465,7 +469,6 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
         meta = _prepare_tree_metadata(ctx, folder, python)
         checkout = inputs.git_checkouts.get(req.url)
         url = checkout.url.pinned(checkout.commit) if checkout else req.url
-        from packaging.requirements import Requirement
         from packaging.utils import canonicalize_name
 
         from torchup.index.simple import DistFile
@@ -474,9 +477,9 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
         inputs.direct_files[name] = DistFile(
             filename=f"{name.replace('-', '_')}-{meta.version}.tar.gz", url=url
         )
-        extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
-        marker = f" ; {req.marker}" if req.marker is not None else ""
-        inputs.requirements[i] = RootRequirement(Requirement(f"{meta.name}{extras} @ {url}{marker}"), rr.origin)
+        inputs.requirements[i] = RootRequirement(
+            _requirement_at(meta.name, url, req.extras, req.marker), rr.origin
+        )
         trees[url] = meta
     return trees
 

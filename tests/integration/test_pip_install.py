@@ -903,3 +903,24 @@ def test_an_unknown_extra_is_warned_about(
     assert "warning: dep==1.0 does not have an extra named 'nope'" in res.err
     assert "speed" not in res.err  # a declared extra: no warning
     assert venv.metadata_versions() == {"dep": "1.0", "fast-extra": "1.0"}
+
+
+def test_extras_and_groups_of_a_project_file(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """`pip install -r pyproject.toml --extra x --group g` installs what the project lists
+    there (both flags were accepted and ignored); without a project file they are an error."""
+    pyproject = tmp_path / "proj" / "pyproject.toml"
+    pyproject.parent.mkdir()
+    pyproject.write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\ndependencies = ["dep<2"]\n'
+        '[project.optional-dependencies]\ncli = ["app==1.0"]\n'
+        '[dependency-groups]\ntest = ["app"]\n'
+    )
+    args = ("--python", venv.root, *index_args(world))
+    cli.ok("pip", "install", "-r", pyproject, "--extra", "cli", *args)
+    assert venv.metadata_versions() == {"dep": "1.0", "app": "1.0"}
+    res = cli.ok("pip", "sync", pyproject, "--group", "test", "--dry-run", *args)
+    assert " - app==1.0" in res.out + res.err and " + app==2.0" in res.out + res.err
+    res = cli("pip", "install", "dep", "--extra", "cli", *args)
+    assert res.rc == 2 and "no pyproject.toml or setup.cfg was given" in res.err

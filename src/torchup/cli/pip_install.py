@@ -1035,6 +1035,7 @@ def run_install(ns: argparse.Namespace) -> int:
     inputs = read_inputs(
         ctx, packages=[_name_local_directory(p) for p in ns.packages], files=ns.requirements,
         constraints=ns.constraints, overrides=ns.overrides, editables=ns.editable,
+        extras=ns.extra, all_extras=ns.all_extras, groups=ns.group,
     )
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
@@ -1351,7 +1352,9 @@ def run_sync(ns: argparse.Namespace) -> int:
             return _sync_to(
                 ctx, ns, interp, desired + local_desired, started, None, local_wheels=local_wheels
             )
-    inputs = read_inputs(ctx, files=ns.src_files)
+    inputs = read_inputs(
+        ctx, files=ns.src_files, extras=ns.extra, all_extras=ns.all_extras, groups=ns.group
+    )
     if not inputs.requirements and not inputs.editables:
         # An empty file (a failed template, a wrong path to the wrong file) would otherwise
         # uninstall everything: uv's rule, ask for it explicitly.

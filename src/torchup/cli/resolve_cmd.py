@@ -165,6 +165,15 @@ def read_inputs(
         inputs.find_links += list(rf.find_links)
         inputs.no_index = inputs.no_index or rf.no_index
         inputs.pre = inputs.pre or rf.pre
+    if (extras or all_extras or groups) and not any(
+        Path(src).name in ("pyproject.toml", "setup.cfg") for src in files
+    ):
+        # (They were ignored without a word: `pip install -r requirements.txt --extra x`.)
+        raise ConfigError(
+            "--extra, --all-extras and --group choose from a project's optional dependencies "
+            "and groups, but no pyproject.toml or setup.cfg was given",
+            hint="pass the project's file: -r pyproject.toml",
+        )
     for src in constraints:
         rf = parse_requirements_file(src, constraint=True, env=env)
         for parsed in (*rf.requirements, *rf.constraints):

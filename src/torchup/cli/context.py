@@ -69,6 +69,13 @@ class Context:
         self._cache = _cache
         self._client = _client
         self._finders: dict[tuple[object, ...], Finder] = {}
+        if _opt(ns, "keyring_provider") == "subprocess":
+            # Accepted for uv's command lines, but no keyring lookup is made: saying so beats
+            # a 401 from an index whose password was expected to come from there.
+            raise ConfigError(
+                "--keyring-provider subprocess is not supported yet",
+                hint="put the credentials in ~/.netrc (or $NETRC) or in the index URL",
+            )
 
     def __repr__(self) -> str:
         return f"Context(ns={self.ns!r}, env=..., _cache={self._cache!r}, _client={self._client!r})"

@@ -839,6 +839,12 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 f"the extra {e!r} is not defined in {project.pyproject}",
                 hint="defined extras: " + (", ".join(sorted(project.config.optional_dependencies)) or "none"),
             )
+    if getattr(ns, "only_dev", False):
+        raise ConfigError(
+            "--only-dev is not supported yet",
+            hint="`torchup sync` installs the project with its dev group; --no-dev leaves the "
+            "group out",
+        )
     groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
     if "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
         groups.append("dev")

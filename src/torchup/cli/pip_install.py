@@ -146,19 +146,23 @@ def _desired_for(name: str, version: Any, f: Any, inputs: Inputs) -> Any:
     )
 
 
+def _is_folder_url(url: str | None) -> bool:
+    """Whether a requirement's URL names a local project folder (read_inputs has turned git
+    sources into their checkouts' folders) rather than a file."""
+    return bool(url) and url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip"))  # type: ignore[union-attr]
+
+
 def _refuse_unhashable(inputs: Inputs) -> None:
     """--require-hashes: a folder, an editable or a git source has no file to hash; say so
     before building anything (as uv; they were installed unchecked)."""
     for rr in inputs.requirements:
-        url = rr.requirement.url or ""
-        folder = url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip"))
-        if folder or url.startswith("git+"):
+        url = rr.requirement.url
+        if _is_folder_url(url):
             checkout = inputs.git_checkouts.get(url)
             shown = checkout.url.pinned(checkout.commit) if checkout else url
             raise InstallError(
                 f"--require-hashes is on, but {rr.requirement.name} @ {shown} is a "
-                f"{'git source' if checkout or url.startswith('git+') else 'local folder'}, "
-                "which has no file to hash",
+                f"{'git source' if checkout else 'local folder'}, which has no file to hash",
                 hint="build it into a wheel and require that file with its --hash, or drop "
                 "--require-hashes",
             )
@@ -895,8 +899,7 @@ def _local_projects(
     local = []
     target = interp.target()
     for rr in inputs.requirements:
-        url = rr.requirement.url or ""
-        if url.startswith("file:") and not url.endswith((".whl", ".tar.gz", ".zip")):
+        if _is_folder_url(rr.requirement.url):
             if target.evaluate(rr.requirement.marker, []):
                 local.append(rr)  # (one whose marker excludes this environment is dropped)
         else:
@@ -914,9 +917,6 @@ def _local_projects(
 
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
-
-    sources: dict[str, dict[str, Any]] = {}  # name -> direct_url.json, read by _direct_url()
-    inputs.local_sources = sources  # type: ignore[attr-defined]
 
     for rr in local:
         path = Path(file_url_path(rr.requirement.url))
@@ -936,7 +936,9 @@ def _local_projects(
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
         # checkout's names the repository and commit instead.
-        sources[name] = checkout.direct_url() if checkout else {"url": path.resolve().as_uri(), "dir_info": {}}
+        inputs.local_sources[name] = (
+            checkout.direct_url() if checkout else _folder_direct_url(path, editable=False)
+        )
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built
@@ -968,7 +970,14 @@ def _build_local(
         path, out_dir / "wheels", build_env_python=interp.executable,
         provision=_provisioner(ctx, interp), editable=editable,
     )
-    return wheel if slot is None else _keep_build(wheel, slot)
+    if slot is None:
+        return wheel
+    import shutil
+
+    # Whole or not at all: a reader of the slot never sees a partial wheel.
+    with ctx.cache.atomic_path(slot / wheel.name) as scratch:
+        shutil.copyfile(wheel, scratch)
+    return slot / wheel.name
 
 
 def _usable_build(slot: Path, target: Any) -> Path | None:
@@ -977,24 +986,6 @@ def _usable_build(slot: Path, target: Any) -> Path | None:
     existing = sorted(slot.glob("*.whl")) if slot.is_dir() else []
     usable = [w for w in existing if target.wheel_rank(w.name) is not None]
     return min(usable, key=lambda w: target.wheel_rank(w.name)) if usable else None
-
-
-def _keep_build(wheel: Path, slot: Path) -> Path:
-    """Copy a built ``wheel`` into the cache ``slot``, whole or not at all: a reader never
-    sees a partial file (the scratch copy is not named ``*.whl``)."""
-    import shutil
-
-    slot.mkdir(parents=True, exist_ok=True)
-    final = slot / wheel.name
-    fd, scratch = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=slot)
-    os.close(fd)
-    try:
-        shutil.copyfile(wheel, scratch)
-        os.replace(scratch, final)
-    finally:
-        if os.path.exists(scratch):
-            os.unlink(scratch)
-    return final
 
 
 def _wheel_metadata(wheel: Path) -> str:
@@ -1230,7 +1221,7 @@ def _build_locked_sources(
             folder = (base_dir / art.path / (art.subdirectory or "")).resolve()
             editable = bool(art.editable)
             wheel = _build_local(ctx, interp, folder, out_dir, editable=editable, checkout=None)
-            direct = {"url": folder.as_uri(), "dir_info": {"editable": True} if editable else {}}
+            direct = _folder_direct_url(folder, editable=editable)
         built = _desired_built(name, wheel, direct, editable)
         locked = sel.package.version
         if locked is not None and Version(built.version) != Version(str(locked)):
@@ -1250,9 +1241,13 @@ def _direct_url(inputs: Inputs, name: str, *, editable: bool) -> dict[str, Any]:
     if editable:
         for e in inputs.editables:
             if e.requirement is not None and canonicalize_name(e.requirement.name) == name and e.path:
-                return {"url": Path(e.path).resolve().as_uri(), "dir_info": {"editable": True}}
-    known: dict[str, dict[str, Any]] = getattr(inputs, "local_sources", {})
-    return known.get(name) or {"url": "", "dir_info": {}}
+                return _folder_direct_url(Path(e.path), editable=True)
+    return inputs.local_sources.get(name) or {"url": "", "dir_info": {}}
+
+
+def _folder_direct_url(folder: Path, *, editable: bool) -> dict[str, Any]:
+    """PEP 610 direct_url.json of a distribution built from the project in ``folder``."""
+    return {"url": folder.resolve().as_uri(), "dir_info": {"editable": True} if editable else {}}
 
 
 def _print_plan(plan: Any) -> None:

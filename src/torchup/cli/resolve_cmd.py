@@ -37,6 +37,8 @@ class Inputs:
     # A git requirement is checked out by read_inputs and then names the checkout's folder:
     # its file URI -> the GitCheckout (for direct_url.json, and the URL pip compile writes).
     git_checkouts: dict[str, Any] = field(default_factory=dict)
+    # A local project pip install built: its name -> its direct_url.json (see _local_projects).
+    local_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _requirement_at(name: str, url: str, extras: Any, marker: Any) -> Any:
@@ -465,23 +467,22 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
     (`pip install` builds these itself before resolving; this is for `pip compile`, which
     otherwise looked a folder's project name up on the index.)
     """
-    from torchup.requirements import RootRequirement
+    from packaging.utils import canonicalize_name
+
+    from torchup.index.simple import DistFile
+    from torchup.requirements import RootRequirement, file_url_path
 
     trees: dict[str, Any] = {}
     for i, rr in enumerate(inputs.requirements):
         req = rr.requirement
         if not (req.url or "").startswith("file:"):
             continue
-        folder = Path(_file_url_path(req.url))
+        folder = Path(file_url_path(req.url))
         if not folder.is_dir() or not target.evaluate(req.marker, []):
             continue  # (not for this target: the resolver drops it, unbuilt)
         meta = _prepare_tree_metadata(ctx, folder, python)
         checkout = inputs.git_checkouts.get(req.url)
         url = checkout.url.pinned(checkout.commit) if checkout else req.url
-        from packaging.utils import canonicalize_name
-
-        from torchup.index.simple import DistFile
-
         name = canonicalize_name(meta.name)
         inputs.direct_files[name] = DistFile(
             filename=f"{name.replace('-', '_')}-{meta.version}.tar.gz", url=url
@@ -493,14 +494,10 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
     return trees
 
 
-def _file_url_path(url: str) -> str:
-    from urllib.parse import unquote, urlsplit
-
-    return unquote(urlsplit(url).path)
-
-
 def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> Any:
-    """The core metadata of the project in ``folder``, prepared by its build backend."""
+    """The core metadata of the project in ``folder`` (a local project, a git checkout, an
+    unpacked sdist), prepared by its build backend running on ``python`` (default: the one
+    running torchup) in an isolated build environment."""
     import sys
     import tempfile
 
@@ -540,26 +537,15 @@ def _sdist_builder(ctx: Context, python: str | None) -> Callable[[Any], Any]:
     """
 
     def build(dist: Any) -> Any:
-        import sys
         import tempfile
-        from pathlib import Path
 
-        from torchup.cli.pip_install import _provisioner
-        from torchup.index.metadata import parse_metadata
-        from torchup.install.build import prepare_metadata, unpack_sdist
+        from torchup.install.build import unpack_sdist
         from torchup.install.download import Artifact, fetch_artifacts
-        from torchup.install.interpreters import query_interpreter
 
-        interp = query_interpreter(python or sys.executable, cache_dir=ctx.cache.bucket("interpreters-v1"))
         art = Artifact(str(dist.project), dist.url, dist.filename, dict(dist.hashes or {}))
         path = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), [art])[art.name]
-        with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
-            src = unpack_sdist(Path(path), Path(tmp) / "src")
-            meta_dir = prepare_metadata(
-                src, Path(tmp) / "out", build_env_python=interp.executable,
-                provision=_provisioner(ctx, interp),
-            )
-            return parse_metadata((Path(meta_dir) / "METADATA").read_bytes(), None)
+        with tempfile.TemporaryDirectory(prefix="torchup-sdist-") as tmp:
+            return _prepare_tree_metadata(ctx, unpack_sdist(Path(path), Path(tmp) / "src"), python)
 
     return build
 

@@ -180,19 +180,35 @@ def _known_commit(db: Path, url: GitUrl, revision: str) -> str | None:
     """The commit ``revision`` names in ``db``, or None when ``db`` does not have it."""
     try:
         return _git(
-            ["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"], cwd=db, url=url, what="read"
+            ["rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}"],
+            cwd=db,
+            url=url,
+            what="read",
         )
     except VcsError:
         return None
 
 
 def _resolve_commit(db: Path, url: GitUrl) -> str:
-    """Fetch ``url.revision`` (or the default branch) into ``db``; its commit."""
+    """The commit ``url.revision`` (or the default branch) names, fetched into ``db`` unless
+    it is a full commit hash ``db`` already has (a commit never moves)."""
     revision = url.revision
     if revision and _COMMIT_RE.match(revision):
         known = _known_commit(db, url, revision)
         if known:
-            return known  # a commit never moves: no need to ask the remote
+            return known
+    commit = _fetch_commit(db, url)
+    # A ref keeps the commit from git's automatic garbage collection in the database
+    # (fetched by hash or through FETCH_HEAD, nothing else points at it).
+    _git(
+        ["update-ref", f"refs/torchup/{commit}", commit], cwd=db, url=url, what="record a commit of"
+    )
+    return commit
+
+
+def _fetch_commit(db: Path, url: GitUrl) -> str:
+    """Fetch ``url.revision`` (or the default branch) into ``db``; its commit."""
+    revision = url.revision
     fetch = ["fetch", "--quiet", "--force", url.repository]
     try:
         _git([*fetch, revision or "HEAD"], cwd=db, url=url, what="fetch")
@@ -235,14 +251,6 @@ def fetch_git(url: GitUrl, cache_dir: Path) -> GitCheckout:
                 ),
             )
         commit = _resolve_commit(db, url)
-        # A ref keeps the commit from git's automatic garbage collection in the database
-        # (fetched by hash or through FETCH_HEAD, nothing else points at it).
-        _git(
-            ["update-ref", f"refs/torchup/{commit}", commit],
-            cwd=db,
-            url=url,
-            what="record a commit of",
-        )
         root = cache_dir / "checkouts" / key / commit
         if not root.is_dir():
 

@@ -280,14 +280,14 @@ class IndexProvider:
                 )
             )
             extras = self._extras.get((package.name, version), frozenset())
-            # Old metadata may use an extra in Requires-Dist markers without Provides-Extra.
-            used = any(
+            # Old metadata may use an extra in Requires-Dist markers without Provides-Extra
+            # (markers are evaluated only when the extra is not declared: the usual case is).
+            if package.extra not in extras and not any(
                 req.marker is not None
                 and self.target.evaluate(req.marker, [package.extra])
                 and not self.target.evaluate(req.marker, [])
                 for req in reqs
-            )
-            if package.extra not in extras and not used:
+            ):
                 self.warnings.append(
                     f"{package.name}=={version} does not have an extra named "
                     f"{package.extra!r} (it is installed without it)"

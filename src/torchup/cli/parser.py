@@ -304,6 +304,13 @@ def _project_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frozen", action="store_true", help="use the lock as is")
 
 
+def _add_no_install_project(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-install-project", action="store_true",
+        help="install the dependencies only, not the project itself",
+    )
+
+
 def _build_lock(lock: argparse.ArgumentParser) -> None:
     _project_common(lock)
     lock.add_argument("--check", action="store_true")
@@ -312,6 +319,7 @@ def _build_lock(lock: argparse.ArgumentParser) -> None:
 
 def _build_sync(p: argparse.ArgumentParser) -> None:
     _project_common(p)
+    _add_no_install_project(p)
     _add_selection(p)
     p.add_argument("--no-dev", action="store_true")
     p.add_argument("--only-dev", action="store_true")
@@ -321,6 +329,7 @@ def _build_sync(p: argparse.ArgumentParser) -> None:
 
 def _build_add(add: argparse.ArgumentParser) -> None:
     _project_common(add)
+    _add_no_install_project(add)
     add.add_argument("packages", nargs="+", metavar="PACKAGE")
     add.add_argument("--extra", dest="optional", metavar="EXTRA", help="add to an optional extra")
     add.add_argument("--optional", dest="optional", metavar="EXTRA")
@@ -331,6 +340,7 @@ def _build_add(add: argparse.ArgumentParser) -> None:
 
 def _build_remove(remove: argparse.ArgumentParser) -> None:
     _project_common(remove)
+    _add_no_install_project(remove)
     remove.add_argument("packages", nargs="+", metavar="PACKAGE")
     remove.add_argument("--optional", metavar="EXTRA")
     remove.add_argument("--group")
@@ -340,6 +350,7 @@ def _build_remove(remove: argparse.ArgumentParser) -> None:
 
 def _build_run(runp: argparse.ArgumentParser) -> None:
     _project_common(runp)
+    _add_no_install_project(runp)
     _add_selection(runp)
     runp.add_argument("--no-sync", action="store_true")
     runp.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND")

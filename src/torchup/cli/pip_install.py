@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -1188,22 +1188,45 @@ def _desired_built(name: str, wheel: Path, direct_url: dict[str, Any], editable:
     )
 
 
+def desired_from_lock(
+    ctx: Context, interp: Any, chosen: Sequence[Any], base_dir: Path, out_dir: Path,
+    installed: Mapping[str, Any],
+) -> tuple[list[Any], dict[str, Path]]:
+    """What installing a lock's ``chosen`` entries means: their DesiredDist, and the wheels
+    built (into ``out_dir``) for its ``vcs`` and ``directory`` entries, by name. Paths are
+    relative to ``base_dir``, the lock's folder. ``pip sync pylock.toml`` and `torchup sync`."""
+    files = [sel for sel in chosen if sel.kind not in ("vcs", "directory")]
+    local_wheels, local_desired = _build_locked_sources(
+        ctx, interp, [sel for sel in chosen if sel.kind in ("vcs", "directory")], base_dir,
+        out_dir, installed,
+    )
+    return desired_from_selection(files, base_dir) + local_desired, local_wheels
+
+
 def _build_locked_sources(
-    ctx: Context, interp: Any, selected: Sequence[Any], base_dir: Path, out_dir: Path
+    ctx: Context, interp: Any, selected: Sequence[Any], base_dir: Path, out_dir: Path,
+    installed: Mapping[str, Any],
 ) -> tuple[dict[str, Path], list[Any]]:
     """Build a lock's ``vcs`` (git) and ``directory`` entries: name -> wheel, and their
     DesiredDist. A git entry is checked out at its ``commit-id``; a folder is relative to the
-    lock's folder. The built version must be the one the lock names."""
+    lock's folder. The built version must be the one the lock names.
+
+    An entry ``installed`` already holds as the lock says (the same commit; an editable
+    install of the same folder at the locked version) is not built again: `torchup run`
+    syncs before every command, and a PEP 517 build costs seconds. A non-editable folder is
+    always rebuilt, as pip and ``plan_install`` do (its files may have changed)."""
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
     from torchup.errors import LockError
-    from torchup.install.vcs import GitUrl, fetch_git
+    from torchup.install.plan import DesiredDist, is_satisfied
+    from torchup.install.vcs import GitCheckout, GitUrl, fetch_git
 
     wheels: dict[str, Path] = {}
     desired = []
     for sel in selected:
         art, name = sel.artifact, str(canonicalize_name(sel.package.name))
+        locked = sel.package.version
         if sel.kind == "vcs":
             if art.type != "git":
                 raise LockError(
@@ -1211,19 +1234,29 @@ def _build_locked_sources(
                     hint="lock it from a wheel, an sdist or a git URL",
                 )
             url = art.url or (base_dir / (art.path or "")).resolve().as_uri()
-            checkout = fetch_git(GitUrl(url, art.commit_id, art.subdirectory), ctx.cache.bucket("git-v1"))
-            wheel = _build_local(ctx, interp, checkout.source_dir, out_dir, editable=False, checkout=checkout)
-            direct = checkout.direct_url()
+            git_url = GitUrl(url, art.commit_id, art.subdirectory)
+            direct = GitCheckout(git_url, art.commit_id, base_dir).direct_url()
             if art.requested_revision:
                 direct["vcs_info"]["requested_revision"] = art.requested_revision
             editable = False
+            folder = None
         else:
             folder = (base_dir / art.path / (art.subdirectory or "")).resolve()
             editable = bool(art.editable)
-            wheel = _build_local(ctx, interp, folder, out_dir, editable=editable, checkout=None)
             direct = _folder_direct_url(folder, editable=editable)
+        if locked is not None and name in installed:
+            expected = DesiredDist(
+                name=name, version=str(locked), direct_url=direct, editable=editable
+            )
+            if is_satisfied(installed[name], expected):
+                desired.append(expected)
+                continue
+        if folder is None:
+            checkout = fetch_git(git_url, ctx.cache.bucket("git-v1"))
+            wheel = _build_local(ctx, interp, checkout.source_dir, out_dir, editable=False, checkout=checkout)
+        else:
+            wheel = _build_local(ctx, interp, folder, out_dir, editable=editable, checkout=None)
         built = _desired_built(name, wheel, direct, editable)
-        locked = sel.package.version
         if locked is not None and Version(built.version) != Version(str(locked)):
             raise LockError(
                 f"the lock has {sel.package.name} {locked}, but its source builds {built.version}",
@@ -1336,16 +1369,15 @@ def run_sync(ns: argparse.Namespace) -> int:
             target = target.with_backend(name)
         lock = read_lock(lock_files[0])
         chosen = select_for_target(lock, target, extras=ns.extra, dependency_groups=ns.group or None)
-        base_dir = Path(lock_files[0]).parent
-        files = [sel for sel in chosen if sel.kind not in ("vcs", "directory")]
-        desired = desired_from_selection(files, base_dir)
+        installed = scan_site_packages(interp.site_packages)
         with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
             # Git and folder entries (uv writes them for such requirements) are built here.
-            local_wheels, local_desired = _build_locked_sources(
-                ctx, interp, [sel for sel in chosen if sel not in files], base_dir, Path(local_tmp)
+            desired, local_wheels = desired_from_lock(
+                ctx, interp, chosen, Path(lock_files[0]).parent, Path(local_tmp),
+                {} if ns.reinstall else installed,
             )
             return _sync_to(
-                ctx, ns, interp, desired + local_desired, started, None, local_wheels=local_wheels
+                ctx, ns, interp, desired, started, None, installed, local_wheels=local_wheels
             )
     inputs = read_inputs(
         ctx, files=ns.src_files, extras=ns.extra, all_extras=ns.all_extras, groups=ns.group

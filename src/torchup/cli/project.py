@@ -192,6 +192,11 @@ class LockSession:
     _sdist_meta: dict[str, Any] = field(default_factory=dict)
     _sdist_lock: Any = field(default_factory=threading.Lock)
     _sdist_reader: Any = None
+    # Local folders and git checkouts named by [tool.uv.sources], prepared once per lock:
+    # source key -> the direct file standing for it; and that file's URL -> the lock's
+    # `directory` / `vcs` table (see source_trees_in).
+    _trees: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    tree_entries: dict[str, Any] = field(default_factory=dict)
 
     def policy(self, variant: Variant) -> Any:
         from torchup.resolver.sources import IndexPin
@@ -248,10 +253,13 @@ class LockSession:
         ``[tool.uv.sources]`` ``{ url = ... }`` / ``{ path = ... }`` entries (seeds 001, 004).
 
         Without this a project resolved such requirements from the indexes as if the URL were
-        not there (``torch @ .../torch-2.9.1%2Bcu128-...whl`` locked the CPU build). Only wheel
-        files are supported; a source archive, directory or git source is a clear error.
+        not there (``torch @ .../torch-2.9.1%2Bcu128-...whl`` locked the CPU build). A folder
+        or git source stands in as a prepared source tree (see _folder_tree, _git_tree); a
+        source archive is a clear error.
         """
         from packaging.utils import canonicalize_name
+
+        from torchup.requirements import file_url_path
 
         out: dict[str, Any] = {}
         for rr in reqs:
@@ -261,15 +269,15 @@ class LockSession:
         extras = [variant.extra] if variant.extra else []
         for name, sources in self.project.config.tool.sources.items():
             for src in sources:
-                if src.kind == "git":
+                if src.kind == "workspace":
+                    # Skipping it would lock the index's project of that name instead.
                     raise ConfigError(
-                        f"the source of {name} is a git repository, which a project lock does "
-                        "not support yet",
+                        f"{name} is a workspace member, and torchup does not support uv "
+                        "workspaces",
                         path=str(self.project.pyproject),
-                        key=f"tool.uv.sources.{name}",
-                        hint=f"point {name} at a wheel URL or an index",
+                        hint=f'name its folder instead: {name} = {{ path = "<folder>", editable = true }}',
                     )
-                if src.kind not in ("url", "path"):
+                if src.kind not in ("url", "path", "git"):
                     continue
                 if src.extra and src.extra not in extras:
                     continue
@@ -277,10 +285,75 @@ class LockSession:
                     continue
                 if src.marker is not None and not target.evaluate(src.marker, extras):
                     continue
+                if src.kind == "git":
+                    out[str(canonicalize_name(name))] = self._git_tree(name, src)
+                    break
                 location = src.url or _abs_url(str(src.path), self.project.root)
+                if src.kind == "path" and Path(file_url_path(location)).is_dir():
+                    out[str(canonicalize_name(name))] = self._folder_tree(name, src, location)
+                    break
                 out[str(canonicalize_name(name))] = self._direct_file(name, location)
                 break
         return out
+
+    def _folder_tree(self, name: str, src: Any, location: str) -> Any:
+        """A ``{ path = "<folder>" }`` source: its project's metadata, prepared once (PEP 517),
+        stands for the folder in every resolution; the lock records a ``directory`` entry,
+        relative to the project (uv's ``{ editable = ... }`` / ``{ directory = ... }``)."""
+        from torchup.lock.model import LockedDirectory
+        from torchup.requirements import file_url_path
+
+        folder = Path(file_url_path(location))
+        key = ("path", str(folder), str(bool(src.editable)))
+        if key not in self._trees:
+            relative = Path(os.path.relpath(folder, self.project.root)).as_posix()
+            self._trees[key] = self._tree_file(
+                name, folder, location, LockedDirectory(path=relative, editable=src.editable or None)
+            )
+        return self._trees[key]
+
+    def _git_tree(self, name: str, src: Any) -> Any:
+        """A ``{ git = ..., rev/tag/branch = ..., subdirectory = ... }`` source: checked out
+        once per lock at the commit the revision names now; the lock records a ``vcs`` entry
+        pinned to that commit (``torchup sync`` checks the same commit out)."""
+        from torchup.install.vcs import GitUrl, fetch_git
+        from torchup.lock.model import LockedVcs
+
+        repository = src.git[len("git+"):] if src.git.startswith("git+") else src.git
+        revision = src.tag or src.branch or src.rev
+        key = ("git", repository, revision or "", src.subdirectory or "")
+        if key not in self._trees:
+            url = GitUrl(repository, revision, src.subdirectory)
+            checkout = fetch_git(url, self.ctx.cache.bucket("git-v1"))
+            locked = LockedVcs(
+                type="git", commit_id=checkout.commit, url=repository,
+                requested_revision=revision, subdirectory=src.subdirectory,
+            )
+            self._trees[key] = self._tree_file(
+                name, checkout.source_dir, url.pinned(checkout.commit), locked
+            )
+        return self._trees[key]
+
+    def _tree_file(self, name: str, folder: Path, url: str, locked: Any) -> Any:
+        from packaging.utils import canonicalize_name
+
+        from torchup.cli.resolve_cmd import _prepare_tree_metadata
+        from torchup.index.simple import DistFile
+
+        meta = _prepare_tree_metadata(self.ctx, folder, None)
+        if canonicalize_name(meta.name) != canonicalize_name(name):
+            raise ConfigError(
+                f"[tool.uv.sources] {name} points at {folder}, which is the project "
+                f"{meta.name}, not {name}",
+                path=str(self.project.pyproject),
+                key=f"tool.uv.sources.{name}",
+                hint=f"point {name} at the folder or repository of {name}",
+            )
+        dist = DistFile(filename=f"{canonicalize_name(name).replace('-', '_')}-{meta.version}.tar.gz", url=url)
+        with self._sdist_lock:
+            self._sdist_meta[url] = meta  # the provider reads it as this "sdist"'s metadata
+        self.tree_entries[url] = locked
+        return dist
 
     def _direct_file(self, name: str, location: str) -> Any:
         from urllib.parse import unquote
@@ -668,9 +741,11 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
             extras=sorted(cfg.optional_dependencies),
             groups=sorted(cfg.dependency_groups),
             default_groups=["dev"] if "dev" in cfg.dependency_groups else [],
-            hash_files=lambda files: _hash_missing(ctx, files),
+            hash_files=lambda files: _hash_missing(
+                ctx, [f for f in files if f.url not in session.tree_entries]
+            ),
         )
-        locks.append((backend, lock))
+        locks.append((backend, _with_source_trees(lock, session.tree_entries)))
         index += 1
     if write:
         for i, (backend, lock) in enumerate(locks):
@@ -683,10 +758,32 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     return locks
 
 
+def _with_source_trees(lock: Any, trees: dict[str, Any]) -> Any:
+    """``lock`` with each package resolved from a local folder or git checkout (the "sdist"
+    standing for it while resolving) recorded as the PEP 751 ``directory`` / ``vcs`` table."""
+    from dataclasses import replace
+
+    from torchup.lock.model import LockedDirectory
+
+    def local(pkg: Any) -> Any:
+        source = trees.get(pkg.sdist.url) if pkg.sdist is not None else None
+        if source is None:
+            return pkg
+        if isinstance(source, LockedDirectory):
+            return replace(pkg, sdist=None, wheels=(), index=None, directory=source)
+        return replace(pkg, sdist=None, wheels=(), index=None, vcs=source)
+
+    if not trees:
+        return lock
+    return replace(lock, packages=tuple(map(local, lock.packages)))
+
+
 def _hash_missing(ctx: Context, files: Sequence[Any]) -> dict[str, dict[str, str]]:
     """sha256 of locked files whose index gave none (see ``install.download.hash_unhashed``)."""
     from torchup.install.download import hash_unhashed
 
+    if not files:
+        return {}
     output.info(f"Hashing {len(files)} file(s) whose index lists no sha256 (PEP 751 needs one)")
     return hash_unhashed(ctx.client, ctx.cache.bucket("archives-v1"), files)
 
@@ -812,9 +909,11 @@ def _choose_lock(ctx: Context, project: Project, target: Any) -> tuple[Path, str
 
 
 def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
+    import tempfile
+
     from packaging.utils import canonicalize_name
 
-    from torchup.cli.pip_install import _summary, desired_from_selection, execute_plan
+    from torchup.cli.pip_install import _summary, desired_from_lock, execute_plan
     from torchup.install.plan import plan_install
     from torchup.install.site import scan_site_packages
     from torchup.lock.io import read_lock
@@ -866,24 +965,86 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 )
             output.warn(note.message)
     chosen = select_for_target(lock, target.with_backend(backend), extras=extras, dependency_groups=groups)
-    desired = desired_from_selection(chosen, project.root)
     installed = scan_site_packages(interp.site_packages)
     own = project.config.normalized_name
-    plan = plan_install(
-        desired, installed, exact=not getattr(ns, "inexact", False),
-        env_site_dirs=interp.site_packages, protected=(own,) if own else (),
-    )
-    if getattr(ns, "dry_run", False):
-        from torchup.cli.pip_install import _print_plan
+    with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
+        # The lock's folder and git entries are built; unchanged installed ones are kept.
+        desired, local_wheels = desired_from_lock(
+            ctx, interp, chosen, lock_path.parent, Path(local_tmp), installed
+        )
+        rebuilt: set[str] = set()
+        if own and _installs_project(project, ns):
+            itself, wheel = _project_itself(ctx, interp, project, installed, Path(local_tmp))
+            desired.append(itself)
+            if wheel is not None:
+                # Built because its metadata files changed: installed again even at the same
+                # version, or the old metadata (and the check above) would stay.
+                local_wheels[own] = wheel
+                rebuilt.add(own)
+        plan = plan_install(
+            desired, installed, reinstall=rebuilt, exact=not getattr(ns, "inexact", False),
+            env_site_dirs=interp.site_packages, protected=(own,) if own else (),
+        )
+        if getattr(ns, "dry_run", False):
+            from torchup.cli.pip_install import _print_plan
 
-        _print_plan(plan)
-        return interp
-    if plan.is_empty:
-        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
-        return interp
-    added, removed = execute_plan(ctx, interp, plan, requested={d.canonical_name for d in desired})
+            _print_plan(plan)
+            return interp
+        if plan.is_empty:
+            output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+            return interp
+        added, removed = execute_plan(
+            ctx, interp, plan, requested={d.canonical_name for d in desired},
+            local_wheels=local_wheels,
+        )
     _summary(added, removed, started)
     return interp
+
+
+def _installs_project(project: Project, ns: argparse.Namespace) -> bool:
+    """Whether `torchup sync` installs the project itself (editable), as `uv sync` does: when
+    it is a package, i.e. ``tool.uv.package = true``, or unset and pyproject.toml has a
+    ``[build-system]`` table (without one it is a "virtual" project: only its dependencies).
+    ``--no-install-project`` leaves it out."""
+    from torchup.config import tomllib  # tomli on 3.10
+
+    if getattr(ns, "no_install_project", False):
+        return False
+    if project.config.tool.package is not None:
+        return bool(project.config.tool.package)
+    try:
+        data = tomllib.loads(project.pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False  # ProjectConfig read it a moment ago; a race is not worth an error
+    return isinstance(data.get("build-system"), dict)
+
+
+# Files whose change can change the project's own metadata (name, version, entry points).
+_PROJECT_METADATA_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def _project_itself(
+    ctx: Context, interp: Any, project: Project, installed: dict[str, Any], out_dir: Path
+) -> tuple[Any, Path | None]:
+    """The project as an editable DesiredDist, and the wheel built for it (None when the
+    editable install already there is kept: same folder, and no metadata file changed since
+    it was installed; its code is live anyway, so a rebuild would only cost seconds)."""
+    from torchup.cli.pip_install import _build_local, _desired_built, _folder_direct_url
+    from torchup.install.plan import DesiredDist, is_satisfied
+
+    own = project.config.normalized_name
+    direct = _folder_direct_url(project.root, editable=True)
+    have = installed.get(own)
+    if have is not None:
+        kept = DesiredDist(name=own, version=have.version, direct_url=direct, editable=True)
+        newest = max(
+            (f.stat().st_mtime for f in map(project.root.joinpath, _PROJECT_METADATA_FILES) if f.exists()),
+            default=0.0,
+        )
+        if is_satisfied(have, kept) and have.path.stat().st_mtime >= newest:
+            return kept, None
+    wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None)
+    return _desired_built(own, wheel, direct, True), wheel
 
 
 def _safe_marker(text: str) -> Any:

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchup.install.site import InstalledDistribution
 
-__all__ = ["DesiredDist", "InstallPlan", "Reinstall", "ReinstallReason", "plan_install"]
+__all__ = ["DesiredDist", "InstallPlan", "Reinstall", "ReinstallReason", "is_satisfied", "plan_install"]
 
 ReinstallReason = Literal[
     "upgrade", "downgrade", "version", "source", "editable", "local-directory", "requested"
@@ -136,6 +136,12 @@ def _reinstall_reason(
         # A local source tree may have changed without its version changing; pip rebuilds too.
         return "local-directory"
     return None
+
+
+def is_satisfied(installed: InstalledDistribution, desired: DesiredDist) -> bool:
+    """Whether :func:`plan_install` keeps ``installed`` for ``desired`` (no reinstall asked):
+    same version, same source, and not a non-editable local folder (always rebuilt)."""
+    return _reinstall_reason(installed, desired) is None
 
 
 def _inside(dist: InstalledDistribution, env_site_dirs: Collection[Path] | None) -> bool:

@@ -1,0 +1,220 @@
+"""Project ``[tool.uv.sources]`` that are local folders or git repositories, and the project
+itself, in `torchup lock` / `torchup sync` / `torchup run` (against the hermetic index and git
+repositories made by the tests, served as ``git+file://``).
+
+Before these, `torchup lock` refused ``{ path = "../lib" }`` folders ("not a wheel file") and
+``{ git = ... }`` sources ("not supported yet"), both everyday uv setups, and `torchup sync`
+never installed the project itself, so `torchup run pytest` could not import a src-layout
+project that `uv run pytest` imports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from tests.integration.test_git_sources import IMPOSTOR, _git, repo  # noqa: F401 - fixture
+from tests.integration.test_pip_install import DEP1, DEP2, Venv, publish
+from tests.support.cli import Cli
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec, write_project
+
+from torchup.lock.io import read_lock
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+@pytest.fixture
+def world(index_server: IndexServer, tmp_path: Path) -> IndexServer:
+    # IMPOSTOR: an index project named like the git one, which a lock must not pick.
+    publish(index_server, tmp_path / "dists", DEP1, DEP2, IMPOSTOR, DistSpec("lib", "9.0"))
+    return index_server
+
+
+def _project(root: Path, sources: str, deps: tuple[str, ...], *, package: bool = False) -> Path:
+    """A project in ``root``: a package built by the tests' in-tree backend when ``package``,
+    else a virtual one (no [build-system]); ``sources`` is the [tool.uv.sources] body."""
+    if package:
+        write_project(DistSpec("proj", "0.1.0", requires_dist=deps), root)
+        text = (root / "pyproject.toml").read_text()
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        text = f'[project]\nname = "proj"\nversion = "0.1.0"\ndependencies = {json.dumps(list(deps))}\n'
+    (root / "pyproject.toml").write_text(text + "\n[tool.uv.sources]\n" + sources)
+    return root
+
+
+def _args(root: Path, world: IndexServer) -> list[str]:
+    return ["--directory", str(root), "--index-url", world.index_url("simple")]
+
+
+def _sync(cli: Cli, root: Path, world: IndexServer, *extra: str) -> str:
+    return cli.ok("sync", *_args(root, world), "--python", sys.executable, *extra).err
+
+
+def _direct_url(venv: Venv, dist: str) -> dict[str, object]:
+    return json.loads((venv.site_packages / f"{dist}.dist-info" / "direct_url.json").read_text())  # type: ignore[no-any-return]
+
+
+def _versions(venv: Venv) -> dict[str, str]:
+    return {
+        p.name[: -len(".dist-info")].split("-")[0]: p.name[: -len(".dist-info")].split("-")[1]
+        for p in venv.site_packages.glob("*.dist-info")
+    }
+
+
+def test_editable_folder_source_is_locked_as_a_directory_and_synced_editable(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    lib = write_project(
+        DistSpec("lib", "0.2", requires_dist=("dep<2",), files={"lib/__init__.py": "V = 'a'\n"}),
+        tmp_path / "lib",
+    )
+    root = _project(tmp_path / "proj", 'lib = { path = "../lib", editable = true }\n', ("lib",))
+    cli.ok("lock", *_args(root, world))
+    lock = read_lock(root / "pylock.toml")
+    entries = {p.name: p for p in lock.packages}
+    # the folder's version and its dependency from its own metadata, not the index's lib 9.0
+    assert str(entries["lib"].version) == "0.2" and str(entries["dep"].version) == "1.0"
+    assert entries["lib"].directory is not None
+    assert (entries["lib"].directory.path, entries["lib"].directory.editable) == ("../lib", True)
+    assert entries["lib"].sdist is None and not entries["lib"].wheels
+    assert 'directory = { path = "../lib", editable = true }' in (root / "pylock.toml").read_text()
+
+    err = _sync(cli, root, world)
+    assert " + lib==0.2" in err and " + dep==1.0" in err
+    venv = Venv(root / ".venv")
+    assert _direct_url(venv, "lib-0.2") == {
+        "url": lib.as_uri(),
+        "dir_info": {"editable": True},
+    }
+    # editable: an edit in the folder is seen without a sync
+    (lib / "lib" / "__init__.py").write_text("V = 'edited'\n")
+    assert venv.run("import lib; print(lib.V)") == "edited"
+    # a second sync keeps the editable install: nothing is built or installed again
+    record = venv.site_packages / "lib-0.2.dist-info" / "RECORD"
+    before = record.stat().st_ino
+    assert "Audited" in _sync(cli, root, world)
+    assert record.stat().st_ino == before
+
+
+def test_plain_folder_source_is_built_and_installed(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    lib = write_project(DistSpec("lib", "0.3", requires_dist=("dep>=2",)), tmp_path / "libs" / "lib")
+    root = _project(tmp_path / "proj", 'lib = { path = "../libs/lib" }\n', ("lib",))
+    _sync(cli, root, world)  # locks first
+    lock = read_lock(root / "pylock.toml")
+    (entry,) = [p for p in lock.packages if p.name == "lib"]
+    assert entry.directory is not None
+    assert (entry.directory.path, entry.directory.editable) == ("../libs/lib", None)
+    venv = Venv(root / ".venv")
+    assert _versions(venv) == {"lib": "0.3", "dep": "2.0"}
+    assert _direct_url(venv, "lib-0.3") == {"url": lib.as_uri(), "dir_info": {}}
+
+
+@needs_git
+def test_git_source_is_locked_at_its_commit_and_synced_without_fetching_again(
+    cli: Cli, world: IndexServer, tmp_path: Path, repo: tuple[Path, str, str]  # noqa: F811
+) -> None:
+    git_root, v1, _ = repo
+    root = _project(
+        tmp_path / "proj",
+        f'gitpkg = {{ git = "{git_root.as_uri()}", tag = "v1", subdirectory = "sub" }}\n',
+        ("gitpkg",),
+    )
+    cli.ok("lock", *_args(root, world))
+    entries = {p.name: p for p in read_lock(root / "pylock.toml").packages}
+    # the tag's commit (1.0, dep<2), not the branch head (2.0) nor the index's gitpkg 9.9
+    assert str(entries["gitpkg"].version) == "1.0" and str(entries["dep"].version) == "1.0"
+    vcs = entries["gitpkg"].vcs
+    assert vcs is not None
+    assert (vcs.type, vcs.url, vcs.commit_id, vcs.requested_revision, vcs.subdirectory) == (
+        "git", git_root.as_uri(), v1, "v1", "sub",
+    )
+    _sync(cli, root, world)
+    venv = Venv(root / ".venv")
+    assert venv.run("import gitpkg; print(gitpkg.VERSION)") == "1.0"
+    assert _direct_url(venv, "gitpkg-1.0") == {
+        "url": git_root.as_uri(),
+        "vcs_info": {"vcs": "git", "commit_id": v1, "requested_revision": "v1"},
+        "subdirectory": "sub",
+    }
+    # The installed commit is the locked one: a re-sync needs neither the repository nor a
+    # build (the repository is gone now).
+    shutil.rmtree(git_root)
+    assert "Audited" in _sync(cli, root, world, "--frozen")
+
+
+def test_project_with_a_build_system_is_installed_editable(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    root = _project(tmp_path / "proj", "", ("dep<2",), package=True)
+    (root / "proj" / "__init__.py").write_text("import dep\nWHERE = 'tree'\n")
+    err = _sync(cli, root, world)
+    assert " + proj==0.1.0" in err and " + dep==1.0" in err
+    venv = Venv(root / ".venv")
+    assert _direct_url(venv, "proj-0.1.0") == {"url": root.as_uri(), "dir_info": {"editable": True}}
+    # `torchup run` sees the project's own code, live
+    res = cli.ok("run", *_args(root, world), "--python", sys.executable, "--", str(venv.python), "-c", "import proj; print(proj.WHERE)")
+    assert res.rc == 0
+    assert venv.run("import proj; print(proj.WHERE)") == "tree"
+    # the project is not part of the lock (it is the root, as in uv's pylock export)
+    assert {p.name for p in read_lock(root / "pylock.toml").packages} == {"dep"}
+    # kept while its metadata files are unchanged ...
+    assert "Audited" in _sync(cli, root, world)
+    # ... and rebuilt once pyproject.toml changes (here: a new dependency bound)
+    text = (root / "pyproject.toml").read_text().replace('"dep<2"', '"dep>=2"')
+    (root / "pyproject.toml").write_text(text)
+    (root / "_tiny_spec.json").write_text(
+        (root / "_tiny_spec.json").read_text().replace("dep<2", "dep>=2")
+    )
+    err = _sync(cli, root, world)
+    assert " + proj==0.1.0" in err and " + dep==2.0" in err
+    assert "Requires-Dist: dep>=2" in (venv.site_packages / "proj-0.1.0.dist-info" / "METADATA").read_text()
+
+
+@pytest.mark.parametrize("how", ["--no-install-project", "package = false"])
+def test_project_itself_can_be_left_out(
+    cli: Cli, world: IndexServer, tmp_path: Path, how: str
+) -> None:
+    root = _project(tmp_path / "proj", "", ("dep",), package=True)
+    if how.startswith("package"):
+        text = (root / "pyproject.toml").read_text().replace("[tool.uv.sources]", f"[tool.uv]\n{how}\n\n[tool.uv.sources]")
+        (root / "pyproject.toml").write_text(text)
+        _sync(cli, root, world)
+    else:
+        _sync(cli, root, world, how)
+    assert _versions(Venv(root / ".venv")) == {"dep": "2.0"}
+
+
+def test_a_virtual_project_is_not_installed(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj", "", ("dep",))
+    _sync(cli, root, world)
+    assert _versions(Venv(root / ".venv")) == {"dep": "2.0"}
+
+
+def test_folder_source_of_another_project_is_a_clear_error(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    write_project(DistSpec("other", "1.0"), tmp_path / "lib")
+    root = _project(tmp_path / "proj", 'lib = { path = "../lib" }\n', ("lib",))
+    res = cli("lock", *_args(root, world))
+    assert res.rc != 0 and "Traceback" not in res.err
+    assert f"[tool.uv.sources] lib points at {tmp_path / 'lib'}, which is the project other" in res.err
+    assert not (root / "pylock.toml").exists()
+
+
+def test_workspace_source_is_a_clear_error_not_the_index_project(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    # The index has a `lib` (9.0): silently skipping the source used to lock that one.
+    root = _project(tmp_path / "proj", "lib = { workspace = true }\n", ("lib",))
+    res = cli("lock", *_args(root, world))
+    assert res.rc != 0 and "Traceback" not in res.err
+    assert "lib is a workspace member, and torchup does not support uv workspaces" in res.err
+    assert 'lib = { path = "<folder>", editable = true }' in res.err
+    assert not (root / "pylock.toml").exists()

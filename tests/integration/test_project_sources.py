@@ -83,6 +83,9 @@ def test_editable_folder_source_is_locked_as_a_directory_and_synced_editable(
     assert (entries["lib"].directory.path, entries["lib"].directory.editable) == ("../lib", True)
     assert entries["lib"].sdist is None and not entries["lib"].wheels
     assert 'directory = { path = "../lib", editable = true }' in (root / "pylock.toml").read_text()
+    # exported as the folder (it used to be `lib==0.2`, which pip takes from the index)
+    exported = cli.ok("export", *_args(root, world), "--frozen").out.splitlines()
+    assert "-e ../lib" in exported and "lib==0.2" not in exported
 
     err = _sync(cli, root, world)
     assert " + lib==0.2" in err and " + dep==1.0" in err
@@ -113,6 +116,7 @@ def test_plain_folder_source_is_built_and_installed(
     assert (entry.directory.path, entry.directory.editable) == ("../libs/lib", None)
     venv = Venv(root / ".venv")
     assert _versions(venv) == {"lib": "0.3", "dep": "2.0"}
+    assert "../libs/lib" in cli.ok("export", *_args(root, world), "--frozen").out.splitlines()
     assert _direct_url(venv, "lib-0.3") == {"url": lib.as_uri(), "dir_info": {}}
 
 
@@ -135,6 +139,8 @@ def test_git_source_is_locked_at_its_commit_and_synced_without_fetching_again(
     assert (vcs.type, vcs.url, vcs.commit_id, vcs.requested_revision, vcs.subdirectory) == (
         "git", git_root.as_uri(), v1, "v1", "sub",
     )
+    exported = cli.ok("export", *_args(root, world), "--frozen").out.splitlines()
+    assert f"gitpkg @ git+{git_root.as_uri()}@{v1}#subdirectory=sub" in exported
     _sync(cli, root, world)
     venv = Venv(root / ".venv")
     assert venv.run("import gitpkg; print(gitpkg.VERSION)") == "1.0"
@@ -218,3 +224,18 @@ def test_workspace_source_is_a_clear_error_not_the_index_project(
     assert "lib is a workspace member, and torchup does not support uv workspaces" in res.err
     assert 'lib = { path = "<folder>", editable = true }' in res.err
     assert not (root / "pylock.toml").exists()
+
+
+@needs_git
+def test_direct_references_in_dependencies_lock_like_sources(
+    cli: Cli, world: IndexServer, tmp_path: Path, repo: tuple[Path, str, str]  # noqa: F811
+) -> None:
+    git_root, v1, _ = repo
+    lib = write_project(DistSpec("lib", "0.4"), tmp_path / "lib")
+    deps = (f"gitpkg @ git+{git_root.as_uri()}@v1#subdirectory=sub", f"lib @ {lib.as_uri()}")
+    root = _project(tmp_path / "proj", "", deps)
+    _sync(cli, root, world)
+    entries = {p.name: p for p in read_lock(root / "pylock.toml").packages}
+    assert entries["gitpkg"].vcs is not None and entries["gitpkg"].vcs.commit_id == v1
+    assert entries["lib"].directory is not None and entries["lib"].directory.path == "../lib"
+    assert _versions(Venv(root / ".venv")) == {"gitpkg": "1.0", "dep": "1.0", "lib": "0.4"}

@@ -259,13 +259,20 @@ class LockSession:
         """
         from packaging.utils import canonicalize_name
 
+        from torchup.install.vcs import GitUrl, is_git_url
         from torchup.requirements import file_url_path
 
         out: dict[str, Any] = {}
         for rr in reqs:
             req = rr.requirement
             if req.url and target.evaluate(req.marker, []):
-                out[str(canonicalize_name(req.name))] = self._direct_file(req.name, req.url)
+                if is_git_url(req.url):  # `name @ git+https://...@rev` in [project]
+                    source = self._git_tree(req.name, GitUrl.parse(req.url))
+                elif req.url.startswith("file:") and Path(file_url_path(req.url)).is_dir():
+                    source = self._folder_tree(req.name, Path(file_url_path(req.url)), None)
+                else:
+                    source = self._direct_file(req.name, req.url)
+                out[str(canonicalize_name(req.name))] = source
         extras = [variant.extra] if variant.extra else []
         for name, sources in self.project.config.tool.sources.items():
             for src in sources:
@@ -286,48 +293,47 @@ class LockSession:
                 if src.marker is not None and not target.evaluate(src.marker, extras):
                     continue
                 if src.kind == "git":
-                    out[str(canonicalize_name(name))] = self._git_tree(name, src)
+                    repository = src.git[len("git+"):] if src.git.startswith("git+") else src.git
+                    url = GitUrl(repository, src.tag or src.branch or src.rev, src.subdirectory)
+                    out[str(canonicalize_name(name))] = self._git_tree(name, url)
                     break
                 location = src.url or _abs_url(str(src.path), self.project.root)
                 if src.kind == "path" and Path(file_url_path(location)).is_dir():
-                    out[str(canonicalize_name(name))] = self._folder_tree(name, src, location)
+                    folder = Path(file_url_path(location))
+                    out[str(canonicalize_name(name))] = self._folder_tree(name, folder, src.editable)
                     break
                 out[str(canonicalize_name(name))] = self._direct_file(name, location)
                 break
         return out
 
-    def _folder_tree(self, name: str, src: Any, location: str) -> Any:
-        """A ``{ path = "<folder>" }`` source: its project's metadata, prepared once (PEP 517),
-        stands for the folder in every resolution; the lock records a ``directory`` entry,
-        relative to the project (uv's ``{ editable = ... }`` / ``{ directory = ... }``)."""
+    def _folder_tree(self, name: str, folder: Path, editable: bool | None) -> Any:
+        """A ``{ path = "<folder>" }`` source (or ``name @ file:///<folder>``): its project's
+        metadata, prepared once (PEP 517), stands for the folder in every resolution; the lock
+        records a ``directory`` entry, relative to the project."""
         from torchup.lock.model import LockedDirectory
-        from torchup.requirements import file_url_path
 
-        folder = Path(file_url_path(location))
-        key = ("path", str(folder), str(bool(src.editable)))
+        key = ("path", str(folder), str(bool(editable)))
         if key not in self._trees:
             relative = Path(os.path.relpath(folder, self.project.root)).as_posix()
             self._trees[key] = self._tree_file(
-                name, folder, location, LockedDirectory(path=relative, editable=src.editable or None)
+                name, folder, folder.as_uri(), LockedDirectory(path=relative, editable=editable or None)
             )
         return self._trees[key]
 
-    def _git_tree(self, name: str, src: Any) -> Any:
-        """A ``{ git = ..., rev/tag/branch = ..., subdirectory = ... }`` source: checked out
-        once per lock at the commit the revision names now; the lock records a ``vcs`` entry
-        pinned to that commit (``torchup sync`` checks the same commit out)."""
-        from torchup.install.vcs import GitUrl, fetch_git
+    def _git_tree(self, name: str, url: Any) -> Any:
+        """A ``{ git = ..., rev/tag/branch = ..., subdirectory = ... }`` source (or
+        ``name @ git+URL@rev``), a GitUrl: checked out once per lock at the commit the revision
+        names now; the lock records a ``vcs`` entry pinned to that commit (``torchup sync``
+        checks the same commit out)."""
+        from torchup.install.vcs import fetch_git
         from torchup.lock.model import LockedVcs
 
-        repository = src.git[len("git+"):] if src.git.startswith("git+") else src.git
-        revision = src.tag or src.branch or src.rev
-        key = ("git", repository, revision or "", src.subdirectory or "")
+        key = ("git", url.repository, url.revision or "", url.subdirectory or "")
         if key not in self._trees:
-            url = GitUrl(repository, revision, src.subdirectory)
             checkout = fetch_git(url, self.ctx.cache.bucket("git-v1"))
             locked = LockedVcs(
-                type="git", commit_id=checkout.commit, url=repository,
-                requested_revision=revision, subdirectory=src.subdirectory,
+                type="git", commit_id=checkout.commit, url=url.repository,
+                requested_revision=url.revision, subdirectory=url.subdirectory,
             )
             self._trees[key] = self._tree_file(
                 name, checkout.source_dir, url.pinned(checkout.commit), locked
@@ -1234,6 +1240,25 @@ def _init_requires_python(ns: argparse.Namespace) -> str:
     return f">={interp.version.major}.{interp.version.minor}"
 
 
+def _export_requirement(pkg: Any) -> str:
+    """A lock entry as a requirements.txt line (markers and hashes aside): a folder as its
+    path (``-e`` when editable; relative to the project, as the lock has it), a git entry as
+    ``name @ git+URL@<commit>``, anything else as ``name==version`` from the indexes."""
+    if pkg.directory is not None:
+        folder = pkg.directory.path
+        if pkg.directory.subdirectory:
+            folder = f"{folder.rstrip('/')}/{pkg.directory.subdirectory}"
+        if not folder.startswith((".", "/")):
+            folder = f"./{folder}"  # pip reads a bare `lib` as a project name
+        return f"-e {folder}" if pkg.directory.editable else folder
+    if pkg.vcs is not None:
+        from torchup.install.vcs import GitUrl
+
+        url = GitUrl(pkg.vcs.url or pkg.vcs.path or "", None, pkg.vcs.subdirectory)
+        return f"{pkg.name} @ {url.pinned(pkg.vcs.commit_id)}"
+    return f"{pkg.name}=={pkg.version}"
+
+
 def run_export(ns: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
@@ -1261,10 +1286,10 @@ def run_export(ns: argparse.Namespace) -> int:
             if "extras" in marker and not any(f"'{e}' in extras" in marker for e in extras):
                 if "dependency_groups" not in marker:
                     continue
-            line = f"{pkg.name}=={pkg.version}"
+            line = _export_requirement(pkg)
             if marker and "extras" not in marker and "dependency_groups" not in marker:
                 line += f" ; {marker}"
-            if not ns.no_hashes:
+            if not ns.no_hashes and pkg.directory is None and pkg.vcs is None:
                 hashes = sorted({h for w in pkg.wheels for h in [w.hashes.get("sha256")] if h})
                 if pkg.sdist and pkg.sdist.hashes.get("sha256"):
                     hashes.append(pkg.sdist.hashes["sha256"])

@@ -239,3 +239,30 @@ def test_direct_references_in_dependencies_lock_like_sources(
     assert entries["gitpkg"].vcs is not None and entries["gitpkg"].vcs.commit_id == v1
     assert entries["lib"].directory is not None and entries["lib"].directory.path == "../lib"
     assert _versions(Venv(root / ".venv")) == {"gitpkg": "1.0", "dep": "1.0", "lib": "0.4"}
+
+
+@needs_git
+def test_add_writes_folder_and_git_sources_and_remove_drops_them(
+    cli: Cli, world: IndexServer, tmp_path: Path, repo: tuple[Path, str, str]  # noqa: F811
+) -> None:
+    git_root, v1, _ = repo
+    # the folder is named "libdir"; the project in it is "lib": the metadata names it
+    write_project(DistSpec("lib", "0.5"), tmp_path / "libdir")
+    root = _project(tmp_path / "proj", "", ())
+    base = [*_args(root, world), "--python", sys.executable]
+    cli.ok("add", "../libdir", "--editable", *base)
+    cli.ok("add", f"git+{git_root.as_uri()}@v1#subdirectory=sub", *base)
+    text = (root / "pyproject.toml").read_text()
+    assert 'dependencies = [\n    "lib",\n    "gitpkg",\n]' in text
+    assert 'lib = { path = "../libdir", editable = true }' in text
+    assert f'gitpkg = {{ git = "{git_root.as_uri()}", rev = "v1", subdirectory = "sub" }}' in text
+    venv = Venv(root / ".venv")
+    assert _versions(venv) == {"lib": "0.5", "gitpkg": "1.0", "dep": "1.0"}
+    assert _direct_url(venv, "lib-0.5")["dir_info"] == {"editable": True}
+    assert _direct_url(venv, "gitpkg-1.0")["vcs_info"] == {
+        "vcs": "git", "commit_id": v1, "requested_revision": "v1",
+    }
+    cli.ok("remove", "gitpkg", *base)
+    text = (root / "pyproject.toml").read_text()
+    assert "gitpkg" not in text and 'lib = { path = "../libdir", editable = true }' in text
+    assert _versions(venv) == {"lib": "0.5"}

@@ -336,6 +336,9 @@ def _build_add(add: argparse.ArgumentParser) -> None:
     add.add_argument("--group")
     add.add_argument("--dev", action="store_true")
     add.add_argument("--no-sync", action="store_true")
+    add.add_argument(
+        "--editable", action="store_true", help="add local folders as editable path sources"
+    )
 
 
 def _build_remove(remove: argparse.ArgumentParser) -> None:

@@ -1127,22 +1127,75 @@ def run_add(ns: argparse.Namespace) -> int:
     original = project.pyproject.read_text(encoding="utf-8")
     text = original
     group = "dev" if ns.dev else ns.group
+    names = []
+    ctx = Context(ns)  # for the cache, where a git source is checked out to learn its name
     for spec in ns.packages:
-        try:
-            req = Requirement(spec)
-        except InvalidRequirement as exc:
-            raise ConfigError(f"invalid requirement {spec!r}: {exc}", hint="write it as name>=1.0") from None
+        local = _local_source(ctx, project, spec, editable=ns.editable)
+        if local is not None:
+            req, source = local
+            text = set_source(text, req.name, source, path=str(project.pyproject))
+        else:
+            try:
+                req = Requirement(spec)
+            except InvalidRequirement as exc:
+                raise ConfigError(f"invalid requirement {spec!r}: {exc}", hint="write it as name>=1.0") from None
+        names.append(req.name)
         text = add_dependency(text, req, extra=ns.optional, group=group, path=str(project.pyproject))
     for raw in ns.index:
         name, _, url = raw.partition("=") if "=" in raw and "://" in raw.split("=", 1)[1] else (None, "", raw)
         text = add_index(text, url=url, name=name or None, explicit=bool(name), path=str(project.pyproject))
         if name:
-            for spec in ns.packages:
-                text = set_source(text, Requirement(spec).name, {"index": name}, path=str(project.pyproject))
+            for package in names:
+                text = set_source(text, package, {"index": name}, path=str(project.pyproject))
     if ns.torch_backend:
         text = _set_tool_key(text, "torch-backends", _merge_backends(project, ns.torch_backend))
     _write_pyproject(project.pyproject, text)
     return _relock_and_sync(ns, project, original)
+
+
+def _local_source(
+    ctx: Context, project: Project, spec: str, *, editable: bool
+) -> tuple[Any, dict[str, Any]] | None:
+    """`torchup add ../lib` / `add git+URL@rev#subdirectory=d` (named or not), as `uv add`
+    writes them: the project's name as a plain dependency, plus a [tool.uv.sources] entry
+    (``{ path = "../lib" }``, editable with ``--editable``; ``{ git = URL, rev = ...,
+    subdirectory = ... }``). None for anything else (an index requirement, a wheel URL). The
+    name comes from the project's metadata (prepared as a lock would), not the folder name."""
+    from packaging.requirements import Requirement
+
+    from torchup.cli.resolve_cmd import _prepare_tree_metadata
+    from torchup.install.vcs import GitUrl, fetch_git, is_git_url
+    from torchup.requirements import parse_requirement_string
+
+    try:
+        parsed = parse_requirement_string(spec, "command line")
+    except Exception:  # noqa: BLE001 - the caller reports it as an invalid requirement
+        return None
+    url = parsed.url or (parsed.requirement.url if parsed.requirement else None)
+    if url and is_git_url(url):
+        git = GitUrl.parse(url)
+        checkout = fetch_git(git, ctx.cache.bucket("git-v1"))
+        folder = checkout.source_dir
+        source: dict[str, Any] = {"git": git.repository}
+        if git.revision:
+            source["rev"] = git.revision
+        if git.subdirectory:
+            source["subdirectory"] = git.subdirectory
+    elif parsed.requirement is None and parsed.path and (
+        Path(parsed.path).is_dir() or (project.root / parsed.path).is_dir()
+    ):
+        # Relative to the current directory, else to the project (`--directory DIR` runs
+        # the command as if from DIR, as in uv).
+        folder = (Path(parsed.path) if Path(parsed.path).is_dir() else project.root / parsed.path).resolve()
+        source = {"path": Path(os.path.relpath(folder, project.root)).as_posix()}
+        if editable:
+            source["editable"] = True
+    else:
+        return None
+    meta = _prepare_tree_metadata(ctx, folder, None)
+    extras = f"[{','.join(sorted(parsed.extras))}]" if parsed.extras else ""
+    marker = f" ; {parsed.marker}" if parsed.marker is not None else ""
+    return Requirement(f"{meta.name}{extras}{marker}"), source
 
 
 def _merge_backends(project: Project, backend: str) -> list[str]:
@@ -1180,7 +1233,9 @@ def _relock_and_sync(ns: argparse.Namespace, old: Project, original_text: str) -
 
 
 def run_remove(ns: argparse.Namespace) -> int:
-    from torchup.config import remove_dependency
+    from packaging.utils import canonicalize_name
+
+    from torchup.config import ProjectConfig, remove_dependency, remove_source
 
     project = find_project(ns)
     original = project.pyproject.read_text(encoding="utf-8")
@@ -1188,6 +1243,16 @@ def run_remove(ns: argparse.Namespace) -> int:
     group = "dev" if ns.dev else ns.group
     for name in ns.packages:
         text = remove_dependency(text, name, extra=ns.optional, group=group, path=str(project.pyproject))
+    # A source entry no dependency list names any more goes too, as in `uv remove`.
+    left = ProjectConfig.from_pyproject(text, str(project.pyproject))
+    still = {
+        canonicalize_name(r.name)
+        for reqs in (left.dependencies, *left.optional_dependencies.values(), *left.dependency_groups.values())
+        for r in reqs
+    }
+    for name in ns.packages:
+        if canonicalize_name(name) in left.tool.sources and canonicalize_name(name) not in still:
+            text = remove_source(text, name, path=str(project.pyproject))
     _write_pyproject(project.pyproject, text)
     return _relock_and_sync(ns, project, original)
 

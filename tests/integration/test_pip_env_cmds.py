@@ -170,6 +170,37 @@ def test_list_outdated_matches_pip(
     assert json.loads(cli.ok(*base, "--refresh").out)[0]["latest_version"] == "2.2"
 
 
+def test_list_not_required_exclude_and_uptodate_match_pip(
+    cli: Cli, populated: tuple[Venv, Path], world: IndexServer
+) -> None:
+    venv, _ = populated
+    site = ("--path", str(venv.site_packages), "--format", "json")
+
+    def ours(*args: str) -> list[dict[str, str]]:
+        res = cli.ok("pip", "list", *args, "--format", "json", "--python", venv.root, *index_args(world))
+        return json.loads(res.out)  # type: ignore[no-any-return]
+
+    def names(rows: list[dict[str, str]]) -> list[str]:
+        return sorted(r["name"] for r in rows)
+
+    # Top_Pkg needs mid, mid and ed-it need leaf: nothing needs Top_Pkg or ed-it
+    assert names(ours("--not-required")) == ["Top_Pkg", "ed-it"]
+    assert names(ours("--not-required")) == names(json.loads(_pip("list", "--not-required", *site)))
+    excluded = ours("--exclude", "top-pkg", "--exclude", "LEAF")
+    assert names(excluded) == ["ed-it", "mid"]
+    assert names(excluded) == names(
+        json.loads(_pip("list", "--exclude", "top-pkg", "--exclude", "LEAF", *site))
+    )
+    # leaf 1.0 has 2.0 on the index; Top_Pkg and mid are the newest; the editable is not looked up
+    assert names(ours("--uptodate")) == ["Top_Pkg", "mid"]
+    theirs = json.loads(_pip("list", "--uptodate", *site, *index_args(world)))
+    assert names(ours("-u")) == names([r for r in theirs if r["name"] != "ed-it"])
+    res = cli("pip", "list", "--outdated", "--uptodate", "--python", venv.root)
+    assert res.rc == 2 and "--outdated and --uptodate cannot be used together" in res.err
+    freeze = cli.ok("pip", "freeze", "--exclude", "mid", "--python", venv.root).out.splitlines()
+    assert [line for line in freeze if not line.startswith("-e")] == ["leaf==1.0", "Top_Pkg==1.2.0"]
+
+
 def test_show(cli: Cli, populated: tuple[Venv, Path]) -> None:
     venv, project = populated
     out = cli.ok("pip", "show", "top-pkg", "--python", venv.root).out

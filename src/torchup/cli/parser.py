@@ -258,13 +258,28 @@ def _build_pip_list(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--outdated", action="store_true", help="list what the indexes have newer versions of"
     )
+    p.add_argument(
+        "-u", "--uptodate", action="store_true", help="list what the indexes have nothing newer of"
+    )
+    p.add_argument(
+        "--not-required", action="store_true",
+        help="list only packages no other installed package depends on",
+    )
+    _add_exclude(p)
     _add_index(p)
+
+
+def _add_exclude(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--exclude", action="append", default=[], metavar="PACKAGE", help="leave PACKAGE out"
+    )
 
 
 def _build_pip_freeze(p: argparse.ArgumentParser) -> None:
     _add_global(p)
     _add_python(p)
     p.add_argument("--exclude-editable", action="store_true")
+    _add_exclude(p)
 
 
 def _build_pip_show(show: argparse.ArgumentParser) -> None:

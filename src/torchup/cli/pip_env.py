@@ -56,21 +56,36 @@ def run_uninstall(ns: argparse.Namespace) -> int:
 
 
 def run_list(ns: argparse.Namespace) -> int:
-    from torchup.install.site import format_list, format_outdated
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.site import format_list, format_outdated, not_required
 
     if ns.outdated and ns.format == "freeze":
         raise ConfigError(
             "--outdated cannot be used with --format freeze",
             hint="use --format columns or --format json",
         )
+    if ns.outdated and ns.uptodate:
+        raise ConfigError(
+            "--outdated and --uptodate cannot be used together", hint="pick one of them"
+        )
     ctx, interp, installed = _installed(ns)
     dists = list(installed.values())
+    if ns.not_required:
+        dists = not_required(installed, interp.markers)
     if ns.editable:
         dists = [d for d in dists if d.editable]
     if ns.exclude_editable:
         dists = [d for d in dists if not d.editable]
+    skip = {canonicalize_name(n) for n in ns.exclude}
+    dists = [d for d in dists if d.canonical_name not in skip]
     if ns.outdated:
         text = format_outdated(_outdated(ctx, interp, dists), ns.format)
+    elif ns.uptodate:
+        # pip's -u: looked up on the indexes and nothing newer there (URL installs are not)
+        newer = {dist.canonical_name for dist, _, _ in _outdated(ctx, interp, dists)}
+        looked_up = [d for d in dists if d.direct_url is None and d.canonical_name not in newer]
+        text = format_list(looked_up, ns.format)
     else:
         text = format_list(dists, ns.format)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
@@ -115,7 +130,7 @@ def run_freeze(ns: argparse.Namespace) -> int:
 
     _, _, installed = _installed(ns)
     dists = [d for d in installed.values() if not (ns.exclude_editable and d.editable)]
-    text = format_freeze(dists)
+    text = format_freeze(dists, exclude=ns.exclude)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return 0
 

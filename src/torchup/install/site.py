@@ -446,6 +446,20 @@ def check_requirements(
     return missing + conflicting
 
 
+def not_required(
+    installed: Mapping[str, InstalledDistribution], environment: Mapping[str, str]
+) -> list[InstalledDistribution]:
+    """The distributions no other installed one depends on (``pip list --not-required``):
+    Requires-Dist markers evaluated in ``environment`` with no extras, as pip does."""
+    needed = {
+        canonicalize_name(req.name)
+        for dist in installed.values()
+        for req in dist.dependencies(environment)
+        if canonicalize_name(req.name) != dist.canonical_name
+    }
+    return [d for d in installed.values() if d.canonical_name not in needed]
+
+
 def format_check(problems: Iterable[CheckProblem]) -> str:
     """``pip check`` output; "No broken requirements found." when there is nothing to say."""
     lines = [str(p) for p in problems]

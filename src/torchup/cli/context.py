@@ -435,6 +435,40 @@ class Context:
             ) from None
         return (parts[0], parts[1] if len(parts) > 1 else 0)
 
+    def build_options(self) -> dict[str, Any]:
+        """``isolated`` and ``config_settings`` for every PEP 517 build this command runs
+        (``--no-build-isolation``, ``-C KEY=VALUE``; a key given twice gets a list, as pip
+        passes it)."""
+        settings: dict[str, Any] = {}
+        for item in _opt(self.ns, "config_settings") or ():
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(
+                    f"--config-settings {item!r} is not KEY=VALUE",
+                    hint="write it as -C KEY=VALUE, e.g. -C --build-option=--plat-name=x",
+                )
+            if key in settings:
+                old = settings[key]
+                settings[key] = [*old, value] if isinstance(old, list) else [old, value]
+            else:
+                settings[key] = value
+        return {
+            "isolated": not _opt(self.ns, "no_build_isolation"),
+            "config_settings": settings or None,
+        }
+
+    def build_options_key(self) -> str:
+        """A cache-key suffix for builds made with non-default build options ("" for the
+        defaults): a wheel built with other settings, or against the environment's own
+        packages, must not be reused for a default build, nor the reverse."""
+        options = self.build_options()
+        if options == {"isolated": True, "config_settings": None}:
+            return ""
+        import hashlib
+        import json
+
+        return "-" + hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+
     def exclude_newer(self) -> datetime | None:
         raw = _opt(self.ns, "exclude_newer") or self.env.get("TORCHUP_EXCLUDE_NEWER")
         if not raw:

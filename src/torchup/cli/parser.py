@@ -41,6 +41,13 @@ def _add_global(p: argparse.ArgumentParser, *, top: bool = False) -> None:
         help="revalidate the cached index pages of PACKAGE",
     )
     g.add_argument("--native-tls", action="store_true", default=d(False), help=argparse.SUPPRESS)
+    # uv's --no-config skips uv.toml files; torchup reads no such file (a project's own
+    # pyproject.toml is the project, read either way), so what it asks for already holds.
+    # Accepted so that uv command lines run unchanged.
+    g.add_argument(
+        "--no-config", action="store_true", default=d(False),
+        help="read no configuration file (torchup reads none; for uv command lines)",
+    )
 
 
 def _add_index(p: argparse.ArgumentParser) -> None:
@@ -86,6 +93,14 @@ def _add_resolve(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-build", action="store_true")
     g.add_argument("--no-binary", action="append", default=[])
     g.add_argument("--only-binary", action="append", default=[])
+    g.add_argument(
+        "--no-build-isolation", action="store_true",
+        help="build sources in the target environment, with the build requirements it has",
+    )
+    g.add_argument(
+        "-C", "--config-setting", "--config-settings", action="append", default=[],
+        dest="config_settings", metavar="KEY=VALUE", help="pass KEY=VALUE to the build backend",
+    )
 
 
 def _add_requirements_input(p: argparse.ArgumentParser, *, positional: str = "*") -> None:

@@ -804,13 +804,16 @@ def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
     # the name alone let a republished sdist with the same filename reuse the old build. And
     # only a wheel this interpreter can install is reused: a build for another Python or
     # platform (a cp312 extension for a cp311 venv) sits under the same key.
-    out = ctx.cache.bucket("builds-v1") / sdist.parent.name / sdist.name
+    out = ctx.cache.bucket("builds-v1") / sdist.parent.name / f"{sdist.name}{ctx.build_options_key()}"
     reused = _usable_build(out, interp.target())
     if reused is not None:
         return reused
     with tempfile.TemporaryDirectory(prefix="torchup-build-") as tmp:
         src = unpack_sdist(sdist, Path(tmp) / "src")
-        built = build_wheel(src, Path(tmp) / "out", build_env_python=interp.executable, provision=_provisioner(ctx, interp))
+        built = build_wheel(
+            src, Path(tmp) / "out", build_env_python=interp.executable,
+            provision=_provisioner(ctx, interp), **ctx.build_options(),
+        )
         out.mkdir(parents=True, exist_ok=True)
         final = out / built.name
         os.replace(built, final)
@@ -833,7 +836,7 @@ def _sdist_metadata_builder(ctx: Context, interp: Any):
 
         sha = (getattr(dist, "hashes", None) or {}).get("sha256")
         tag = str(interp.target().tags[0])
-        key = f"built-sdist:{sha}:{tag}" if sha else None
+        key = f"built-sdist:{sha}:{tag}{ctx.build_options_key()}" if sha else None
         data = ctx.cache.read("metadata-v1", key) if key else None
         if data is None:
             art = Artifact(dist.project, dist.url, dist.filename, dict(dist.hashes or {}))
@@ -842,7 +845,7 @@ def _sdist_metadata_builder(ctx: Context, interp: Any):
                 src = unpack_sdist(Path(sdist), Path(tmp) / "src")
                 meta_dir = prepare_metadata(
                     src, Path(tmp) / "meta", build_env_python=interp.executable,
-                    provision=_provisioner(ctx, interp),
+                    provision=_provisioner(ctx, interp), **ctx.build_options(),
                 )
                 data = (Path(meta_dir) / "METADATA").read_bytes()
             if key:
@@ -961,14 +964,14 @@ def _build_local(
     slot = None
     if checkout is not None and not editable:
         where = hashlib.sha256((checkout.url.subdirectory or "").encode()).hexdigest()[:12]
-        slot = ctx.cache.bucket("builds-v1") / f"git-{checkout.commit}-{where}"
+        slot = ctx.cache.bucket("builds-v1") / f"git-{checkout.commit}-{where}{ctx.build_options_key()}"
         reused = _usable_build(slot, interp.target())
         if reused is not None:
             output.debug(f"Reusing {reused.name}, built from {checkout.url.repository} at {checkout.commit}")
             return reused
     wheel = build_wheel(
         path, out_dir / "wheels", build_env_python=interp.executable,
-        provision=_provisioner(ctx, interp), editable=editable,
+        provision=_provisioner(ctx, interp), editable=editable, **ctx.build_options(),
     )
     if slot is None:
         return wheel

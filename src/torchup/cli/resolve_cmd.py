@@ -510,7 +510,7 @@ def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> An
     with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
         meta_dir = prepare_metadata(
             folder, Path(tmp) / "out", build_env_python=interp.executable,
-            provision=_provisioner(ctx, interp),
+            provision=_provisioner(ctx, interp), **ctx.build_options(),
         )
         return parse_metadata((Path(meta_dir) / "METADATA").read_bytes(), None)
 

@@ -1,0 +1,82 @@
+"""`--no-build-isolation` and `-C/--config-settings KEY=VALUE` reach the PEP 517 backend of
+local projects and sdists, as in pip and uv (both were "unrecognized arguments" before).
+
+The project's backend (the tests' in-tree one) is extended to import a module that only the
+target environment has (`buildhelper`: what torch is to flash-attn's build), and to record
+the config settings it was given into the wheel it builds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.test_pip_install import DEP1, Venv, index_args, publish
+from tests.support.cli import Cli
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec, write_project
+
+_NEEDS_HELPER = """
+import buildhelper  # only the target environment has it (torch, for flash-attn)
+"""
+
+_RECORDS_SETTINGS = """
+_plain_build_wheel = build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    with open(os.path.join(_HERE, "ext", "settings.json"), "w") as f:
+        json.dump(config_settings, f)
+    return _plain_build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+
+def _project(root: Path, extra_backend: str) -> Path:
+    write_project(DistSpec("ext", "1.0", files={"ext/__init__.py": ""}), root)
+    backend = root / "_tiny_backend.py"
+    text = backend.read_text()
+    if "import json" not in text:
+        text = "import json\n" + text
+    if "import os" not in text:
+        text = "import os\n" + text
+    backend.write_text(text + extra_backend)
+    return root
+
+
+def test_no_build_isolation_builds_against_the_environment(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(index_server, tmp_path / "dists", DEP1, DistSpec("buildhelper", "1.0"))
+    project = _project(tmp_path / "ext", _NEEDS_HELPER)
+    args = ("--python", venv.root, *index_args(index_server))
+    # isolated (the default): the backend cannot see the environment's packages
+    res = cli("pip", "install", project, *args)
+    assert res.rc != 0
+    assert "No module named 'buildhelper'" in res.err
+    cli.ok("pip", "install", "buildhelper", *args)
+    res = cli.ok("pip", "install", project, "--no-build-isolation", *args)
+    assert " + ext==1.0" in res.err
+
+
+def test_config_settings_reach_the_backend(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "ext", _RECORDS_SETTINGS)
+    cli.ok(
+        "pip", "install", project, "-C", "mode=fast", "--config-settings", "flag=a",
+        "--config-setting", "flag=b", "--python", venv.root, *index_args(index_server),
+    )
+    recorded = json.loads((venv.site_packages / "ext" / "settings.json").read_text())
+    assert recorded == {"mode": "fast", "flag": ["a", "b"]}
+    res = cli("pip", "install", project, "-C", "novalue", "--python", venv.root)
+    assert res.rc == 2 and "--config-settings 'novalue' is not KEY=VALUE" in res.err
+
+
+def test_uv_no_config_flag_is_accepted(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    # `uv pip install --no-config ...` with one word changed: torchup reads no uv.toml, so
+    # the flag asks for what already holds (it was "unrecognized arguments").
+    publish(index_server, tmp_path / "dists", DEP1)
+    res = cli.ok("pip", "install", "--no-config", "dep", "--python", venv.root, *index_args(index_server))
+    assert " + dep==1.0" in res.err

@@ -19,7 +19,7 @@ def _installed(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
     from torchup.install.site import scan_site_packages
 
     ctx = Context(ns)
-    interp = select_interpreter(ctx, ns)
+    interp = select_interpreter(ctx, ns, read_only=getattr(ns, "pip_command", "") != "uninstall")
     return ctx, interp, scan_site_packages(interp.site_packages)
 
 

@@ -40,8 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["run_install", "run_sync", "environment_lock", "select_interpreter", "execute_plan"]
 
 
-def select_interpreter(ctx: Context, ns: argparse.Namespace) -> Any:
-    """The environment `pip` commands act on (--python, $VIRTUAL_ENV, .venv, --system)."""
+def select_interpreter(ctx: Context, ns: argparse.Namespace, *, read_only: bool = False) -> Any:
+    """The environment `pip` commands act on (--python, $VIRTUAL_ENV, .venv, --system).
+    ``read_only`` (list, freeze, show, check): an externally managed Python (PEP 668) is
+    fine to look at; only changing it needs --break-system-packages."""
     from torchup.install.interpreters import select_environment
 
     interp = select_environment(
@@ -66,7 +68,8 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace) -> Any:
                 root.mkdir(parents=True, exist_ok=True)
             return interp.for_directory(root, layout=layout)  # type: ignore[arg-type]
     if (
-        not interp.is_venv
+        not read_only
+        and not interp.is_venv
         and interp.externally_managed
         and not getattr(ns, "break_system_packages", False)
     ):

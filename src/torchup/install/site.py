@@ -195,21 +195,63 @@ def _read_distribution(dist_info: Path) -> InstalledDistribution | None:
     )
 
 
+def _read_egg_info(egg_info: Path) -> InstalledDistribution | None:
+    """A legacy ``.egg-info`` install (setup.py install, distutils, some conda packages): a
+    directory with PKG-INFO and requires.txt, or a single PKG-INFO-like file. Read as pip and
+    uv read it, so such a package is listed, satisfies requirements, and is replaced rather
+    than installed a second time beside itself."""
+    import email
+
+    is_dir = egg_info.is_dir()
+    try:
+        text = (egg_info / "PKG-INFO" if is_dir else egg_info).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    meta = email.message_from_string(text)
+    name, version = _header(meta, "Name"), _header(meta, "Version")
+    if not name or not version:
+        return None
+    requires: tuple[str, ...] = ()
+    if is_dir and (egg_info / "requires.txt").is_file():
+        # requires.txt has [extra] / [:marker] sections; importlib.metadata turns them into
+        # Requires-Dist strings with markers (only loaded when such an install exists).
+        from importlib.metadata import PathDistribution
+
+        requires = tuple(PathDistribution(egg_info).requires or ())
+    return InstalledDistribution(
+        name=str(name),
+        version=str(version),
+        path=egg_info,
+        requires=requires,
+        summary=str(_header(meta, "Summary") or ""),
+        home_page=_home_page(meta),
+        author=str(_header(meta, "Author") or ""),
+        author_email=str(_header(meta, "Author-email") or ""),
+        license=str(_header(meta, "License") or ""),
+    )
+
+
 def scan_site_packages(paths: Iterable[Path]) -> dict[str, InstalledDistribution]:
     """Every distribution in ``paths`` by normalized name; an earlier path wins (as on
-    ``sys.path``). Only ``.dist-info`` is read; legacy ``.egg-info`` installs are skipped."""
+    ``sys.path``), and in one directory a ``.dist-info`` wins over a legacy ``.egg-info``."""
     found: dict[str, InstalledDistribution] = {}
     for site in dict.fromkeys(Path(p) for p in paths):
         try:
             entries = sorted(os.scandir(site), key=lambda e: e.name)
         except OSError:
             continue
+        legacy: list[InstalledDistribution] = []
         for entry in entries:
-            if not entry.name.endswith(".dist-info") or not entry.is_dir():
-                continue
-            dist = _read_distribution(Path(entry.path))
-            if dist is not None:
-                found.setdefault(dist.canonical_name, dist)
+            if entry.name.endswith(".dist-info") and entry.is_dir():
+                dist = _read_distribution(Path(entry.path))
+                if dist is not None:
+                    found.setdefault(dist.canonical_name, dist)
+            elif entry.name.endswith(".egg-info"):
+                egg = _read_egg_info(Path(entry.path))
+                if egg is not None:
+                    legacy.append(egg)
+        for egg in legacy:
+            found.setdefault(egg.canonical_name, egg)
     return found
 
 

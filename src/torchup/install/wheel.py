@@ -1317,7 +1317,20 @@ def find_dist_info(site_dirs: Iterable[Path], name: str) -> list[Path]:
 
 
 def _record_paths(dist_info: Path) -> list[str]:
-    """Absolute, normalised paths of the files RECORD lists (strings: there are thousands)."""
+    """Absolute, normalised paths of the files RECORD lists (strings: there are thousands).
+    For a legacy ``.egg-info``: the files its ``installed-files.txt`` lists (pip wrote one for
+    each ``setup.py install``; paths relative to the ``.egg-info`` directory)."""
+    if dist_info.name.endswith(".egg-info"):
+        try:
+            listed = (dist_info / "installed-files.txt").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            raise InstallError(
+                f"cannot uninstall {dist_info.name}: it was installed by distutils or "
+                "`setup.py install`, which left no list of its files",
+                hint="remove it with the tool that installed it (apt, conda), or delete its "
+                "files by hand",
+            ) from None
+        return [os.path.normpath(os.path.join(dist_info, line)) for line in listed if line.strip()]
     record = dist_info / "RECORD"
     try:
         text = record.read_text(encoding="utf-8")
@@ -1765,7 +1778,9 @@ def _remove_emptied(prepared: PreparedWheel) -> None:
 
 
 def _dist_infos_by_name(site_dirs: Iterable[Path]) -> dict[str, list[Path]]:
-    """canonical name -> its ``*.dist-info`` directories in ``site_dirs`` (sorted)."""
+    """canonical name -> its ``*.dist-info`` directories, and legacy ``*.egg-info`` entries
+    (``Name-1.0-py3.11.egg-info``, ``Name.egg-info``), in ``site_dirs`` (sorted): what
+    installing or removing that project replaces."""
     found: dict[str, list[Path]] = {}
     for site in dict.fromkeys(site_dirs):
         try:
@@ -1775,6 +1790,9 @@ def _dist_infos_by_name(site_dirs: Iterable[Path]) -> dict[str, list[Path]]:
         for entry in entries:
             if entry.name.endswith(".dist-info") and entry.is_dir():
                 dist = entry.name[: -len(".dist-info")].rpartition("-")[0]
+                found.setdefault(canonicalize_name(dist), []).append(Path(entry.path))
+            elif entry.name.endswith(".egg-info"):
+                dist = entry.name[: -len(".egg-info")].partition("-")[0]
                 found.setdefault(canonicalize_name(dist), []).append(Path(entry.path))
     return {name: sorted(paths) for name, paths in found.items()}
 

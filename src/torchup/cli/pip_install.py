@@ -116,12 +116,47 @@ def _given_hashes(inputs: Inputs, name: str) -> tuple[str, ...]:
     )
 
 
-def _desired_from_result(result: Any, inputs: Inputs) -> list[Any]:
-    return [
-        _desired_for(pkg.name, pkg.version, pkg.file, inputs)
-        for pkg in result.packages
-        if pkg.file is not None
-    ]
+def _desired_from_result(
+    result: Any, inputs: Inputs, installed: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """What the environment should hold after ``result``: the chosen files, and for a
+    version kept as installed (see _keepable), the installed distribution as it is."""
+    from torchup.cli.resolve_cmd import is_installed_file
+    from torchup.install.plan import DesiredDist
+
+    out = []
+    for pkg in result.packages:
+        if pkg.file is None:
+            continue
+        if is_installed_file(pkg.file.url) and installed and pkg.name in installed:
+            have = installed[pkg.name]
+            out.append(
+                DesiredDist(
+                    name=pkg.name, version=have.version, direct_url=have.direct_url,
+                    editable=have.editable,
+                )
+            )
+        else:
+            out.append(_desired_for(pkg.name, pkg.version, pkg.file, inputs))
+    return out
+
+
+def _keepable(ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, Any]) -> dict[str, Any]:
+    """The installed distributions the resolver may keep as they are, even at a version no
+    index lists (pip and uv keep an installed distribution that satisfies the requirements):
+    none with --upgrade or --reinstall, not those named by -P / --reinstall-package, nor any
+    when hashes are required (an installed copy has no file to check)."""
+    from packaging.utils import canonicalize_name
+
+    if getattr(ns, "upgrade", False) or getattr(ns, "reinstall", False):
+        return {}
+    if getattr(ns, "require_hashes", False) or any(inputs.hashes.values()):
+        return {}
+    skip = {
+        canonicalize_name(n)
+        for n in [*(getattr(ns, "upgrade_package", None) or []), *(getattr(ns, "reinstall_package", None) or [])]
+    }
+    return {name: dist for name, dist in installed.items() if name not in skip}
 
 
 def _desired_for(name: str, version: Any, f: Any, inputs: Inputs) -> Any:
@@ -1111,11 +1146,12 @@ def _install_planned(
     run = resolve_inputs(
         ctx, ns, inputs, target=interp.target(), preferences=prefs,
         build_metadata=_sdist_metadata_builder(ctx, interp), on_pick=on_pick,
+        installed=_keepable(ns, inputs, installed),
     )
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(result, inputs, require_all=bool(ns.require_hashes))
-    desired = _desired_from_result(result, inputs) + _desired_local(inputs, local_wheels)
+    desired = _desired_from_result(result, inputs, installed) + _desired_local(inputs, local_wheels)
     reinstall: Any = True if ns.reinstall else {canonicalize_name(n) for n in ns.reinstall_package}
     plan = plan_install(desired, installed, reinstall=reinstall, env_site_dirs=interp.site_packages, protected=("torchup",))
     output.info(f"Resolved {len(result.packages) + len(local_wheels)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
@@ -1430,11 +1466,11 @@ def _sync_resolved(
 
     run = resolve_inputs(
         ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp),
-        on_pick=on_pick,
+        on_pick=on_pick, installed=_keepable(ns, inputs, installed),
     )
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
-    desired = _desired_from_result(run.result, inputs) + _desired_local(inputs, local_wheels)
+    desired = _desired_from_result(run.result, inputs, installed) + _desired_local(inputs, local_wheels)
     return _sync_to(ctx, ns, interp, desired, started, pipeline, installed, local_wheels)
 
 

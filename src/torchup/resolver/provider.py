@@ -160,12 +160,18 @@ class IndexProvider:
         workers: int = 8,
         choice_memo: ChoiceMemo | None = None,
         on_pick: Callable[[str, Version, Any], None] | None = None,
+        installed: Mapping[str, tuple[Any, Callable[[], Any]]] | None = None,
     ) -> None:
         """``on_pick(name, version, best_file)`` is called each time the resolver decides a
         version of a package (before its dependencies are read), and, for a package a root
         requirement pins to one version (``==``), as soon as its page is read: the pin decides
         it unless resolution fails. It may be called from worker threads, and a pick may later
-        be undone (backtracking). An installer uses it to start staging wheels early."""
+        be undone (backtracking). An installer uses it to start staging wheels early.
+
+        ``installed``: name -> (a file standing for the version installed in the target
+        environment, a loader of its metadata). That version is a candidate even when no index
+        lists it (a local build, an editable project, a wheel from another index), as pip and
+        uv keep an installed distribution that satisfies the requirements."""
         self.target = target
         self.finder = finder
         self.fetcher = fetcher
@@ -173,6 +179,8 @@ class IndexProvider:
         self.options = options
         self.direct_files = dict(direct_files or {})
         self.build_metadata = build_metadata
+        self.installed = dict(installed or {})
+        self._installed_loaders = {f.url: load for f, load in self.installed.values()}
         self._universes: dict[str, _Universe] = {}
         self._deps: dict[tuple[str, Version], list[Requirement] | Unavailable] = {}
         self._extras: dict[tuple[str, Version], frozenset[str]] = {}
@@ -386,6 +394,9 @@ class IndexProvider:
                     binary=binary,
                     exclude_newer=exclude_newer,
                 )
+            with_installed = self._with_installed(name, choices)
+            if with_installed is not None:
+                choices, shared = with_installed, None
         if shared is not None:
             order = self._with_preference(name, shared.order, choices)
             yanked = shared.yanked
@@ -405,6 +416,20 @@ class IndexProvider:
             if pin is not None and c.usable and self._on_pick is not None:
                 self._on_pick(name, v, c.best)
         return _Universe(choices, order, yanked)
+
+    def _with_installed(
+        self, name: str, choices: Mapping[Version, VersionChoice]
+    ) -> dict[Version, VersionChoice] | None:
+        """``choices`` plus the installed version of ``name`` when no index lists it (a new
+        dict: ``choices`` may be shared); None when there is nothing to add."""
+        entry = self.installed.get(name)
+        if entry is None:
+            return None
+        # Installed, so never "too new" for --exclude-newer, and usable under any binary policy.
+        extra = group_candidates([entry[0]], self.target, binary=BinaryPolicy())
+        if not extra or any(v in choices for v in extra):
+            return None
+        return {**choices, **extra}
 
     def _universe(self, name: str) -> _Universe:
         universe = self._universes.get(name)
@@ -507,6 +532,9 @@ class IndexProvider:
             return fut
 
     def _fetch_metadata(self, dist: Any) -> Any:
+        installed = self._installed_loaders.get(getattr(dist, "url", None))
+        if installed is not None:
+            return installed()
         if getattr(dist, "is_wheel", False) or self.build_metadata is None:
             return self.fetcher.fetch(dist)
         return self.build_metadata(dist)

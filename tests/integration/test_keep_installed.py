@@ -1,0 +1,69 @@
+"""`pip install` keeps an installed distribution that satisfies the requirements, even at a
+version no index lists (a local build, an editable project, a wheel from another index), as
+pip and uv do; --upgrade, -P and --reinstall still take the index's.
+
+Before, installed versions were only preferences: one the index lacked was replaced by the
+index's newest (a custom torch build replaced by PyPI's when installing a library needing torch).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.integration.test_pip_install import Venv, index_args, listed, publish
+from tests.support.cli import Cli
+from tests.support.server import IndexServer
+from tests.support.wheels import DistSpec, build_wheel, write_project
+
+LOCAL = DistSpec("lib", "0.5+local", requires_dist=("dep",), files={"lib/__init__.py": "WHERE = 'local'\n"})
+
+
+def _world(server: IndexServer, tmp_path: Path) -> IndexServer:
+    publish(
+        server, tmp_path / "dists", DistSpec("dep", "1.0"), DistSpec("lib", "1.0"),
+        DistSpec("needs-lib", "1.0", requires_dist=("lib>=0.1",)),
+    )
+    return server
+
+
+def test_a_local_build_the_index_lacks_is_kept(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    world = _world(index_server, tmp_path)
+    wheel = build_wheel(LOCAL, tmp_path / "local")
+    args = ("--python", venv.root, *index_args(world))
+    cli.ok("pip", "install", wheel, *args)
+    res = cli.ok("pip", "install", "needs-lib", *args)
+    assert " + needs-lib==1.0" in res.err and " + lib==" not in res.err and " - lib==" not in res.err
+    assert listed(cli, venv) == {"lib": "0.5+local", "dep": "1.0", "needs-lib": "1.0"}
+    assert venv.run("import lib; print(lib.WHERE)") == "local"
+    # a requirement the installed version does not meet takes the index's
+    res = cli.ok("pip", "install", "lib>=1", *args)
+    assert " - lib==0.5+local" in res.err and " + lib==1.0" in res.err
+
+
+def test_upgrade_and_reinstall_take_the_index_version(
+    cli: Cli, make_venv, index_server: IndexServer, tmp_path: Path  # noqa: ANN001
+) -> None:
+    world = _world(index_server, tmp_path)
+    wheel = build_wheel(LOCAL, tmp_path / "local")
+    for flags in (["--upgrade"], ["-P", "lib"], ["--reinstall"]):
+        venv = make_venv(f"v{flags[0]}")
+        args = ("--python", venv.root, *index_args(world))
+        cli.ok("pip", "install", wheel, *args)
+        cli.ok("pip", "install", "needs-lib", *flags, *args)
+        assert listed(cli, venv)["lib"] == "1.0", flags
+
+
+def test_an_editable_project_is_kept(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    world = _world(index_server, tmp_path)
+    project = write_project(DistSpec("lib", "0.7", requires_dist=("dep",)), tmp_path / "src" / "lib")
+    args = ("--python", venv.root, *index_args(world))
+    cli.ok("pip", "install", "-e", project, *args)
+    res = cli.ok("pip", "install", "needs-lib", *args)
+    assert " + needs-lib==1.0" in res.err and " - lib" not in res.err
+    direct = json.loads((venv.site_packages / "lib-0.7.dist-info" / "direct_url.json").read_text())
+    assert direct == {"url": project.as_uri(), "dir_info": {"editable": True}}

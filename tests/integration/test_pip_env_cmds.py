@@ -254,7 +254,8 @@ def test_uninstall_editable_and_regular(
 ) -> None:
     venv, project = populated
     source_before = tree_snapshot(project)
-    res = cli.ok("pip", "uninstall", "ed-it", "TOP-pkg", "mid", "leaf", "--python", venv.root)
+    # -y, as pip command lines have it (torchup never asks)
+    res = cli.ok("pip", "uninstall", "-y", "ed-it", "TOP-pkg", "mid", "leaf", "--python", venv.root)
     assert "Uninstalled 4 packages" in res.err
     assert venv.metadata_versions() == {}
     assert [

@@ -262,6 +262,11 @@ def _build_pip_uninstall(uninstall: argparse.ArgumentParser) -> None:
     uninstall.add_argument("-r", "--requirement", action="append", default=[], dest="requirements")
     _add_python(uninstall)
     uninstall.add_argument("--dry-run", action="store_true")
+    # pip asks before uninstalling unless -y; torchup never asks (as uv), so what -y asks for
+    # already holds. Accepted so `pip uninstall -y ...` lines run unchanged.
+    uninstall.add_argument(
+        "-y", "--yes", action="store_true", help="do not ask (torchup never asks; for pip command lines)"
+    )
 
 
 def _build_pip_list(p: argparse.ArgumentParser) -> None:

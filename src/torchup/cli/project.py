@@ -194,7 +194,7 @@ class LockSession:
     _sdist_reader: Any = None
     # Local folders and git checkouts named by [tool.uv.sources], prepared once per lock:
     # source key -> the direct file standing for it; and that file's URL -> the lock's
-    # `directory` / `vcs` table (see source_trees_in).
+    # `directory` / `vcs` table (see _with_source_trees).
     _trees: dict[tuple[str, ...], Any] = field(default_factory=dict)
     tree_entries: dict[str, Any] = field(default_factory=dict)
 

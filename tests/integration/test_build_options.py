@@ -80,3 +80,20 @@ def test_uv_no_config_flag_is_accepted(
     publish(index_server, tmp_path / "dists", DEP1)
     res = cli.ok("pip", "install", "--no-config", "dep", "--python", venv.root, *index_args(index_server))
     assert " + dep==1.0" in res.err
+
+
+def test_uv_environment_variables_stand_in_for_torchup_ones(
+    cli: Cli, make_venv, index_server: IndexServer, tmp_path: Path,  # noqa: ANN001
+    monkeypatch,  # noqa: ANN001
+) -> None:
+    # CI written for uv: a private index in UV_INDEX_URL (no --index-url on the command line)
+    publish(index_server, tmp_path / "dists", DEP1)
+    monkeypatch.setenv("UV_INDEX_URL", index_server.index_url("simple"))
+    venv = make_venv("one")
+    res = cli.ok("pip", "install", "dep", "--python", venv.root)
+    assert " + dep==1.0" in res.err
+    # a TORCHUP_ variable wins over its uv twin (here: an index that is not there)
+    monkeypatch.setenv("TORCHUP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("TORCHUP_HTTP_RETRIES", "0")
+    res = cli("pip", "install", "dep", "--python", make_venv("two").root, "--refresh")
+    assert res.rc != 0 and "127.0.0.1:9" in res.err

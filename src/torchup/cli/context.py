@@ -54,6 +54,36 @@ def _env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+# uv's environment variables torchup honours, each as a fallback for its TORCHUP_ twin (same
+# meaning and format): CI set up for uv (a private index in UV_INDEX_URL, say) keeps working
+# when the command's first word changes. UV_CACHE_DIR is not one: uv's cache is not torchup's.
+UV_ENV_FALLBACKS = {
+    "TORCHUP_INDEX_URL": "UV_INDEX_URL",
+    "TORCHUP_DEFAULT_INDEX": "UV_DEFAULT_INDEX",
+    "TORCHUP_EXTRA_INDEX_URL": "UV_EXTRA_INDEX_URL",
+    "TORCHUP_INDEX": "UV_INDEX",
+    "TORCHUP_FIND_LINKS": "UV_FIND_LINKS",
+    "TORCHUP_INDEX_STRATEGY": "UV_INDEX_STRATEGY",
+    "TORCHUP_PRERELEASE": "UV_PRERELEASE",
+    "TORCHUP_RESOLUTION": "UV_RESOLUTION",
+    "TORCHUP_EXCLUDE_NEWER": "UV_EXCLUDE_NEWER",
+    "TORCHUP_OFFLINE": "UV_OFFLINE",
+    "TORCHUP_NO_CACHE": "UV_NO_CACHE",
+    "TORCHUP_TORCH_BACKEND": "UV_TORCH_BACKEND",
+    "TORCHUP_HTTP_TIMEOUT": "UV_HTTP_TIMEOUT",
+}
+
+
+def with_uv_fallbacks(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with each unset TORCHUP_ variable of :data:`UV_ENV_FALLBACKS` taken from its
+    uv twin when that is set (a TORCHUP_ variable always wins)."""
+    out = dict(env)
+    for ours, theirs in UV_ENV_FALLBACKS.items():
+        if not out.get(ours) and out.get(theirs):
+            out[ours] = out[theirs]
+    return out
+
+
 class Context:
     """Everything one command invocation needs, built lazily from flags and environment."""
 
@@ -65,7 +95,7 @@ class Context:
         _client: HttpClient | None = None,
     ) -> None:
         self.ns = ns
-        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self.env: Mapping[str, str] = with_uv_fallbacks(os.environ if env is None else env)
         self._cache = _cache
         self._client = _client
         self._finders: dict[tuple[object, ...], Finder] = {}

@@ -307,12 +307,11 @@ def test_remove_unknown_dependency_fails_and_keeps_pyproject(project: Project) -
 
 
 def test_flags_torchup_does_not_implement_are_refused_not_ignored(project: Project) -> None:
-    """`sync --only-dev` synced the whole project and `--keyring-provider subprocess` made no
-    keyring lookup, both without a word; each is now a clear error that changes nothing."""
+    """`--keyring-provider subprocess` made no keyring lookup, without a word; it is now a
+    clear error that changes nothing. (`sync --only-dev` was one too; it works now, see
+    test_project_sources.py.)"""
     small(project, "certifi")
     before = project.pyproject.read_text()
-    res = project.run("sync", "--only-dev")
-    assert res.rc == 2 and "--only-dev is not supported yet" in res.err
     res = project.run("lock", "--keyring-provider", "subprocess")
     assert res.rc == 2 and "--keyring-provider subprocess is not supported yet" in res.err
     assert "netrc" in res.err

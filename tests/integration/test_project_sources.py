@@ -266,3 +266,28 @@ def test_add_writes_folder_and_git_sources_and_remove_drops_them(
     text = (root / "pyproject.toml").read_text()
     assert "gitpkg" not in text and 'lib = { path = "../libdir", editable = true }' in text
     assert _versions(venv) == {"lib": "0.5"}
+
+
+def test_only_group_installs_that_group_and_what_it_needs(
+    cli: Cli, index_server: IndexServer, tmp_path: Path
+) -> None:
+    publish(
+        index_server, tmp_path / "dists",
+        DistSpec("a", "1.0", requires_dist=("c",)), DistSpec("c", "1.0"),
+        DistSpec("b", "1.0", requires_dist=("d",)), DistSpec("d", "1.0"),
+        DistSpec("e", "1.0"),
+    )
+    root = _project(tmp_path / "proj", "", ("a",), package=True)
+    text = (root / "pyproject.toml").read_text()
+    text = text.replace("[tool.uv.sources]", '[dependency-groups]\ndev = ["b"]\ndocs = ["e"]\n\n[tool.uv.sources]')
+    (root / "pyproject.toml").write_text(text)
+    venv = Venv(root / ".venv")
+    # the dev group and what it needs; not the project, nor its dependencies (as uv)
+    _sync(cli, root, index_server, "--only-dev")
+    assert _versions(venv) == {"b": "1.0", "d": "1.0"}
+    _sync(cli, root, index_server, "--only-group", "docs")
+    assert _versions(venv) == {"e": "1.0"}
+    _sync(cli, root, index_server)
+    assert _versions(venv) == {"proj": "0.1.0", "a": "1.0", "c": "1.0", "b": "1.0", "d": "1.0"}
+    res = cli("sync", *_args(root, index_server), "--python", sys.executable, "--only-group", "nope")
+    assert res.rc == 2 and "the dependency group 'nope' is not defined" in res.err

@@ -357,7 +357,11 @@ def _build_sync(p: argparse.ArgumentParser) -> None:
     _add_no_install_project(p)
     _add_selection(p)
     p.add_argument("--no-dev", action="store_true")
-    p.add_argument("--only-dev", action="store_true")
+    p.add_argument("--only-dev", action="store_true", help="same as --only-group dev")
+    p.add_argument(
+        "--only-group", action="append", default=[], metavar="GROUP",
+        help="install only this dependency group's packages (not the project's dependencies)",
+    )
     p.add_argument("--inexact", action="store_true")
     p.add_argument("--dry-run", action="store_true")
 

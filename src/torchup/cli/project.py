@@ -944,14 +944,24 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 f"the extra {e!r} is not defined in {project.pyproject}",
                 hint="defined extras: " + (", ".join(sorted(project.config.optional_dependencies)) or "none"),
             )
+    only: list[str] = [canonicalize_name(g) for g in getattr(ns, "only_group", None) or []]
     if getattr(ns, "only_dev", False):
+        only.append("dev")  # uv: an alias of --only-group dev
+    for g in only:
+        if g not in project.config.dependency_groups:
+            raise ConfigError(
+                f"the dependency group {g!r} is not defined in {project.pyproject}",
+                hint="defined groups: " + (", ".join(sorted(project.config.dependency_groups)) or "none"),
+            )
+    if only and extras:
         raise ConfigError(
-            "--only-dev is not supported yet",
-            hint="`torchup sync` installs the project with its dev group; --no-dev leaves the "
-            "group out",
+            "--only-group/--only-dev leave the project's dependencies out, so --extra has no effect",
+            hint="drop --extra, or use --group to add a group to the project's dependencies",
         )
     groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
-    if "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
+    if only:
+        groups = list(dict.fromkeys(only))
+    elif "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
         groups.append("dev")
     _check_conflicts(project, extras, groups)
     interp = _ensure_venv(ctx, project)
@@ -971,6 +981,8 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 )
             output.warn(note.message)
     chosen = select_for_target(lock, target.with_backend(backend), extras=extras, dependency_groups=groups)
+    if only:
+        chosen = tuple(_needed_by_groups(chosen, project.config, only))
     installed = scan_site_packages(interp.site_packages)
     own = project.config.normalized_name
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
@@ -979,7 +991,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
             ctx, interp, chosen, lock_path.parent, Path(local_tmp), installed
         )
         rebuilt: set[str] = set()
-        if own and _installs_project(project, ns):
+        if own and not only and _installs_project(project, ns):
             itself, wheel = _project_itself(ctx, interp, project, installed, Path(local_tmp))
             desired.append(itself)
             if wheel is not None:
@@ -1005,6 +1017,29 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
         )
     _summary(added, removed, started)
     return interp
+
+
+def _needed_by_groups(chosen: Sequence[Any], config: Any, groups: Sequence[str]) -> list[Any]:
+    """The entries of ``chosen`` that ``groups``' requirements need, following the lock's
+    ``dependencies`` (`sync --only-group`: the project's own dependencies are left out, as in
+    uv). The lock records every dependency a package may have, whatever its markers and
+    extras, so this may keep a few more than strictly needed, never fewer."""
+    from packaging.utils import canonicalize_name
+
+    by_name = {canonicalize_name(sel.package.name): sel for sel in chosen}
+    todo = [
+        canonicalize_name(r.name)
+        for g in groups
+        for r in config.dependency_groups.get(g, ())
+    ]
+    needed: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in by_name:
+            continue  # already taken, or not for this machine
+        needed.add(name)
+        todo += [canonicalize_name(d.name) for d in by_name[name].package.dependencies]
+    return [sel for sel in chosen if canonicalize_name(sel.package.name) in needed]
 
 
 def _installs_project(project: Project, ns: argparse.Namespace) -> bool:

@@ -84,6 +84,15 @@ def test_egg_info_installs_are_seen_like_pip_sees_them(
     assert res.rc == 1 and res.out.splitlines() == ["legacy 1.0 requires dep, which is not installed."]
     shown = cli.ok("pip", "show", "legacy", "--python", venv.root).out
     assert "Name: legacy\nVersion: 1.0\nSummary: old style\n" in shown and "Requires: dep" in shown
+    # the files from installed-files.txt, relative to site-packages, as pip shows them
+    ours = cli.ok("pip", "show", "-f", "legacy", "--python", venv.root).out
+    files = ours.split("Files:\n", 1)[1].split()
+    assert files == [
+        "legacy.py", "legacy-1.0-py3.11.egg-info/PKG-INFO", "legacy-1.0-py3.11.egg-info/requires.txt",
+        "legacy-1.0-py3.11.egg-info/top_level.txt", "legacy-1.0-py3.11.egg-info/installed-files.txt",
+    ]
+    pip_files = _pip("--python", str(venv.python), "show", "-f", "legacy").split("Files:\n", 1)[1].split()
+    assert sorted(files) == sorted(pip_files)
     # an installed legacy 1.0 satisfies legacy>=1: only the new package and dep are installed
     res = cli.ok("pip", "install", "needs-legacy", "--python", venv.root, *index_args(world))
     assert " + needs-legacy==1.0" in res.err and " + dep==1.0" in res.err

@@ -430,6 +430,18 @@ def _recorded_files(dist: InstalledDistribution) -> list[str]:
     import csv
     import io
 
+    if dist.path.name.endswith(".egg-info"):
+        # A legacy install's list, relative to the .egg-info directory: shown relative to the
+        # site directory, as pip shows it.
+        try:
+            listed = (dist.path / "installed-files.txt").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return ["Cannot locate RECORD or installed-files.txt"]
+        return [
+            os.path.relpath(os.path.normpath(os.path.join(dist.path, line)), dist.location)
+            for line in listed
+            if line.strip()
+        ]
     try:
         text = (dist.path / "RECORD").read_text(encoding="utf-8")
     except OSError:

@@ -67,3 +67,25 @@ def test_an_editable_project_is_kept(
     assert " + needs-lib==1.0" in res.err and " - lib" not in res.err
     direct = json.loads((venv.site_packages / "lib-0.7.dist-info" / "direct_url.json").read_text())
     assert direct == {"url": project.as_uri(), "dir_info": {"editable": True}}
+
+
+def test_pip_sync_keeps_a_plain_install_but_not_an_editable_one(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    world = _world(index_server, tmp_path)
+    args = ("--python", venv.root, *index_args(world))
+    # a plain install the index lacks stays: the file names exactly that version
+    cli.ok("pip", "install", build_wheel(LOCAL, tmp_path / "local"), "--no-deps", *args)
+    direct = venv.site_packages / "lib-0.5+local.dist-info" / "direct_url.json"
+    direct.unlink()  # as if installed from another index (no PEP 610 record)
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("lib==0.5+local\n")
+    res = cli.ok("pip", "sync", reqs, *args)
+    assert "Audited 1 packages" in res.err
+    # an editable install of 1.0 is not what `lib==1.0` describes: sync puts the index's in
+    project = write_project(DistSpec("lib", "1.0"), tmp_path / "src" / "lib")
+    cli.ok("pip", "install", "-e", project, *args)
+    reqs.write_text("lib==1.0\n")
+    res = cli.ok("pip", "sync", reqs, *args)
+    assert " - lib==1.0" in res.err and " + lib==1.0" in res.err
+    assert not (venv.site_packages / "lib-1.0.dist-info" / "direct_url.json").exists()

@@ -69,7 +69,7 @@ def test_an_editable_project_is_kept(
     assert direct == {"url": project.as_uri(), "dir_info": {"editable": True}}
 
 
-def test_pip_sync_keeps_a_plain_install_but_not_an_editable_one(
+def test_pip_sync_keeps_an_install_the_index_lacks_and_replaces_an_editable_one(
     cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
 ) -> None:
     world = _world(index_server, tmp_path)
@@ -82,7 +82,8 @@ def test_pip_sync_keeps_a_plain_install_but_not_an_editable_one(
     reqs.write_text("lib==0.5+local\n")
     res = cli.ok("pip", "sync", reqs, *args)
     assert "Audited 1 packages" in res.err
-    # an editable install of 1.0 is not what `lib==1.0` describes: sync puts the index's in
+    # an editable 1.0 where the index has lib 1.0: sync puts the index's file in (a kept
+    # install only stands in for a version no index lists)
     project = write_project(DistSpec("lib", "1.0"), tmp_path / "src" / "lib")
     cli.ok("pip", "install", "-e", project, *args)
     reqs.write_text("lib==1.0\n")

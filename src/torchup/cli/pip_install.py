@@ -141,15 +141,11 @@ def _desired_from_result(
     return out
 
 
-def _keepable(
-    ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, Any], *, exact: bool = False
-) -> dict[str, Any]:
+def _keepable(ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, Any]) -> dict[str, Any]:
     """The installed distributions the resolver may keep as they are, even at a version no
     index lists (pip and uv keep an installed distribution that satisfies the requirements):
     none with --upgrade or --reinstall, not those named by -P / --reinstall-package, nor any
-    when hashes are required (an installed copy has no file to check). ``exact`` (`pip sync`,
-    which makes the environment exactly the file): only plain installs, not an editable or
-    URL install that a name==version line does not describe."""
+    when hashes are required (an installed copy has no file to check)."""
     from packaging.utils import canonicalize_name
 
     if getattr(ns, "upgrade", False) or getattr(ns, "reinstall", False):
@@ -160,11 +156,7 @@ def _keepable(
         canonicalize_name(n)
         for n in [*(getattr(ns, "upgrade_package", None) or []), *(getattr(ns, "reinstall_package", None) or [])]
     }
-    return {
-        name: dist
-        for name, dist in installed.items()
-        if name not in skip and not (exact and dist.direct_url is not None)
-    }
+    return {name: dist for name, dist in installed.items() if name not in skip}
 
 
 def _desired_for(name: str, version: Any, f: Any, inputs: Inputs) -> Any:
@@ -1474,7 +1466,7 @@ def _sync_resolved(
 
     run = resolve_inputs(
         ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp),
-        on_pick=on_pick, installed=_keepable(ns, inputs, installed, exact=True),
+        on_pick=on_pick, installed=_keepable(ns, inputs, installed),
     )
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))

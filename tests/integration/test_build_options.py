@@ -9,6 +9,7 @@ the config settings it was given into the wheel it builds.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from tests.integration.test_pip_install import DEP1, Venv, index_args, publish
@@ -97,3 +98,32 @@ def test_uv_environment_variables_stand_in_for_torchup_ones(
     monkeypatch.setenv("TORCHUP_HTTP_RETRIES", "0")
     res = cli("pip", "install", "dep", "--python", make_venv("two").root, "--refresh")
     assert res.rc != 0 and "127.0.0.1:9" in res.err
+
+
+def test_target_dir_for_another_platform_and_python(
+    cli: Cli, index_server: IndexServer, tmp_path: Path, monkeypatch  # noqa: ANN001
+) -> None:
+    """`pip install --target DIR --python-platform P --python-version V` installs the wheels
+    for that machine (a Lambda layer, an image built elsewhere): both flags were accepted and
+    ignored, so this machine's wheels went in. And no venv is needed for a --target folder."""
+    publish(
+        index_server, tmp_path / "dists",
+        DistSpec("plat", "1.0", tags="py3-none-any", requires_dist=('newdep ; python_version >= "3.12"',)),
+        DistSpec("plat", "1.0", tags="cp312-cp312-manylinux_2_28_aarch64", requires_dist=('newdep ; python_version >= "3.12"',)),
+        DistSpec("newdep", "1.0"),
+    )
+    monkeypatch.chdir(tmp_path)  # no .venv here or above, none active
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    args = ("--index-url", index_server.index_url("simple"))
+    cli.ok(
+        "pip", "install", "plat", "--target", tmp_path / "layer", "--python-platform",
+        "aarch64-manylinux_2_28", "--python-version", "3.12", *args,
+    )
+    wheel_file = (tmp_path / "layer" / "plat-1.0.dist-info" / "WHEEL").read_text()
+    assert "Tag: cp312-cp312-manylinux_2_28_aarch64" in wheel_file
+    assert (tmp_path / "layer" / "newdep-1.0.dist-info").is_dir()  # the 3.12 marker held
+    # without the flags: this machine's Python and the pure wheel
+    cli.ok("pip", "install", "plat", "--target", tmp_path / "here", "--python", sys.executable, *args)
+    assert "Tag: py3-none-any" in (tmp_path / "here" / "plat-1.0.dist-info" / "WHEEL").read_text()
+    if sys.version_info < (3, 12):
+        assert not (tmp_path / "here" / "newdep-1.0.dist-info").exists()

@@ -46,15 +46,25 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace, *, read_only: bool 
     fine to look at; only changing it needs --break-system-packages."""
     from torchup.install.interpreters import select_environment
 
-    interp = select_environment(
-        getattr(ns, "python", None),
-        ctx.env.get("VIRTUAL_ENV"),
-        cwd=Path.cwd(),
-        system=bool(getattr(ns, "system", False)),
-        path_env=ctx.env.get("PATH", ""),
-        pyenv_root=ctx.pyenv_root(),
-        cache_dir=ctx.cache.bucket("interpreters-v1"),
-    )
+    def select(system: bool) -> Any:
+        return select_environment(
+            getattr(ns, "python", None),
+            ctx.env.get("VIRTUAL_ENV"),
+            cwd=Path.cwd(),
+            system=system,
+            path_env=ctx.env.get("PATH", ""),
+            pyenv_root=ctx.pyenv_root(),
+            cache_dir=ctx.cache.bucket("interpreters-v1"),
+        )
+
+    try:
+        interp = select(bool(getattr(ns, "system", False)))
+    except EnvironmentError_:
+        if not (getattr(ns, "target", None) or getattr(ns, "prefix", None)):
+            raise
+        # --target/--prefix install into a folder, not into an environment: any Python on
+        # PATH will do for its version and tags when no venv is around (as uv).
+        interp = select(True)
     for layout in ("target", "prefix"):
         folder = getattr(ns, layout, None)
         if folder:
@@ -78,6 +88,26 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace, *, read_only: bool 
             hint="create a virtual environment with `torchup venv`, or pass --break-system-packages",
         )
     return interp
+
+
+def install_target(ctx: Context, ns: argparse.Namespace, interp: Any) -> Any:
+    """What `pip install` / `pip sync` resolve for: the environment's interpreter, or the
+    Python and platform ``--python-version`` / ``--python-platform`` name (as in uv: wheels
+    for another machine, typically into ``--target DIR`` for a Lambda layer or an image; a
+    source build still runs here, for this machine). They were accepted and ignored."""
+    from torchup.cli.context import _with_python_version
+    from torchup.target import Target
+
+    base = interp.target()
+    version, platform = getattr(ns, "python_version", None), getattr(ns, "python_platform", None)
+    if platform:
+        target = Target.for_platform(
+            version or str(base.python_version), platform, macos_version=ctx.macos_version()
+        )
+        return target.with_backend(base.torch_backend) if base.torch_backend else target
+    if version:
+        return _with_python_version(base, version)
+    return base
 
 
 @contextmanager
@@ -1074,7 +1104,7 @@ def run_install(ns: argparse.Namespace) -> int:
     if ns.require_hashes:
         _refuse_unhashable(inputs)
     interp = select_interpreter(ctx, ns)
-    prefetch_root_pages(ctx, inputs, interp.target())
+    prefetch_root_pages(ctx, inputs, install_target(ctx, ns, interp))
     # Local projects are built into a temporary directory that lives until they are installed
     # (it used to be a mkdtemp() per `pip install` that was never removed, even when empty).
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
@@ -1144,7 +1174,7 @@ def _install_planned(
             pipeline.start_early(_desired_for(name, version, best, inputs))
 
     run = resolve_inputs(
-        ctx, ns, inputs, target=interp.target(), preferences=prefs,
+        ctx, ns, inputs, target=install_target(ctx, ns, interp), preferences=prefs,
         build_metadata=_sdist_metadata_builder(ctx, interp), on_pick=on_pick,
         installed=_keepable(ns, inputs, installed),
     )
@@ -1397,7 +1427,7 @@ def run_sync(ns: argparse.Namespace) -> int:
     ctx = Context(ns)
     started = time.monotonic()
     interp = select_interpreter(ctx, ns)
-    target = interp.target()
+    target = install_target(ctx, ns, interp)
     lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
     if lock_files:
         if len(ns.src_files) != 1:

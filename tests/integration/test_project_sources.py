@@ -291,3 +291,28 @@ def test_only_group_installs_that_group_and_what_it_needs(
     assert _versions(venv) == {"proj": "0.1.0", "a": "1.0", "c": "1.0", "b": "1.0", "d": "1.0"}
     res = cli("sync", *_args(root, index_server), "--python", sys.executable, "--only-group", "nope")
     assert res.rc == 2 and "the dependency group 'nope' is not defined" in res.err
+
+
+def test_lock_honours_pre_binary_flags_and_environment(
+    cli: Cli, index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--pre, TORCHUP_PRERELEASE and --only-binary were accepted by `torchup lock` and
+    ignored; --python-platform / -c, which a project does not use, are refused by the parser."""
+    publish(index_server, tmp_path / "dists", DistSpec("dep", "1.0"), DistSpec("dep", "2.0b1"))
+    publish(index_server, tmp_path / "dists", DistSpec("dep", "1.5"), sdist_only={"dep"})
+    root = _project(tmp_path / "proj", "", ("dep",))
+
+    def locked(*flags: str) -> str:
+        cli.ok("lock", *_args(root, index_server), "--upgrade", *flags)
+        (entry,) = [p for p in read_lock(root / "pylock.toml").packages if p.name == "dep"]
+        return str(entry.version)
+
+    assert locked() == "1.5"  # the sdist-only 1.5 is the newest final release
+    assert locked("--only-binary", ":all:") == "1.0"
+    assert locked("--pre") == "2.0b1"
+    monkeypatch.setenv("TORCHUP_PRERELEASE", "allow")
+    assert locked() == "2.0b1"
+    assert locked("--prerelease", "disallow") == "1.5"  # the command line wins
+    for flag in (["--python-platform", "linux"], ["-c", "c.txt"]):
+        res = cli("lock", *_args(root, index_server), *flag)
+        assert res.rc == 2 and "unrecognized arguments" in res.err

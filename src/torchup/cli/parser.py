@@ -75,7 +75,10 @@ def _add_torch(p: argparse.ArgumentParser) -> None:
     g.add_argument("--torch-index-url", metavar="URL", help="base URL of a PyTorch index mirror")
 
 
-def _add_resolve(p: argparse.ArgumentParser) -> None:
+def _add_resolve(p: argparse.ArgumentParser, *, project: bool = False) -> None:
+    """Resolver options. ``project``: the project commands' set, without the pip interface's
+    --python-version/--python-platform (a project locks every platform) and -c/--override
+    (a project's are [tool.uv] constraint-/override-dependencies), as in uv."""
     g = p.add_argument_group("resolver options")
     g.add_argument(
         "--prerelease",
@@ -86,10 +89,11 @@ def _add_resolve(p: argparse.ArgumentParser) -> None:
     g.add_argument("-U", "--upgrade", action="store_true")
     g.add_argument("-P", "--upgrade-package", action="append", default=[], metavar="PKG")
     g.add_argument("--exclude-newer", metavar="DATE")
-    g.add_argument("--python-version", metavar="X.Y")
-    g.add_argument("--python-platform", metavar="PLATFORM")
-    g.add_argument("-c", "--constraint", "--constraints", action="append", default=[], dest="constraints")
-    g.add_argument("--override", "--overrides", action="append", default=[], dest="overrides")
+    if not project:
+        g.add_argument("--python-version", metavar="X.Y")
+        g.add_argument("--python-platform", metavar="PLATFORM")
+        g.add_argument("-c", "--constraint", "--constraints", action="append", default=[], dest="constraints")
+        g.add_argument("--override", "--overrides", action="append", default=[], dest="overrides")
     g.add_argument("--no-build", action="store_true")
     g.add_argument("--no-binary", action="append", default=[])
     g.add_argument("--only-binary", action="append", default=[])
@@ -333,7 +337,7 @@ def _project_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--directory", "--project", dest="project_dir", metavar="DIR")
     p.add_argument("-p", "--python", metavar="PYTHON")
     _add_index(p)
-    _add_resolve(p)
+    _add_resolve(p, project=True)
     _add_torch(p)
     p.add_argument("--locked", action="store_true", help="fail if the lock is stale")
     p.add_argument("--frozen", action="store_true", help="use the lock as is")

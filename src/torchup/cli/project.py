@@ -385,6 +385,7 @@ class LockSession:
     def resolve(self, target: Any, variant: Variant, preferences: dict[str, Any]) -> Any:
         from packaging.utils import canonicalize_name
 
+        from torchup.cli.resolve_cmd import binary_policy
         from torchup.resolver.provider import IndexProvider, ProviderOptions
         from torchup.resolver.session import resolve_requirements
         from torchup.torch import routing
@@ -399,10 +400,24 @@ class LockSession:
         for c in cfg.tool.constraint_dependencies:
             n = canonicalize_name(c.name)
             constraints[n] = (*constraints.get(n, ()), c.specifier)
+        ns, env = self.ctx.ns, self.ctx.env
+        # Command line > environment > project file, as in uv (--pre, TORCHUP_PRERELEASE and
+        # TORCHUP_RESOLUTION were ignored here). The Context methods read and check the first two.
+        prerelease: Any = (
+            self.ctx.prerelease_mode()
+            if getattr(ns, "pre", False) or ns.prerelease or env.get("TORCHUP_PRERELEASE")
+            else cfg.tool.prerelease or "if-necessary-or-explicit"
+        )
+        resolution: Any = (
+            self.ctx.resolution_mode()
+            if ns.resolution or env.get("TORCHUP_RESOLUTION")
+            else cfg.tool.resolution or "highest"
+        )
         options = ProviderOptions(
-            prerelease=(self.ctx.ns.prerelease or cfg.tool.prerelease or "if-necessary-or-explicit"),
-            resolution=(self.ctx.ns.resolution or cfg.tool.resolution or "highest"),
+            prerelease=prerelease,
+            resolution=resolution,
             exclude_newer=self.ctx.exclude_newer() or cfg.tool.exclude_newer,
+            binary=binary_policy(ns),
             prerelease_packages=pre_packages,
             preferences=preferences,
             constraints=constraints,
@@ -850,6 +865,7 @@ def _flags_change_resolution(ns: argparse.Namespace) -> bool:
         "upgrade", "upgrade_package", "torch_backend", "torch_channel", "torch_index_url",
         "index", "default_index", "index_url", "extra_index_url", "find_links", "no_index",
         "index_strategy", "prerelease", "pre", "resolution", "exclude_newer",
+        "no_build", "no_binary", "only_binary",
     )
     return any(getattr(ns, n, None) for n in names)
 

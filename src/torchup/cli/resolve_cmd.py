@@ -346,7 +346,6 @@ def resolve_inputs(
     from packaging.version import Version
 
     from torchup.index.metadata import MetadataFetcher
-    from torchup.resolver.candidates import BinaryPolicy
     from torchup.resolver.provider import IndexProvider, ProviderOptions
     from torchup.resolver.session import resolve_requirements
     from torchup.torch import routing
@@ -385,13 +384,11 @@ def resolve_inputs(
         name = canonicalize_name(c.name)
         constraints[name] = (*constraints.get(name, ()), c.specifier)
     overrides: dict[str, Any] = {canonicalize_name(o.name): o for o in inputs.overrides}
-    no_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "no_binary", []) for x in v.split(","))
-    only_binary = frozenset(canonicalize_name(x) if x != ":all:" else x for v in getattr(ns, "only_binary", []) for x in v.split(","))
     options = ProviderOptions(
         prerelease=ctx.prerelease_mode(inputs.pre),  # type: ignore[arg-type]
         resolution=ctx.resolution_mode(),  # type: ignore[arg-type]
         exclude_newer=ctx.exclude_newer(),
-        binary=BinaryPolicy(no_build=bool(getattr(ns, "no_build", False)), no_binary=no_binary, only_binary=only_binary),
+        binary=binary_policy(ns),
         prerelease_packages=pre_packages,
         preferences={k: Version(str(v)) for k, v in (preferences or {}).items()},
         constraints=constraints,
@@ -493,6 +490,25 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
         )
         trees[url] = meta
     return trees
+
+
+def binary_policy(ns: argparse.Namespace) -> Any:
+    """``--no-build``, ``--no-binary`` and ``--only-binary`` (names, comma lists, ``:all:``)."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.resolver.candidates import BinaryPolicy
+
+    def names(option: str) -> frozenset[str]:
+        return frozenset(
+            canonicalize_name(x) if x != ":all:" else x
+            for v in getattr(ns, option, None) or [] for x in v.split(",") if x
+        )
+
+    return BinaryPolicy(
+        no_build=bool(getattr(ns, "no_build", False)),
+        no_binary=names("no_binary"),
+        only_binary=names("only_binary"),
+    )
 
 
 # The URL scheme of the stand-in file for an installed distribution (see is_installed_file).

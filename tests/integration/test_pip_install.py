@@ -926,3 +926,14 @@ def test_extras_and_groups_of_a_project_file(
     assert " - app==1.0" in res.out + res.err and " + app==2.0" in res.out + res.err
     res = cli("pip", "install", "dep", "--extra", "cli", *args)
     assert res.rc == 2 and "no pyproject.toml or setup.cfg was given" in res.err
+
+
+def test_a_wheel_for_another_platform_is_refused_naming_its_tags(
+    cli: Cli, venv: Venv, tmp_path: Path
+) -> None:
+    # as pip ("is not a supported wheel on this platform") and uv say: what the wheel is for
+    wheel = build_wheel(DistSpec("winonly", "1.0", tags="cp39-cp39-win_amd64"), tmp_path / "w")
+    res = cli("pip", "install", wheel, "--python", venv.root)
+    assert res.rc != 0 and "Traceback" not in res.err
+    assert "winonly==1.0, which has no wheel for" in res.err
+    assert "(its wheel is for cp39-cp39-win_amd64)" in res.err

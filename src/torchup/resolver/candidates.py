@@ -160,6 +160,15 @@ def _python_ok(requires_python: str, python: Version) -> bool | None:
     return spec.contains(python, prereleases=True)
 
 
+# Up to this many wheels of a version are named in "has no wheel for ..." (see _choose).
+_NAMED_WHEELS = 2
+
+
+def _wheel_tag_text(filename: str) -> str:
+    """``cp39-cp39-win_amd64`` from ``winonly-1.0-cp39-cp39-win_amd64.whl``."""
+    return "-".join(filename[: -len(".whl")].rsplit("-", 3)[-3:])
+
+
 def group_candidates(
     files: Iterable[object],
     target: Target,
@@ -263,6 +272,13 @@ def _choose(
                 reason += " and no source distribution"
             elif not binary.sdists_allowed(name):
                 reason += " (source builds are disabled)"
+            wheels = [str(getattr(f, "filename", "")) for f in ok_py if getattr(f, "is_wheel", False)]
+            if len(wheels) <= _NAMED_WHEELS:
+                # A wheel given by path or URL, or a version with one or two builds: say what
+                # they are for, as pip and uv do ("cp39-cp39-win_amd64"), which the target
+                # alone does not tell.
+                tags = ", ".join(sorted({_wheel_tag_text(w) for w in wheels}))
+                reason += f" (its {'wheel is' if len(wheels) == 1 else 'wheels are'} for {tags})"
         else:
             reason = "has only a source distribution, and building is disabled"
         return None, reason

@@ -33,7 +33,7 @@ def _isolate_torchup(
 ) -> None:
     for key in list(os.environ):
         if (
-            key.startswith(("PIP_", "UV_", "TORCHUP_"))
+            key.startswith(("PIP_", "UV_", "TORCHUP_", "CONDA_"))
             or key.lower() in _PROXY_VARS
             or key == "VIRTUAL_ENV"
         ):

@@ -127,3 +127,26 @@ def test_target_dir_for_another_platform_and_python(
     assert "Tag: py3-none-any" in (tmp_path / "here" / "plat-1.0.dist-info" / "WHEEL").read_text()
     if sys.version_info < (3, 12):
         assert not (tmp_path / "here" / "newdep-1.0.dist-info").exists()
+
+
+def test_an_activated_conda_environment_is_the_target(
+    cli: Cli, make_venv, index_server: IndexServer, tmp_path: Path, monkeypatch  # noqa: ANN001
+) -> None:
+    """As uv: with no venv active, an activated Conda environment ($CONDA_PREFIX) is where
+    `pip install` goes, except the base environment (a system Python: --system or --python).
+    (A venv stands in for the Conda prefix: the lookup is the same bin/python.)"""
+    publish(index_server, tmp_path / "dists", DEP1)
+    conda = make_venv("conda-env")
+    monkeypatch.chdir(tmp_path)  # no .venv here or above, none active
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    monkeypatch.setenv("CONDA_PREFIX", str(conda.root))
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "ml")
+    cli.ok("pip", "install", "dep", *index_args(index_server))
+    assert (conda.site_packages / "dep-1.0.dist-info").is_dir()
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "base")
+    res = cli("pip", "list")
+    assert res.rc == 2 and "no virtual environment found" in res.err
+    monkeypatch.setenv("CONDA_DEFAULT_ENV", "broken")
+    monkeypatch.setenv("CONDA_PREFIX", str(tmp_path / "nothing"))
+    res = cli("pip", "list")
+    assert res.rc == 2 and "CONDA_PREFIX points at" in res.err and "which has no Python" in res.err

@@ -465,6 +465,14 @@ class Context:
             ) from None
         return (parts[0], parts[1] if len(parts) > 1 else 0)
 
+    def active_conda_prefix(self) -> str | None:
+        """``$CONDA_PREFIX`` of an activated Conda environment, except the base one (as uv:
+        installing into base needs --system or --python, like any system Python)."""
+        prefix = self.env.get("CONDA_PREFIX")
+        if not prefix or self.env.get("CONDA_DEFAULT_ENV") in ("base", "root"):
+            return None
+        return prefix
+
     def build_options(self) -> dict[str, Any]:
         """``isolated`` and ``config_settings`` for every PEP 517 build this command runs
         (``--no-build-isolation``, ``-C KEY=VALUE``; a key given twice gets a list, as pip

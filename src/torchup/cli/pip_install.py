@@ -55,6 +55,7 @@ def select_interpreter(ctx: Context, ns: argparse.Namespace, *, read_only: bool 
             path_env=ctx.env.get("PATH", ""),
             pyenv_root=ctx.pyenv_root(),
             cache_dir=ctx.cache.bucket("interpreters-v1"),
+            conda_prefix=ctx.active_conda_prefix(),
         )
 
     try:

@@ -946,12 +946,15 @@ def select_environment(
     path_env: str = "",
     pyenv_root: Path | None = None,
     cache_dir: Path | None = None,
+    conda_prefix: str | None = None,
 ) -> Interpreter:
     """The interpreter whose environment ``torchup pip ...`` acts on.
 
     Order, as uv: ``--python`` (any interpreter, venv or not), then ``--system`` (the first
-    Python on PATH), then ``$VIRTUAL_ENV`` (its value passed in), then ``.venv`` in ``cwd`` or
-    the nearest parent directory. Otherwise :class:`EnvironmentError_` says how to make one.
+    Python on PATH), then ``$VIRTUAL_ENV`` (its value passed in), then an activated Conda
+    environment (``conda_prefix``: ``$CONDA_PREFIX``, left out by the caller for the base
+    environment, which uv treats as a system Python), then ``.venv`` in ``cwd`` or the nearest
+    parent directory. Otherwise :class:`EnvironmentError_` says how to make one.
     """
     if python:
         return find_python(python, path_env=path_env, pyenv_root=pyenv_root, cache_dir=cache_dir)
@@ -965,6 +968,16 @@ def select_environment(
                 hint="deactivate it, or create it with `torchup venv " + str(venv) + "`",
             )
         return _resolve_path_request(str(venv), cache_dir)
+    if conda_prefix:
+        prefix = Path(conda_prefix)
+        conda_python = prefix / ("python.exe" if (prefix / "python.exe").is_file() else "bin/python")
+        if not conda_python.is_file():
+            raise EnvironmentError_(
+                f"CONDA_PREFIX points at {prefix}, which has no Python",
+                hint="activate an environment that has Python (`conda install python`), or "
+                "deactivate it",
+            )
+        return _resolve_path_request(str(conda_python), cache_dir)
     for directory in (cwd, *cwd.parents):
         candidate = directory / ".venv"
         if (candidate / "pyvenv.cfg").is_file():

@@ -26,7 +26,7 @@ from torchup.lock.model import (
 )
 from torchup.target import Target
 
-__all__ = ["environment_marker", "lock_from_results", "render_lock"]
+__all__ = ["environment_marker", "lock_from_results", "render_lock", "requirement_lines"]
 
 _PLATFORM_KEYS = ("sys_platform", "platform_machine")
 
@@ -228,3 +228,42 @@ def render_lock(lock: Lock) -> str:
     from torchup.lock import io
 
     return io.dumps_lock(lock)
+
+
+def _requirement(pkg: LockedPackage) -> str:
+    """A lock entry as a requirements.txt requirement: a folder as its path (``-e`` when
+    editable; relative to the lock, as the lock has it), a git entry as
+    ``name @ git+URL@<commit>``, anything else as ``name==version`` from the indexes."""
+    if pkg.directory is not None:
+        folder = pkg.directory.path
+        if pkg.directory.subdirectory:
+            folder = f"{folder.rstrip('/')}/{pkg.directory.subdirectory}"
+        if not folder.startswith((".", "/")):
+            folder = f"./{folder}"  # pip reads a bare `lib` as a project name
+        return f"-e {folder}" if pkg.directory.editable else folder
+    if pkg.vcs is not None:
+        fragment = f"#subdirectory={pkg.vcs.subdirectory}" if pkg.vcs.subdirectory else ""
+        return f"{pkg.name} @ git+{pkg.vcs.url or pkg.vcs.path}@{pkg.vcs.commit_id}{fragment}"
+    return f"{pkg.name}=={pkg.version}"
+
+
+def requirement_lines(
+    packages: Sequence[LockedPackage], *, hashes: bool, markers: Callable[[str], bool] = bool
+) -> list[str]:
+    """``packages`` (of a lock) as requirements.txt lines: ``torchup export`` and
+    ``pip compile --universal``. A marker is written when ``markers(marker)`` says so (export
+    leaves out the lock's extras/groups conditions, which pip cannot evaluate); ``hashes``
+    adds every sha256 the lock has for the entry's files (none for folders and git)."""
+    lines = []
+    for pkg in packages:
+        line = _requirement(pkg)
+        marker = str(pkg.marker) if pkg.marker is not None else ""
+        if marker and markers(marker):
+            line += f" ; {marker}"
+        if hashes and pkg.directory is None and pkg.vcs is None:
+            digests = sorted({h for w in pkg.wheels for h in [w.hashes.get("sha256")] if h})
+            if pkg.sdist is not None and pkg.sdist.hashes.get("sha256"):
+                digests.append(pkg.sdist.hashes["sha256"])
+            line += "".join(f" \\\n    --hash=sha256:{h}" for h in digests)
+        lines.append(line)
+    return lines

@@ -216,6 +216,21 @@ def _build_pip_compile(compile_: argparse.ArgumentParser) -> None:
     compile_.add_argument("--no-header", action="store_true")
     compile_.add_argument("--generate-hashes", action="store_true")
     compile_.add_argument("--no-strip-extras", action="store_true")
+    compile_.add_argument(
+        "--strip-extras", action="store_false", dest="no_strip_extras",
+        help="leave extras out of the pins (the default, as in uv)",
+    )
+    compile_.add_argument("--annotation-style", choices=["split", "line"], default="split")
+    compile_.add_argument(
+        "--custom-compile-command", metavar="COMMAND",
+        help="the command the header says regenerates the file",
+    )
+    compile_.add_argument("--emit-index-url", action="store_true", help="write the index URLs used")
+    compile_.add_argument("--emit-find-links", action="store_true", help="write the find-links used")
+    compile_.add_argument(
+        "--no-emit-package", action="append", default=[], metavar="PACKAGE",
+        help="leave PACKAGE out of the output (it is still resolved)",
+    )
     compile_.add_argument("--dry-run", action="store_true")
     compile_.add_argument("--report", metavar="FILE", help="write a pip-style JSON report")
     compile_.add_argument("--universal", action="store_true")

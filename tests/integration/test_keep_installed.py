@@ -79,9 +79,11 @@ def test_pip_sync_keeps_an_install_the_index_lacks_and_replaces_an_editable_one(
     direct = venv.site_packages / "lib-0.5+local.dist-info" / "direct_url.json"
     direct.unlink()  # as if installed from another index (no PEP 610 record)
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text("lib==0.5+local\n")
+    # dep is not installed yet, so this is a real resolution (not the no-op fast path)
+    reqs.write_text("lib==0.5+local\ndep==1.0\n")
     res = cli.ok("pip", "sync", reqs, *args)
-    assert "Audited 1 packages" in res.err
+    assert " + dep==1.0" in res.err and "lib==" not in res.err.replace("needs-lib", "")
+    assert listed(cli, venv) == {"lib": "0.5+local", "dep": "1.0"}
     # an editable 1.0 where the index has lib 1.0: sync puts the index's file in (a kept
     # install only stands in for a version no index lists)
     project = write_project(DistSpec("lib", "1.0"), tmp_path / "src" / "lib")

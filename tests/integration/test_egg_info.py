@@ -151,3 +151,32 @@ def test_read_only_commands_work_on_an_externally_managed_python(cli: Cli) -> No
         assert "externally managed" not in res.err, command
     res = cli("pip", "uninstall", "nothing-here", "--python", python)
     assert res.rc == 2 and "is externally managed (PEP 668)" in res.err
+
+
+def test_a_legacy_editable_egg_link_is_seen_kept_and_not_shadowed(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """`setup.py develop` (or `pip install -e` with setuptools before 64) leaves lib.egg-link
+    in site-packages naming the project folder, whose lib.egg-info holds the metadata."""
+    project = tmp_path / "src" / "devlib"
+    (project / "devlib.egg-info").mkdir(parents=True)
+    (project / "devlib.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: devlib\nVersion: 0.7\n")
+    (project / "devlib.egg-info" / "requires.txt").write_text("dep\n")
+    (project / "devlib.py").write_text("WHERE = 'tree'\n")
+    (venv.site_packages / "devlib.egg-link").write_text(f"{project}\n.\n")
+    (venv.site_packages / "easy-install.pth").write_text(f"{project}\n")
+    rows = json.loads(cli.ok("pip", "list", "--format", "json", "--python", venv.root).out)
+    assert rows == [{"name": "devlib", "version": "0.7", "editable_project_location": str(project)}]
+    # pip run for the venv's own sys.path (with --path it does not look for egg-links)
+    theirs = json.loads(_pip("--python", str(venv.python), "list", "--format", "json"))
+    assert rows == theirs
+    # kept as installed when something needs it (the index has no devlib 0.7)
+    publish(world, tmp_path / "more", DistSpec("needs-devlib", "1.0", requires_dist=("devlib>=0.5",)))
+    res = cli.ok("pip", "install", "needs-devlib", "--python", venv.root, *index_args(world))
+    assert " + needs-devlib==1.0" in res.err and " + dep==1.0" in res.err
+    assert " + devlib" not in res.err
+    assert venv.run("import devlib; print(devlib.WHERE)") == "tree"
+    # it lists no files: uninstalling says what to do instead of guessing
+    res = cli("pip", "uninstall", "devlib", "--python", venv.root)
+    assert res.rc != 0 and "is a legacy editable install" in res.err and "easy-install.pth" in res.err
+    assert (venv.site_packages / "devlib.egg-link").exists()

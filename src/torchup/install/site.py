@@ -231,6 +231,33 @@ def _read_egg_info(egg_info: Path) -> InstalledDistribution | None:
     )
 
 
+def _read_egg_link(egg_link: Path) -> InstalledDistribution | None:
+    """A legacy editable install (``setup.py develop``, ``pip install -e`` with setuptools
+    before 64): ``Name.egg-link`` names the project folder, whose ``.egg-info`` holds the
+    metadata. Listed as pip lists it, editable, at that folder."""
+    try:
+        lines = egg_link.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not lines or not lines[0].strip():
+        return None
+    folder = Path(lines[0].strip())
+    if not folder.is_absolute():
+        folder = (egg_link.parent / folder).resolve()
+    wanted = canonicalize_name(egg_link.name[: -len(".egg-link")])
+    for egg_info in sorted(folder.glob("*.egg-info")):
+        dist = _read_egg_info(egg_info)
+        if dist is not None and dist.canonical_name == wanted:
+            from dataclasses import replace
+
+            return replace(
+                dist,
+                editable=True,
+                direct_url={"url": folder.as_uri(), "dir_info": {"editable": True}},
+            )
+    return None
+
+
 def scan_site_packages(paths: Iterable[Path]) -> dict[str, InstalledDistribution]:
     """Every distribution in ``paths`` by normalized name; an earlier path wins (as on
     ``sys.path``), and in one directory a ``.dist-info`` wins over a legacy ``.egg-info``."""
@@ -248,6 +275,10 @@ def scan_site_packages(paths: Iterable[Path]) -> dict[str, InstalledDistribution
                     found.setdefault(dist.canonical_name, dist)
             elif entry.name.endswith(".egg-info"):
                 egg = _read_egg_info(Path(entry.path))
+                if egg is not None:
+                    legacy.append(egg)
+            elif entry.name.endswith(".egg-link"):
+                egg = _read_egg_link(Path(entry.path))
                 if egg is not None:
                     legacy.append(egg)
         for egg in legacy:

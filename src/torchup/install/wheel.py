@@ -1356,6 +1356,13 @@ def _record_paths(dist_info: Path) -> list[str]:
     """Absolute, normalised paths of the files RECORD lists (strings: there are thousands).
     For a legacy ``.egg-info``: the files its ``installed-files.txt`` lists (pip wrote one for
     each ``setup.py install``; paths relative to the ``.egg-info`` directory)."""
+    if dist_info.name.endswith(".egg-link"):
+        raise InstallError(
+            f"cannot uninstall {dist_info.name}: it is a legacy editable install "
+            "(`setup.py develop`), which lists no files",
+            hint=f"delete {dist_info} and its line in easy-install.pth beside it, then run "
+            "this again",
+        )
     if dist_info.name.endswith(".egg-info"):
         try:
             listed = (dist_info / "installed-files.txt").read_text(encoding="utf-8").splitlines()
@@ -1827,8 +1834,8 @@ def _dist_infos_by_name(site_dirs: Iterable[Path]) -> dict[str, list[Path]]:
             if entry.name.endswith(".dist-info") and entry.is_dir():
                 dist = entry.name[: -len(".dist-info")].rpartition("-")[0]
                 found.setdefault(canonicalize_name(dist), []).append(Path(entry.path))
-            elif entry.name.endswith(".egg-info"):
-                dist = entry.name[: -len(".egg-info")].partition("-")[0]
+            elif entry.name.endswith((".egg-info", ".egg-link")):
+                dist = entry.name.rpartition(".")[0].partition("-")[0]
                 found.setdefault(canonicalize_name(dist), []).append(Path(entry.path))
     return {name: sorted(paths) for name, paths in found.items()}
 

@@ -418,3 +418,14 @@ def test_recipe_check_an_environment(kitchen: Kitchen) -> None:
     assert data["installed_torch"]["usable"] is False
     fine = kitchen.run(detect, env={**machine, "TORCHUP_CUDA_DRIVER_VERSION": "580.95.05"})
     assert fine.rc == 0, fine.out
+
+
+def test_switching_the_backend_replaces_the_installed_torch(kitchen: Kitchen) -> None:
+    """An installed torch build satisfies `torch`, but asking for another backend means
+    another build: it is replaced, not kept as installed."""
+    first = kitchen.run("torchup pip install torch --torch-backend cpu")
+    assert first.rc == 0, first.err
+    assert first.installed["torch"].endswith("+cpu")
+    second = kitchen.run("torchup pip install torch --torch-backend cu128", fresh_venv=False)
+    assert second.rc == 0, second.err
+    assert second.installed["torch"].endswith("+cu128"), second.err

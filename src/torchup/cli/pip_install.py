@@ -172,11 +172,16 @@ def _desired_from_result(
     return out
 
 
-def _keepable(ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, Any]) -> dict[str, Any]:
+def _keepable(
+    ctx: Context, ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, Any]
+) -> dict[str, Any]:
     """The installed distributions the resolver may keep as they are, even at a version no
     index lists (pip and uv keep an installed distribution that satisfies the requirements):
     none with --upgrade or --reinstall, not those named by -P / --reinstall-package, nor any
-    when hashes are required (an installed copy has no file to check)."""
+    when hashes are required (an installed copy has no file to check). With a torch backend
+    asked for, not the torch family either: `--torch-backend cu128` over an installed CPU
+    build means the cu128 build (the backend's index decides; an installed version it also
+    lists is still preferred and kept)."""
     from packaging.utils import canonicalize_name
 
     if getattr(ns, "upgrade", False) or getattr(ns, "reinstall", False):
@@ -187,6 +192,10 @@ def _keepable(ns: argparse.Namespace, inputs: Inputs, installed: Mapping[str, An
         canonicalize_name(n)
         for n in [*(getattr(ns, "upgrade_package", None) or []), *(getattr(ns, "reinstall_package", None) or [])]
     }
+    if ctx.torch_backend_request():
+        from torchup.torch.routing import TORCH_FAMILY
+
+        skip |= set(TORCH_FAMILY)
     return {name: dist for name, dist in installed.items() if name not in skip}
 
 
@@ -1177,7 +1186,7 @@ def _install_planned(
     run = resolve_inputs(
         ctx, ns, inputs, target=install_target(ctx, ns, interp), preferences=prefs,
         build_metadata=_sdist_metadata_builder(ctx, interp), on_pick=on_pick,
-        installed=_keepable(ns, inputs, installed),
+        installed=_keepable(ctx, ns, inputs, installed),
     )
     result = run.result
     if ns.require_hashes or any(inputs.hashes.values()):
@@ -1497,7 +1506,7 @@ def _sync_resolved(
 
     run = resolve_inputs(
         ctx, ns, inputs, target=target, build_metadata=_sdist_metadata_builder(ctx, interp),
-        on_pick=on_pick, installed=_keepable(ns, inputs, installed),
+        on_pick=on_pick, installed=_keepable(ctx, ns, inputs, installed),
     )
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))

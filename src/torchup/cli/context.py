@@ -523,17 +523,23 @@ class Context:
             stamp = stamp.replace(tzinfo=timezone.utc)
         return stamp
 
-    def prerelease_mode(self, pre_from_file: bool = False) -> str:
+    def prerelease_mode(self, pre_from_file: bool = False, project: str | None = None) -> str:
+        """Command line (--pre, --prerelease) > TORCHUP_PRERELEASE > ``project`` (a project's
+        [tool.uv] setting) > the default, as uv layers them."""
         if _opt(self.ns, "pre") or pre_from_file:
             return "allow"
-        mode = _opt(self.ns, "prerelease") or self.env.get("TORCHUP_PRERELEASE") or "if-necessary-or-explicit"
+        mode = (
+            _opt(self.ns, "prerelease") or self.env.get("TORCHUP_PRERELEASE") or project
+            or "if-necessary-or-explicit"
+        )
         valid = ("disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit")
         if mode not in valid:
             raise ConfigError(f"unknown pre-release mode {mode!r}", hint="use one of: " + ", ".join(valid))
         return str(mode)
 
-    def resolution_mode(self) -> str:
-        mode = _opt(self.ns, "resolution") or self.env.get("TORCHUP_RESOLUTION") or "highest"
+    def resolution_mode(self, project: str | None = None) -> str:
+        """Command line > TORCHUP_RESOLUTION > ``project`` ([tool.uv]) > highest."""
+        mode = _opt(self.ns, "resolution") or self.env.get("TORCHUP_RESOLUTION") or project or "highest"
         if mode not in ("highest", "lowest", "lowest-direct"):
             raise ConfigError(f"unknown resolution mode {mode!r}", hint="use highest, lowest or lowest-direct")
         return str(mode)

@@ -400,24 +400,11 @@ class LockSession:
         for c in cfg.tool.constraint_dependencies:
             n = canonicalize_name(c.name)
             constraints[n] = (*constraints.get(n, ()), c.specifier)
-        ns, env = self.ctx.ns, self.ctx.env
-        # Command line > environment > project file, as in uv (--pre, TORCHUP_PRERELEASE and
-        # TORCHUP_RESOLUTION were ignored here). The Context methods read and check the first two.
-        prerelease: Any = (
-            self.ctx.prerelease_mode()
-            if getattr(ns, "pre", False) or ns.prerelease or env.get("TORCHUP_PRERELEASE")
-            else cfg.tool.prerelease or "if-necessary-or-explicit"
-        )
-        resolution: Any = (
-            self.ctx.resolution_mode()
-            if ns.resolution or env.get("TORCHUP_RESOLUTION")
-            else cfg.tool.resolution or "highest"
-        )
         options = ProviderOptions(
-            prerelease=prerelease,
-            resolution=resolution,
+            prerelease=self.ctx.prerelease_mode(project=cfg.tool.prerelease),  # type: ignore[arg-type]
+            resolution=self.ctx.resolution_mode(project=cfg.tool.resolution),  # type: ignore[arg-type]
             exclude_newer=self.ctx.exclude_newer() or cfg.tool.exclude_newer,
-            binary=binary_policy(ns),
+            binary=binary_policy(self.ctx.ns),
             prerelease_packages=pre_packages,
             preferences=preferences,
             constraints=constraints,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -414,7 +415,7 @@ def resolve_inputs(
         direct_files=inputs.direct_files,
         build_metadata=metadata_of,
         on_pick=on_pick,
-        installed=_installed_candidates(installed or {}),
+        installed=partial(_installed_candidate, installed) if installed else None,
     )
     try:
         result = resolve_requirements(provider, inputs.requirements)
@@ -520,34 +521,36 @@ def is_installed_file(url: str | None) -> bool:
     return bool(url) and str(url).startswith(INSTALLED_SCHEME)
 
 
-def _installed_candidates(installed: Mapping[str, Any]) -> dict[str, tuple[Any, Callable[[], Any]]]:
-    """name -> (stand-in file, metadata loader) for installed distributions the resolver may
-    keep (see IndexProvider's ``installed``): a wheel name any target accepts, at a URL that
-    names the install; the metadata is read from the install only if the resolver asks."""
+def _installed_candidate(
+    installed: Mapping[str, Any], name: str
+) -> tuple[Any, Callable[[], Any]] | None:
+    """(stand-in file, metadata loader) for the installed distribution ``name`` the resolver
+    may keep (see IndexProvider's ``installed``), or None: a wheel name any target accepts, at
+    a URL that names the install; its metadata is read from the install only when asked."""
     from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
 
     from torchup.index.metadata import parse_metadata
     from torchup.index.simple import DistFile
 
-    out: dict[str, tuple[Any, Callable[[], Any]]] = {}
-    for name, dist in installed.items():
-        try:
-            version = Version(dist.version)
-        except InvalidVersion:
-            continue  # a legacy version string: the resolver cannot order it
+    dist = installed.get(name)
+    if dist is None:
+        return None
+    try:
+        version = Version(dist.version)
+    except InvalidVersion:
+        return None  # a legacy version string: the resolver cannot order it
 
-        def load(dist: Any = dist) -> Any:
-            if (dist.path / "METADATA").is_file():
-                return parse_metadata((dist.path / "METADATA").read_bytes(), None)
-            # a legacy .egg-info: what scanning it found
-            lines = [f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n"]
-            lines += [f"Requires-Dist: {r}\n" for r in dist.requires]
-            return parse_metadata("".join(lines).encode(), None)
+    def load() -> Any:
+        if (dist.path / "METADATA").is_file():
+            return parse_metadata((dist.path / "METADATA").read_bytes(), None)
+        # a legacy .egg-info: what scanning it found
+        lines = [f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n"]
+        lines += [f"Requires-Dist: {r}\n" for r in dist.requires]
+        return parse_metadata("".join(lines).encode(), None)
 
-        stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"
-        out[name] = (DistFile(f"{stem}-py3-none-any.whl", f"{INSTALLED_SCHEME}{dist.path}"), load)
-    return out
+    stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"
+    return DistFile(f"{stem}-py3-none-any.whl", f"{INSTALLED_SCHEME}{dist.path}"), load
 
 
 def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> Any:

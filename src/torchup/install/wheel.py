@@ -58,6 +58,11 @@ from packaging.version import InvalidVersion, Version
 from torchup.errors import InstallError, InvalidWheelError
 from torchup.install.interpreters import Scheme
 
+try:  # for --link-mode clone (_clone_or_copy)
+    import fcntl
+except ImportError:  # Windows: no ioctl (and no reflinks through this call)
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from installer.records import RecordEntry
     from installer.scripts import LauncherKind, ScriptSection
@@ -1171,10 +1176,6 @@ def _clone_or_copy(source: str, target: str) -> None:
     """``--link-mode clone``: a copy-on-write clone of ``source`` at ``target`` where the
     filesystem can make one (instant, no extra space, and unlike a hard link, editing one
     leaves the other alone), else a plain copy, as uv falls back."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no ioctl (and no reflinks through this call)
-        fcntl = None  # type: ignore[assignment]
     if fcntl is not None:
         # Elsewhere than Linux the request number means nothing: the ioctl fails (ENOTTY)
         # and the file is copied.

@@ -160,7 +160,7 @@ class IndexProvider:
         workers: int = 8,
         choice_memo: ChoiceMemo | None = None,
         on_pick: Callable[[str, Version, Any], None] | None = None,
-        installed: Mapping[str, tuple[Any, Callable[[], Any]]] | None = None,
+        installed: Callable[[str], tuple[Any, Callable[[], Any]] | None] | None = None,
     ) -> None:
         """``on_pick(name, version, best_file)`` is called each time the resolver decides a
         version of a package (before its dependencies are read), and, for a package a root
@@ -168,10 +168,11 @@ class IndexProvider:
         it unless resolution fails. It may be called from worker threads, and a pick may later
         be undone (backtracking). An installer uses it to start staging wheels early.
 
-        ``installed``: name -> (a file standing for the version installed in the target
-        environment, a loader of its metadata). That version is a candidate even when no index
-        lists it (a local build, an editable project, a wheel from another index), as pip and
-        uv keep an installed distribution that satisfies the requirements."""
+        ``installed(name)``: (a file standing for the version of ``name`` installed in the
+        target environment, a loader of its metadata), or None; asked only for the packages
+        this resolution reads. That version is a candidate even when no index lists it (a
+        local build, an editable project, a wheel from another index), as pip and uv keep an
+        installed distribution that satisfies the requirements."""
         self.target = target
         self.finder = finder
         self.fetcher = fetcher
@@ -179,8 +180,8 @@ class IndexProvider:
         self.options = options
         self.direct_files = dict(direct_files or {})
         self.build_metadata = build_metadata
-        self.installed = dict(installed or {})
-        self._installed_loaders = {f.url: load for f, load in self.installed.values()}
+        self._installed = installed
+        self._installed_loaders: dict[str, Callable[[], Any]] = {}  # stand-in URL -> loader
         self._universes: dict[str, _Universe] = {}
         self._deps: dict[tuple[str, Version], list[Requirement] | Unavailable] = {}
         self._extras: dict[tuple[str, Version], frozenset[str]] = {}
@@ -422,13 +423,16 @@ class IndexProvider:
     ) -> dict[Version, VersionChoice] | None:
         """``choices`` plus the installed version of ``name`` when no index lists it (a new
         dict: ``choices`` may be shared); None when there is nothing to add."""
-        entry = self.installed.get(name)
+        entry = self._installed(name) if self._installed is not None else None
         if entry is None:
             return None
+        stand_in, load = entry
         # Installed, so never "too new" for --exclude-newer, and usable under any binary policy.
-        extra = group_candidates([entry[0]], self.target, binary=BinaryPolicy())
+        extra = group_candidates([stand_in], self.target, binary=BinaryPolicy())
         if not extra or any(v in choices for v in extra):
             return None
+        with self._lock:  # pages are read by worker threads
+            self._installed_loaders[stand_in.url] = load
         return {**choices, **extra}
 
     def _universe(self, name: str) -> _Universe:
@@ -532,7 +536,7 @@ class IndexProvider:
             return fut
 
     def _fetch_metadata(self, dist: Any) -> Any:
-        installed = self._installed_loaders.get(getattr(dist, "url", None))
+        installed = self._installed_loaders.get(str(getattr(dist, "url", "")))
         if installed is not None:
             return installed()
         if getattr(dist, "is_wheel", False) or self.build_metadata is None:

@@ -11,6 +11,7 @@ project that `uv run pytest` imports.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -102,6 +103,35 @@ def test_editable_folder_source_is_locked_as_a_directory_and_synced_editable(
     before = record.stat().st_ino
     assert "Audited" in _sync(cli, root, world)
     assert record.stat().st_ino == before
+
+
+def test_a_changed_folder_source_makes_the_lock_stale_and_is_rebuilt(
+    cli: Cli, world: IndexServer, tmp_path: Path
+) -> None:
+    """The lock's input hash covers the metadata files of the folders the project depends on:
+    a folder project that gains a dependency (same version) used to leave the lock "fresh",
+    and `torchup sync` kept the old dependencies and the old editable metadata."""
+    lib = write_project(DistSpec("lib", "0.2"), tmp_path / "lib")
+    root = _project(tmp_path / "proj", 'lib = { path = "../lib", editable = true }\n', ("lib",))
+    _sync(cli, root, world)
+    venv = Venv(root / ".venv")
+    assert _versions(venv) == {"lib": "0.2"}
+    cli.ok("lock", *_args(root, world), "--check")
+
+    write_project(DistSpec("lib", "0.2", requires_dist=("dep<2",)), lib)
+    dist_info = venv.site_packages / "lib-0.2.dist-info"
+    # newer than that install (written within its second), older than the next one
+    later = dist_info.stat().st_mtime + 0.01
+    os.utime(lib / "pyproject.toml", (later, later))
+    stale = cli("lock", *_args(root, world), "--check")
+    assert stale.rc != 0 and "out of date" in stale.err
+    err = _sync(cli, root, world)
+    assert " + dep==1.0" in err
+    assert _versions(venv) == {"lib": "0.2", "dep": "1.0"}
+    # the editable install was rebuilt: its metadata names the new dependency
+    assert "Requires-Dist: dep<2" in (dist_info / "METADATA").read_text()
+    cli.ok("lock", *_args(root, world), "--check")
+    assert "Audited" in _sync(cli, root, world)
 
 
 def test_plain_folder_source_is_built_and_installed(

@@ -1276,13 +1276,30 @@ def desired_from_lock(
 ) -> tuple[list[Any], dict[str, Path]]:
     """What installing a lock's ``chosen`` entries means: their DesiredDist, and the wheels
     built (into ``out_dir``) for its ``vcs`` and ``directory`` entries, by name. Paths are
-    relative to ``base_dir``, the lock's folder. ``pip sync pylock.toml`` and `torchup sync`."""
+    relative to ``base_dir``, the lock's folder. ``pip sync pylock.toml`` and `torchup sync`.
+    A name that has a built wheel here and is in ``installed`` is installed stale (an editable
+    folder whose metadata files changed): the caller reinstalls it even at the same version."""
     files = [sel for sel in chosen if sel.kind not in ("vcs", "directory")]
     local_wheels, local_desired = _build_locked_sources(
         ctx, interp, [sel for sel in chosen if sel.kind in ("vcs", "directory")], base_dir,
         out_dir, installed,
     )
     return desired_from_selection(files, base_dir) + local_desired, local_wheels
+
+
+# Files whose change can change a folder project's metadata (name, version, dependencies,
+# entry points).
+PROJECT_METADATA_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def metadata_changed_since(folder: Path, installed_at: Path) -> bool:
+    """Whether one of ``folder``'s metadata files is newer than ``installed_at`` (the
+    ``.dist-info`` of its editable install): its code is live, its metadata is not."""
+    newest = max(
+        (f.stat().st_mtime for f in map(folder.joinpath, PROJECT_METADATA_FILES) if f.exists()),
+        default=0.0,
+    )
+    return installed_at.stat().st_mtime < newest
 
 
 def _build_locked_sources(
@@ -1294,8 +1311,9 @@ def _build_locked_sources(
     lock's folder. The built version must be the one the lock names.
 
     An entry ``installed`` already holds as the lock says (the same commit; an editable
-    install of the same folder at the locked version) is not built again: `torchup run`
-    syncs before every command, and a PEP 517 build costs seconds. A non-editable folder is
+    install of the same folder at the locked version, whose metadata files have not changed
+    since) is not built again: `torchup run` syncs before every command, and a PEP 517 build
+    costs seconds. A non-editable folder is
     always rebuilt, as pip and ``plan_install`` do (its files may have changed)."""
     from packaging.utils import canonicalize_name
     from packaging.version import Version
@@ -1330,7 +1348,10 @@ def _build_locked_sources(
             expected = DesiredDist(
                 name=name, version=str(locked), direct_url=direct, editable=editable
             )
-            if is_satisfied(installed[name], expected):
+            have = installed[name]
+            if is_satisfied(have, expected) and not (
+                folder is not None and metadata_changed_since(folder, have.path)
+            ):
                 desired.append(expected)
                 continue
         if folder is None:
@@ -1527,8 +1548,10 @@ def _sync_to(
 
     if installed is None:
         installed = scan_site_packages(interp.site_packages)
+    # A folder or git entry built although installed is stale there (see desired_from_lock).
+    rebuilt = {name for name in local_wheels or () if name in installed}
     plan = plan_install(
-        desired, installed, reinstall=bool(ns.reinstall), exact=True,
+        desired, installed, reinstall=bool(ns.reinstall) or rebuilt, exact=True,
         env_site_dirs=interp.site_packages, protected=(),
     )
     if ns.dry_run:

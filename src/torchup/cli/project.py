@@ -494,10 +494,51 @@ def _variants(config: Any) -> list[Variant]:
     return variants
 
 
-def _input_hash(config: Any) -> str:
+def _local_folders(project: Project) -> list[Path]:
+    """The project folders the project depends on: ``{ path = "<folder>" }`` sources and
+    ``name @ file:///<folder>`` requirements (whatever their markers, extras or groups)."""
+    from torchup.requirements import file_url_path
+
+    cfg = project.config
+    urls = [
+        r.url
+        for r in (*cfg.dependencies, *(r for rs in cfg.optional_dependencies.values() for r in rs),
+                  *(r for rs in cfg.dependency_groups.values() for r in rs))
+        if r.url and r.url.startswith("file:")
+    ]
+    urls += [
+        src.url or _abs_url(str(src.path), project.root)
+        for sources in cfg.tool.sources.values()
+        for src in sources
+        if src.kind == "path"
+    ]
+    folders = {Path(file_url_path(u)) for u in urls}
+    return sorted(f for f in folders if f.is_dir())
+
+
+def _input_hash(project: Project) -> str:
+    """What a lock was made from: the project's resolution inputs and, for each folder project
+    it depends on, the files that folder's metadata comes from. Without the second part an
+    edited ``../lib/pyproject.toml`` (a new dependency) left the lock "fresh" and `torchup sync`
+    installed the old dependencies."""
+    import hashlib
+
+    from torchup.cli.pip_install import PROJECT_METADATA_FILES
     from torchup.lock.model import input_hash
 
-    return input_hash(config.resolution_inputs())
+    inputs = project.config.resolution_inputs()
+    trees: dict[str, str] = {}
+    for folder in _local_folders(project):
+        digest = hashlib.sha256()
+        for name in PROJECT_METADATA_FILES:
+            try:
+                content = (folder / name).read_bytes()
+            except OSError:
+                continue
+            digest.update(f"{name}\0{len(content)}\0".encode() + content)
+        trees[Path(os.path.relpath(folder, project.root)).as_posix()] = digest.hexdigest()
+    # Only when there are folders, so the hash of a lock without any stays what it was.
+    return input_hash(inputs, {"source-trees": trees}) if trees else input_hash(inputs)
 
 
 def _make_session(ctx: Context, project: Project) -> LockSession:
@@ -736,7 +777,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
                 if cuda:
                     backends.append(cuda[0].name)
         meta = LockMetadata(
-            input_hash=_input_hash(cfg),
+            input_hash=_input_hash(project),
             torch_backend=backend,
             torch_backends=tuple(b for b in backends if b),
             environments=tuple(environment_marker(t) for t in targets),
@@ -823,7 +864,7 @@ def _lock_is_fresh(project: Project) -> tuple[bool, Path]:
         lock = read_lock(path)
     except LockError:
         return False, path
-    return lock.meta.input_hash == _input_hash(project.config), path
+    return lock.meta.input_hash == _input_hash(project), path
 
 
 def run_lock(ns: argparse.Namespace) -> int:
@@ -993,7 +1034,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
         desired, local_wheels = desired_from_lock(
             ctx, interp, chosen, lock_path.parent, Path(local_tmp), installed
         )
-        rebuilt: set[str] = set()
+        rebuilt = {name for name in local_wheels if name in installed}
         if own and not only and _installs_project(project, ns):
             itself, wheel = _project_itself(ctx, interp, project, installed, Path(local_tmp))
             desired.append(itself)
@@ -1063,17 +1104,18 @@ def _installs_project(project: Project, ns: argparse.Namespace) -> bool:
     return isinstance(data.get("build-system"), dict)
 
 
-# Files whose change can change the project's own metadata (name, version, entry points).
-_PROJECT_METADATA_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
-
-
 def _project_itself(
     ctx: Context, interp: Any, project: Project, installed: dict[str, Any], out_dir: Path
 ) -> tuple[Any, Path | None]:
     """The project as an editable DesiredDist, and the wheel built for it (None when the
     editable install already there is kept: same folder, and no metadata file changed since
     it was installed; its code is live anyway, so a rebuild would only cost seconds)."""
-    from torchup.cli.pip_install import _build_local, _desired_built, _folder_direct_url
+    from torchup.cli.pip_install import (
+        _build_local,
+        _desired_built,
+        _folder_direct_url,
+        metadata_changed_since,
+    )
     from torchup.install.plan import DesiredDist, is_satisfied
 
     own = project.config.normalized_name
@@ -1081,11 +1123,7 @@ def _project_itself(
     have = installed.get(own)
     if have is not None:
         kept = DesiredDist(name=own, version=have.version, direct_url=direct, editable=True)
-        newest = max(
-            (f.stat().st_mtime for f in map(project.root.joinpath, _PROJECT_METADATA_FILES) if f.exists()),
-            default=0.0,
-        )
-        if is_satisfied(have, kept) and have.path.stat().st_mtime >= newest:
+        if is_satisfied(have, kept) and not metadata_changed_since(project.root, have.path):
             return kept, None
     wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None)
     return _desired_built(own, wheel, direct, True), wheel

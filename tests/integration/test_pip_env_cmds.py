@@ -1,4 +1,4 @@
-"""`torchup pip list|freeze|show|check|uninstall` on an environment torchup installed into.
+"""`torchup pip list|freeze|show|check|tree|uninstall` on an environment torchup installed into.
 
 Where pip can look at the same site-packages (``pip list/freeze --path``) its output is the
 oracle; ``show`` and ``check`` are compared with pip's documented formats.
@@ -283,3 +283,120 @@ def test_commands_find_the_venv_without_python_flag(
     assert res.rc != 0 and "no virtual environment found" in res.err
     monkeypatch.setenv("VIRTUAL_ENV", str(venv.root))
     assert cli.ok("pip", "freeze").out == "leaf==2.0\n"
+
+
+# `pip tree`: web-kit and util both need tmpl (which has a dependency of its own, so its second
+# appearance is cut short with (*)); a marker that is false here and an extra are not edges;
+# cyc-a/cyc-b require each other and nothing else requires them.
+TREE_WORLD = (
+    DistSpec("app", "1.0", requires_dist=("Web_Kit>=2", "util", "skip; python_version < '3'",
+                                          "opt; extra == 'x'")),
+    DistSpec("Web_Kit", "2.1", requires_dist=("tmpl<3,>=1", "safe>=1")),
+    DistSpec("tmpl", "1.5", requires_dist=("safe",)),
+    DistSpec("safe", "1.0"),
+    DistSpec("util", "0.5", requires_dist=("tmpl",)),
+    DistSpec("opt", "0.1"),
+    DistSpec("cyc-a", "1.0", requires_dist=("cyc-b",)),
+    DistSpec("cyc-b", "1.0", requires_dist=("cyc-a",)),
+)
+
+
+@pytest.fixture
+def tree_venv(cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path) -> Venv:
+    publish(index_server, tmp_path / "tree-dists", *TREE_WORLD)
+    cli.ok("pip", "install", "app", "opt", "cyc-a", "--python", venv.root, *index_args(index_server))
+    return venv
+
+
+def _tree(cli: Cli, venv: Venv, *args: str) -> str:
+    return cli.ok("pip", "tree", "--python", venv.root, *args).out
+
+
+def test_tree_shows_what_requires_what(cli: Cli, tree_venv: Venv) -> None:
+    assert _tree(cli, tree_venv) == (
+        "app v1.0\n"
+        "├── util v0.5\n"
+        "│   └── tmpl v1.5\n"
+        "│       └── safe v1.0\n"
+        "└── web-kit v2.1\n"
+        "    ├── safe v1.0\n"
+        "    └── tmpl v1.5 (*)\n"
+        "cyc-a v1.0\n"
+        "└── cyc-b v1.0\n"
+        "    └── cyc-a v1.0 (*)\n"
+        "opt v0.1\n"
+        "(*) Package tree already displayed\n"
+    )
+    assert _tree(cli, tree_venv, "--no-dedupe", "--package", "web-kit") == (
+        "web-kit v2.1\n"
+        "├── safe v1.0\n"
+        "└── tmpl v1.5\n"
+        "    └── safe v1.0\n"
+    )
+    assert _tree(cli, tree_venv, "--no-dedupe", "--package", "CYC_A") == (
+        "cyc-a v1.0\n"
+        "└── cyc-b v1.0\n"
+        "    └── cyc-a v1.0 (*)\n"
+        "(*) Package tree is a cycle and cannot be shown\n"
+    )
+    assert _tree(cli, tree_venv, "--package", "app", "-d", "1", "--show-version-specifiers") == (
+        "app v1.0\n"
+        "├── util v0.5 [required: *]\n"
+        "└── web-kit v2.1 [required: >=2]\n"
+    )
+    # the clauses lower bound first, as uv writes them (the METADATA says "tmpl<3,>=1")
+    assert "tmpl v1.5 [required: >=1, <3]" in _tree(
+        cli, tree_venv, "--package", "web-kit", "--show-version-specifiers"
+    )
+    assert _tree(cli, tree_venv, "--prune", "util", "--prune", "cyc-a", "--prune", "safe") == (
+        "app v1.0\n"
+        "└── web-kit v2.1\n"
+        "    └── tmpl v1.5\n"
+        "cyc-b v1.0\n"
+        "opt v0.1\n"
+    )
+    assert _tree(cli, tree_venv, "-d", "0") == "app v1.0\ncyc-a v1.0\nopt v0.1\n"
+    # a requested package inside another requested one's tree is drawn only there (as uv)
+    assert _tree(cli, tree_venv, "--package", "tmpl", "--package", "web-kit", "-d", "1") == (
+        "web-kit v2.1\n"
+        "├── safe v1.0\n"
+        "└── tmpl v1.5\n"
+    )
+    assert _tree(cli, tree_venv, "--package", "not-installed") == ""
+
+
+def test_tree_inverted_shows_what_depends_on_each(cli: Cli, tree_venv: Venv) -> None:
+    assert _tree(cli, tree_venv, "--invert", "--package", "safe", "--show-version-specifiers") == (
+        "safe v1.0\n"
+        "├── tmpl v1.5 [requires: safe *]\n"
+        "│   ├── util v0.5 [requires: tmpl *]\n"
+        "│   │   └── app v1.0 [requires: util *]\n"
+        "│   └── web-kit v2.1 [requires: tmpl >=1, <3]\n"
+        "│       └── app v1.0 [requires: web-kit >=2]\n"
+        "└── web-kit v2.1 [requires: safe >=1] (*)\n"
+        "(*) Package tree already displayed\n"
+    )
+    # the roots of an inverted tree are what requires nothing installed
+    roots = [line for line in _tree(cli, tree_venv, "--invert").splitlines() if line[0].isalpha()]
+    assert roots == ["cyc-a v1.0", "opt v0.1", "safe v1.0"]
+
+
+def test_tree_strict_outdated_and_bad_depth(
+    cli: Cli, tree_venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    cli.ok("pip", "uninstall", "safe", "--python", tree_venv.root)
+    res = cli("pip", "tree", "--python", tree_venv.root, "--strict", "--package", "tmpl")
+    assert (res.rc, res.out) == (0, "tmpl v1.5\n")  # a missing dependency is not drawn
+    assert "tmpl 1.5 requires safe, which is not installed." in res.err
+    assert "web-kit 2.1 requires safe, which is not installed." in res.err
+    assert "requires" not in cli.ok("pip", "tree", "--python", tree_venv.root).err
+
+    publish(index_server, tmp_path / "newer", DistSpec("tmpl", "1.6", requires_dist=("safe",)))
+    # --refresh: the pages the install read are still fresh (max-age), as in the list test
+    out = _tree(
+        cli, tree_venv, "--outdated", "--refresh", "--package", "util", *index_args(index_server)
+    )
+    assert out == "util v0.5\n└── tmpl v1.5 (latest: v1.6)\n"
+
+    res = cli("pip", "tree", "--python", tree_venv.root, "-d", "-1")
+    assert res.rc != 0 and "--depth -1 is negative" in res.err and "Traceback" not in res.err

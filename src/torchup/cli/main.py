@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "pip freeze": "torchup.cli.pip_env:run_freeze",
     "pip show": "torchup.cli.pip_env:run_show",
     "pip check": "torchup.cli.pip_env:run_check",
+    "pip tree": "torchup.cli.pip_env:run_tree",
     "venv": "torchup.cli.venv_cmd:run",
     "lock": "torchup.cli.project:run_lock",
     "sync": "torchup.cli.project:run_sync",

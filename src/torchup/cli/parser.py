@@ -204,6 +204,7 @@ def _build_pip(pip: argparse.ArgumentParser) -> None:
     pip_sub.register(
         "check", "check installed packages have compatible dependencies", _build_pip_check
     )
+    pip_sub.register("tree", "show installed packages as a dependency tree", _build_pip_tree)
 
 
 def _build_pip_compile(compile_: argparse.ArgumentParser) -> None:
@@ -331,6 +332,43 @@ def _build_pip_show(show: argparse.ArgumentParser) -> None:
 def _build_pip_check(check: argparse.ArgumentParser) -> None:
     _add_global(check)
     _add_python(check)
+
+
+def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
+    _add_global(tree)
+    _add_python(tree)
+    tree.add_argument(
+        "-d", "--depth", type=int, default=255, metavar="DEPTH",
+        help="levels shown below the roots (default: %(default)s)",
+    )
+    tree.add_argument(
+        "--package", action="append", default=[], metavar="PACKAGE",
+        help="show only the tree of PACKAGE (repeatable)",
+    )
+    tree.add_argument(
+        "--prune", action="append", default=[], metavar="PACKAGE",
+        help="leave PACKAGE and what only it brings out of the display (repeatable)",
+    )
+    tree.add_argument(
+        "--invert", action="store_true", help="show what depends on each package instead"
+    )
+    tree.add_argument(
+        "--no-dedupe", action="store_true",
+        help="repeat a subtree every time, instead of marking repeats with (*)",
+    )
+    tree.add_argument(
+        "--show-version-specifiers", action="store_true",
+        help="show the version each requirement asks for",
+    )
+    tree.add_argument(
+        "--outdated", action="store_true",
+        help="show the newest version the indexes have beside outdated packages",
+    )
+    tree.add_argument(
+        "--strict", action="store_true",
+        help="also warn about missing and conflicting requirements (as `pip check`)",
+    )
+    _add_index(tree)
 
 
 # -- venv, project commands, detect, cache ---------------------------------------------------

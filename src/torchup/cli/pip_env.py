@@ -1,4 +1,4 @@
-"""`torchup pip uninstall|list|freeze|show|check`: inspect and trim an environment."""
+"""`torchup pip uninstall|list|freeze|show|check|tree`: inspect and trim an environment."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torchup.cli.context import Context
 from torchup.cli.pip_install import environment_lock, select_interpreter
 from torchup.errors import ConfigError
 
-__all__ = ["run_uninstall", "run_list", "run_freeze", "run_show", "run_check"]
+__all__ = ["run_uninstall", "run_list", "run_freeze", "run_show", "run_check", "run_tree"]
 
 
 def _installed(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -157,3 +157,25 @@ def run_check(ns: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(format_check(problems).rstrip("\n") + "\n")
     return 1
+
+
+def run_tree(ns: argparse.Namespace) -> int:
+    from torchup.install.site import check_requirements
+    from torchup.install.tree import TreeOptions, format_tree
+
+    if ns.depth < 0:
+        raise ConfigError(f"--depth {ns.depth} is negative", hint="pass 0 or more levels")
+    ctx, interp, installed = _installed(ns)
+    latest: dict[str, str] = {}
+    if ns.outdated:
+        latest = {dist.canonical_name: newest for dist, newest, _ in _outdated(ctx, interp, list(installed.values()))}
+    options = TreeOptions(
+        packages=tuple(ns.package), prune=tuple(ns.prune), depth=ns.depth, invert=ns.invert,
+        dedupe=not ns.no_dedupe, show_specifiers=ns.show_version_specifiers, latest=latest,
+    )
+    sys.stdout.write(format_tree(installed, interp.markers, options))
+    if ns.strict:
+        # uv's --strict: the environment's broken requirements as warnings, exit code unchanged
+        for problem in check_requirements(installed, interp.markers):
+            output.warn(str(problem))
+    return 0

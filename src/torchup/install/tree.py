@@ -1,0 +1,176 @@
+"""``torchup pip tree``: an environment's installed distributions as a dependency tree.
+
+Pure: it takes what :func:`torchup.install.site.scan_site_packages` read and the environment's
+marker values, and returns the text ``uv pip tree`` prints for the same environment (names
+normalized, ``name vVERSION``, children sorted by name, a subtree shown once and then marked
+``(*)``). Requires-Dist markers are evaluated with no extras, as ``pip check`` and uv do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from torchup.install.site import InstalledDistribution
+
+__all__ = ["TreeOptions", "format_tree"]
+
+_DEDUPED_NOTE = "(*) Package tree already displayed"
+_CYCLE_NOTE = "(*) Package tree is a cycle and cannot be shown"
+
+
+@dataclass(frozen=True)
+class TreeOptions:
+    """What to show. ``packages``: the roots (default: what nothing else requires, or with
+    ``invert`` what requires nothing); ``prune``: left out with their subtrees; ``depth``: levels
+    below the roots; ``latest``: newer versions to show beside the installed ones."""
+
+    packages: tuple[str, ...] = ()
+    prune: tuple[str, ...] = ()
+    depth: int = 255
+    invert: bool = False
+    dedupe: bool = True
+    show_specifiers: bool = False
+    latest: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """``parent`` requires ``child`` through ``requirement`` (its Requires-Dist line)."""
+
+    parent: NormalizedName
+    child: NormalizedName
+    requirement: Requirement
+
+
+def _specifier_text(req: Requirement) -> str:
+    """uv's rendering: the clauses by version (lower bound first), ``*`` for none."""
+
+    def key(spec: object) -> tuple[int, Version | str]:
+        text = getattr(spec, "version", "")
+        try:
+            return 0, Version(text.rstrip(".*"))
+        except InvalidVersion:
+            return 1, text
+
+    clauses = sorted(req.specifier, key=key)
+    return ", ".join(str(c) for c in clauses) or "*"
+
+
+def _edges(
+    dists: Mapping[NormalizedName, InstalledDistribution], environment: Mapping[str, str]
+) -> list[_Edge]:
+    edges: dict[tuple[NormalizedName, NormalizedName], _Edge] = {}
+    for name, dist in dists.items():
+        for req in dist.dependencies(environment):
+            child = canonicalize_name(req.name)
+            if child != name and child in dists:
+                edges.setdefault((name, child), _Edge(name, child, req))
+    return list(edges.values())
+
+
+def format_tree(
+    installed: Mapping[str, InstalledDistribution],
+    environment: Mapping[str, str],
+    options: TreeOptions = TreeOptions(),
+) -> str:
+    """The tree as text (empty when there is nothing to show)."""
+    dists = {d.canonical_name: d for d in installed.values()}
+    pruned = {canonicalize_name(p) for p in options.prune}
+    children: dict[NormalizedName, list[_Edge]] = {name: [] for name in dists}
+    has_parent: set[NormalizedName] = set()
+    for edge in _edges(dists, environment):
+        if edge.parent in pruned or edge.child in pruned:
+            continue
+        above, below = (edge.child, edge.parent) if options.invert else (edge.parent, edge.child)
+        children[above].append(edge)
+        has_parent.add(below)
+
+    def below_of(edge: _Edge) -> NormalizedName:
+        return edge.parent if options.invert else edge.child
+
+    for edges in children.values():
+        edges.sort(key=below_of)
+    if options.packages:
+        # The requested packages that none of the others leads to (uv draws a requested
+        # package that is in another one's tree only there).
+        wanted = sorted({canonicalize_name(p) for p in options.packages} & dists.keys() - pruned)
+        descendants = {
+            w: _reachable(map(below_of, children[w]), children, below_of) for w in wanted
+        }
+        candidates = wanted
+        roots = [w for w in wanted if not any(w in descendants[o] for o in wanted if o != w)]
+    else:
+        candidates = sorted(n for n in dists if n not in pruned)
+        roots = [n for n in candidates if n not in has_parent]
+    # A cycle that nothing else leads to (a requires b, b requires a) has no such root: its
+    # first member by name stands in for it, among the others, as in uv.
+    reached = _reachable(roots, children, below_of)
+    for name in candidates:
+        if name not in reached:
+            roots.append(name)
+            reached |= _reachable([name], children, below_of)
+    roots.sort()
+
+    lines: list[str] = []
+    expanded: set[NormalizedName] = set()
+    marked = False
+
+    def label(name: NormalizedName) -> str:
+        text = f"{name} v{dists[name].version}"
+        if name in options.latest:
+            text += f" (latest: v{options.latest[name]})"
+        return text
+
+    def edge_note(edge: _Edge) -> str:
+        if not options.show_specifiers:
+            return ""
+        if options.invert:
+            return f" [requires: {edge.child} {_specifier_text(edge.requirement)}]"
+        return f" [required: {_specifier_text(edge.requirement)}]"
+
+    def walk(name: NormalizedName, prefix: str, depth: int, path: frozenset[str]) -> None:
+        nonlocal marked
+        edges = children[name] if depth < options.depth else []
+        for i, edge in enumerate(edges):
+            last = i == len(edges) - 1
+            child = below_of(edge)
+            line = prefix + ("└── " if last else "├── ") + label(child) + edge_note(edge)
+            seen = child in path or (options.dedupe and child in expanded)
+            if seen and children[child]:
+                lines.append(line + " (*)")
+                marked = True
+                continue
+            lines.append(line)
+            if options.dedupe:
+                expanded.add(child)
+            walk(child, prefix + ("    " if last else "│   "), depth + 1, path | {child})
+
+    for root in roots:
+        lines.append(label(root))
+        expanded.add(root)
+        walk(root, "", 0, frozenset({root}))
+    if marked:
+        # Without de-duplication only a cycle is cut short.
+        lines.append(_DEDUPED_NOTE if options.dedupe else _CYCLE_NOTE)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _reachable(
+    roots: Iterable[NormalizedName],
+    children: Mapping[NormalizedName, list[_Edge]],
+    below_of: Callable[[_Edge], NormalizedName],
+) -> set[NormalizedName]:
+    seen: set[NormalizedName] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(below_of(edge) for edge in children[name])
+    return seen

@@ -13,6 +13,7 @@ import os
 import ssl
 import subprocess
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from tests.reliability.helpers import (
     subprocess_env,
 )
 from tests.support.faults import flip_byte
+from tests.support.wheels import DistSpec, build_wheel
 
 SECRET = "s3cr3t-t0ken"
 
@@ -192,6 +194,7 @@ def https_index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (root / "simple" / "app" / "index.html").write_text(
         '<a href="/simple/app-1.0-py3-none-any.whl">app-1.0-py3-none-any.whl</a>'
     )
+    build_wheel(DistSpec("app", "1.0"), root / "simple")  # the file that link names
     cert, key = _make_cert(tmp_path, "IP:127.0.0.1")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -249,7 +252,50 @@ def test_tls_failure_from_the_cli_is_one_clear_paragraph(
 ) -> None:
     url, _cert = https_index
     res = cli("pip", "install", "app", "--python", venv.root, "--index-url", url)
-    assert_clean_failure(res, "TLS verification failed", url + "/app/", "SSL_CERT_FILE")
+    assert_clean_failure(
+        res, "TLS verification failed", url + "/app/", "SSL_CERT_FILE", "--allow-insecure-host"
+    )
+
+
+def test_insecure_host_is_matched_by_host_or_host_and_port(https_index: tuple[str, Path]) -> None:
+    from urllib.parse import urlsplit
+
+    from torchup.errors import NetworkError
+    from torchup.index.client import HttpClient
+
+    url, _cert = https_index
+    port = urlsplit(url).port
+    for allowed in (["127.0.0.1"], [f"127.0.0.1:{port}"]):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            page = HttpClient(retries=0, insecure_hosts=allowed).fetch_page(url + "/app/")
+        assert page is not None and [f.filename for f in page.files] == ["app-1.0-py3-none-any.whl"]
+        # asked for by name: no urllib3 InsecureRequestWarning on every request
+        assert [w for w in seen if "Unverified HTTPS" in str(w.message)] == []
+    # another port of the same host, or another host, is still checked
+    for other in ([f"127.0.0.1:{port + 1 if port != 65535 else 1}"], ["localhost"]):
+        with pytest.raises(NetworkError, match="TLS verification failed"):
+            HttpClient(retries=0, insecure_hosts=other).fetch_page(url + "/app/")
+
+
+@pytest.mark.parametrize("how", ["--allow-insecure-host", "UV_INSECURE_HOST", "--cert"])
+def test_self_signed_index_is_used_with_allow_insecure_host_or_cert(
+    https_index: tuple[str, Path], cli: Cli, venv: Venv, how: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uv's flags for a private index with its own certificate: the page and the wheel both
+    come over TLS from the self-signed server."""
+    url, cert = https_index
+    extra: list[str] = []
+    if how == "--allow-insecure-host":
+        extra = ["--allow-insecure-host", "127.0.0.1"]
+    elif how == "UV_INSECURE_HOST":
+        monkeypatch.setenv("UV_INSECURE_HOST", "example.org 127.0.0.1")
+    else:
+        extra = ["--cert", str(cert), "--system-certs"]
+    res = cli.ok("pip", "install", "app", "--python", venv.root, "--index-url", url, *extra)
+    assert "+ app==1.0" in res.err
+    assert venv.versions() == {"app": "1.0"}
 
 
 # --- hashes ----------------------------------------------------------------------------------

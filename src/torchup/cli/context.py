@@ -71,6 +71,7 @@ UV_ENV_FALLBACKS = {
     "TORCHUP_NO_CACHE": "UV_NO_CACHE",
     "TORCHUP_TORCH_BACKEND": "UV_TORCH_BACKEND",
     "TORCHUP_HTTP_TIMEOUT": "UV_HTTP_TIMEOUT",
+    "TORCHUP_INSECURE_HOST": "UV_INSECURE_HOST",
 }
 
 
@@ -234,7 +235,11 @@ class Context:
                 retries=retries,
                 timeout=timeout,
                 netrc_path=self._netrc_path(),
-                ssl_cert_file=self.env.get("SSL_CERT_FILE"),
+                ssl_cert_file=_opt(self.ns, "cert") or self.env.get("SSL_CERT_FILE"),
+                insecure_hosts=[
+                    *(_opt(self.ns, "allow_insecure_host") or ()),
+                    *self.env.get("TORCHUP_INSECURE_HOST", "").split(),
+                ],
                 proxy_url=proxy,
                 no_proxy=self.env.get("NO_PROXY") or self.env.get("no_proxy"),
                 offline=self.offline,

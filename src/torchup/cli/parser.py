@@ -62,6 +62,19 @@ def _add_index(p: argparse.ArgumentParser) -> None:
         "--index-strategy", choices=["first-index", "unsafe-first-match", "unsafe-best-match"]
     )
     g.add_argument("--keyring-provider", choices=["disabled", "subprocess"], default="disabled")
+    g.add_argument(
+        "--allow-insecure-host", action="append", default=[], metavar="HOST[:PORT]",
+        help="do not check the TLS certificate of HOST (a private index with a self-signed one) "
+        "[env: TORCHUP_INSECURE_HOST, space-separated]",
+    )
+    g.add_argument(
+        "--cert", metavar="FILE",
+        help="also trust the CA certificates in FILE (PEM) [env: SSL_CERT_FILE]",
+    )
+    g.add_argument(
+        "--system-certs", action="store_true",
+        help="use the system's trust store (torchup always does; for uv command lines)",
+    )
 
 
 def _add_torch(p: argparse.ArgumentParser) -> None:

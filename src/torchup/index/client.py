@@ -328,6 +328,7 @@ class HttpClient:
         backoff: float = 0.5,
         netrc_path: str | os.PathLike[str] | None = None,
         ssl_cert_file: str | os.PathLike[str] | None = None,
+        insecure_hosts: Sequence[str] = (),
         proxy_url: str | None = None,
         no_proxy: str | Sequence[str] | None = None,
         offline: bool = False,
@@ -346,6 +347,9 @@ class HttpClient:
         self.refresh_projects = refresh_projects  # canonical names whose pages are revalidated
         self._netrc_path = Path(netrc_path) if netrc_path else None
         self._ssl_cert_file = str(ssl_cert_file) if ssl_cert_file else None
+        # `--allow-insecure-host`: "host" (any port) or "host:port", whose certificates are
+        # not checked (a private index with a self-signed certificate).
+        self._insecure_hosts = frozenset(h.strip().lower() for h in insecure_hosts if h.strip())
         self._proxy_url = proxy_url or None
         if isinstance(no_proxy, str):
             no_proxy = no_proxy.split(",")
@@ -360,8 +364,8 @@ class HttpClient:
         self._lock = threading.Lock()
         self._tls_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
-        self._direct: urllib3.PoolManager | None = None
-        self._proxied: urllib3.ProxyManager | None = None
+        # Connection pools by (through the proxy?, certificates checked?)
+        self._managers: dict[tuple[bool, bool], urllib3.PoolManager] = {}
         # Credentials seen in any URL, reused for other URLs on the same host (pip and uv do
         # the same: an index URL's token also unlocks its file URLs).
         self._credentials: dict[str, tuple[str, str]] = {}
@@ -410,36 +414,50 @@ class HttpClient:
                 raise NetworkError(
                     f"cannot load the certificates in {self._ssl_cert_file}: {exc}",
                     url=self._ssl_cert_file,
-                    hint="check SSL_CERT_FILE points at a PEM bundle",
+                    hint="check that --cert or SSL_CERT_FILE points at a PEM bundle",
                 ) from exc
         return context
 
-    def _manager(self, host: str) -> urllib3.PoolManager:
+    def _is_insecure(self, host: str, port: int | None) -> bool:
+        hosts = self._insecure_hosts
+        return bool(hosts) and (host in hosts or (port is not None and f"{host}:{port}" in hosts))
+
+    def _manager(self, host: str, port: int | None = None) -> urllib3.PoolManager:
         import urllib3
 
         with self._lock:
             use_proxy = bool(self._proxy_url) and not _no_proxy_matches(host, self._no_proxy)
-            if use_proxy:
-                if self._proxied is None:
-                    assert self._proxy_url is not None
-                    proxy_headers = None
-                    proxy = urlsplit(self._proxy_url)
-                    if proxy.username is not None:
-                        auth = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
-                        proxy_headers = urllib3.make_headers(proxy_basic_auth=auth)
-                    self._proxied = urllib3.ProxyManager(
-                        strip_credentials(self._proxy_url),
-                        num_pools=32,
-                        maxsize=self._max_connections,
-                        proxy_headers=proxy_headers,
-                        ssl_context=self._shared_ssl_context(),
-                    )
-                return self._proxied
-            if self._direct is None:
-                self._direct = urllib3.PoolManager(
-                    num_pools=32, maxsize=self._max_connections, ssl_context=self._shared_ssl_context()
+            verify = not self._is_insecure(host, port)
+            manager = self._managers.get((use_proxy, verify))
+            if manager is not None:
+                return manager
+            tls: dict[str, Any] = {"ssl_context": self._shared_ssl_context()}
+            if not verify:
+                import warnings
+
+                tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
+                # The user asked for it by name; urllib3 would repeat it on every request.
+                warnings.filterwarnings(
+                    "ignore", category=urllib3.exceptions.InsecureRequestWarning
                 )
-            return self._direct
+            if use_proxy:
+                assert self._proxy_url is not None
+                proxy_headers = None
+                proxy = urlsplit(self._proxy_url)
+                if proxy.username is not None:
+                    auth = f"{unquote(proxy.username)}:{unquote(proxy.password or '')}"
+                    proxy_headers = urllib3.make_headers(proxy_basic_auth=auth)
+                manager = urllib3.ProxyManager(
+                    strip_credentials(self._proxy_url),
+                    num_pools=32,
+                    maxsize=self._max_connections,
+                    proxy_headers=proxy_headers,
+                    **tls,
+                )
+            else:
+                manager = urllib3.PoolManager(num_pools=32, maxsize=self._max_connections, **tls)
+            self._managers[(use_proxy, verify)] = manager
+            return manager
 
     def _auth_for(self, url: str) -> tuple[str, dict[str, str]]:
         """(credential-free URL, Authorization header if any) for ``url``."""
@@ -509,7 +527,8 @@ class HttpClient:
         clean, auth = self._auth_for(url)
         shown = redact_url(url)
         all_headers = {"User-Agent": self._user_agent, **auth, **(headers or {})}
-        manager = self._manager(urlsplit(clean).hostname or "")
+        where = urlsplit(clean)
+        manager = self._manager((where.hostname or "").lower(), where.port)
         timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         # urllib3 follows redirects (and drops Authorization across hosts); we do the retries.
         retry = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
@@ -534,8 +553,9 @@ class HttpClient:
                     raise NetworkError(
                         f"TLS verification failed for {shown}: {reason}",
                         url=shown,
-                        hint="if a proxy or private index re-signs TLS, point SSL_CERT_FILE at "
-                        "its CA bundle",
+                        hint="if a proxy or private index re-signs TLS, point SSL_CERT_FILE "
+                        "(or --cert) at its CA bundle; --allow-insecure-host HOST skips the check "
+                        "for one host",
                     ) from exc
                 if isinstance(reason, ResponseError) and "redirect" in str(reason):
                     # A redirect loop is not transient: retrying it only multiplies the
@@ -1053,9 +1073,8 @@ class HttpClient:
     def close(self) -> None:
         """Close pooled connections (the client stays usable; pools reopen on demand)."""
         with self._lock:
-            for manager in (self._direct, self._proxied):
-                if manager is not None:
-                    manager.clear()
+            for manager in self._managers.values():
+                manager.clear()
 
 
 class _TransientReadError(NetworkError):

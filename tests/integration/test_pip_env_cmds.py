@@ -400,3 +400,29 @@ def test_tree_strict_outdated_and_bad_depth(
 
     res = cli("pip", "tree", "--python", tree_venv.root, "-d", "-1")
     assert res.rc != 0 and "--depth -1 is negative" in res.err and "Traceback" not in res.err
+
+
+def test_install_strict_exact_and_uninstall_requirements(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path
+) -> None:
+    """uv's `pip install --strict` / `--exact`, `pip sync --strict`, `pip uninstall --requirements`."""
+    res = cli.ok("pip", "install", "mid", "--no-deps", "--strict", "--python", venv.root, *index_args(world))
+    assert "mid 1.5 requires leaf, which is not installed." in res.err  # a warning: rc 0
+    assert "requires" not in cli.ok("pip", "install", "leaf<2", "--strict", "--python", venv.root, *index_args(world)).err
+
+    reqs = tmp_path / "only-mid.txt"
+    reqs.write_text("mid==1.5\n")
+    res = cli.ok("pip", "sync", reqs, "--strict", "--python", venv.root, *index_args(world))
+    assert "- leaf==1.0" in res.err and "mid 1.5 requires leaf, which is not installed." in res.err
+
+    cli.ok("pip", "install", "Top_Pkg", "opt", "--python", venv.root, *index_args(world))
+    assert venv.metadata_versions() == {"top-pkg": "1.2.0", "mid": "1.5", "leaf": "1.0", "opt": "0.1"}
+    # --exact: what the resolution of the named packages does not include goes
+    res = cli.ok("pip", "install", "--exact", "mid", "--python", venv.root, *index_args(world))
+    assert "- top-pkg==1.2.0" in res.err and "- opt==0.1" in res.err
+    assert venv.metadata_versions() == {"mid": "1.5", "leaf": "1.0"}
+
+    listed = tmp_path / "remove.txt"
+    listed.write_text("mid\n")
+    cli.ok("pip", "uninstall", "--requirements", listed, "--python", venv.root)
+    assert venv.metadata_versions() == {"leaf": "1.0"}

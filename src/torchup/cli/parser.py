@@ -262,6 +262,10 @@ def _build_pip_install(install: argparse.ArgumentParser) -> None:
     install.add_argument("--reinstall", "--force-reinstall", action="store_true")
     install.add_argument("--reinstall-package", action="append", default=[])
     install.add_argument("--no-deps", action="store_true")
+    install.add_argument(
+        "--exact", action="store_true",
+        help="also remove what the resolution does not include (as pip sync does)",
+    )
     _add_installing(install)
 
 
@@ -284,6 +288,10 @@ def _add_installing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--require-hashes", action="store_true")
     p.add_argument("--link-mode", choices=["hardlink", "copy", "symlink", "clone"])
     p.add_argument("--compile-bytecode", action="store_true")
+    p.add_argument(
+        "--strict", action="store_true",
+        help="afterwards, warn about missing and conflicting requirements (as pip check)",
+    )
     _add_index(p)
     _add_resolve(p)
     _add_torch(p)
@@ -292,7 +300,9 @@ def _add_installing(p: argparse.ArgumentParser) -> None:
 def _build_pip_uninstall(uninstall: argparse.ArgumentParser) -> None:
     _add_global(uninstall)
     uninstall.add_argument("packages", nargs="*", metavar="PACKAGE")
-    uninstall.add_argument("-r", "--requirement", action="append", default=[], dest="requirements")
+    uninstall.add_argument(
+        "-r", "--requirement", "--requirements", action="append", default=[], dest="requirements"
+    )
     _add_python(uninstall)
     uninstall.add_argument("--dry-run", action="store_true")
     # pip asks before uninstalling unless -y; torchup never asks (as uv), so what -y asks for

@@ -1119,7 +1119,9 @@ def run_install(ns: argparse.Namespace) -> int:
     # (it used to be a mkdtemp() per `pip install` that was never removed, even when empty).
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
         local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp))
-        return _install_resolved(ctx, ns, interp, inputs, local_wheels, started)
+        rc = _install_resolved(ctx, ns, interp, inputs, local_wheels, started)
+    _validate_if_strict(ns, interp)
+    return rc
 
 
 def _install_resolved(
@@ -1193,7 +1195,10 @@ def _install_planned(
         _check_required_hashes(result, inputs, require_all=bool(ns.require_hashes))
     desired = _desired_from_result(result, inputs, installed) + _desired_local(inputs, local_wheels)
     reinstall: Any = True if ns.reinstall else {canonicalize_name(n) for n in ns.reinstall_package}
-    plan = plan_install(desired, installed, reinstall=reinstall, env_site_dirs=interp.site_packages, protected=("torchup",))
+    plan = plan_install(
+        desired, installed, reinstall=reinstall, exact=ns.exact,
+        env_site_dirs=interp.site_packages, protected=("torchup",),
+    )
     output.info(f"Resolved {len(result.packages) + len(local_wheels)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
     if ns.dry_run:
         _print_plan(plan)
@@ -1451,13 +1456,32 @@ def _already_synced(inputs: Inputs, interp: Any, target: Any) -> bool:
 
 def run_sync(ns: argparse.Namespace) -> int:
     """Make the environment exactly the given requirements file(s) or pylock.toml."""
+    ctx = Context(ns)
+    started = time.monotonic()
+    interp = select_interpreter(ctx, ns)
+    rc = _sync_environment(ctx, ns, interp, started)
+    _validate_if_strict(ns, interp)
+    return rc
+
+
+def _validate_if_strict(ns: argparse.Namespace, interp: Any) -> None:
+    """``--strict`` (uv's): after installing, the environment's missing and conflicting
+    requirements (what `pip check` reports) as warnings; the exit code stays."""
+    if not getattr(ns, "strict", False) or getattr(ns, "dry_run", False):
+        return
+    from torchup.install.site import check_requirements, scan_site_packages
+
+    for problem in check_requirements(scan_site_packages(interp.site_packages), interp.markers):
+        output.warn(str(problem))
+
+
+def _sync_environment(
+    ctx: Context, ns: argparse.Namespace, interp: Any, started: float
+) -> int:
     from packaging.utils import canonicalize_name
 
     from torchup.install.site import scan_site_packages
 
-    ctx = Context(ns)
-    started = time.monotonic()
-    interp = select_interpreter(ctx, ns)
     target = install_target(ctx, ns, interp)
     lock_files = [f for f in ns.src_files if Path(f).name.startswith("pylock") and f.endswith(".toml")]
     if lock_files:

@@ -431,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
 
     order = [t for t in ("torchup", "uv", "pip") if t in tools]
     all_groups = [*groups, *venv_groups]
-    h, rows = table_rows(all_groups, "seconds", order)
+    h, rows = table_rows(all_groups, "seconds", order, paired=True)
     h.append("same install?")
     for r in rows:
         r.append(agree.get(f"{r[0]}/{r[1]}", ""))

@@ -442,14 +442,36 @@ def ratio(a: float | None, b: float | None) -> str:
     return f"{r:.2f}x" if r >= 0.01 or r == 0 else f"{r:.1g}x"
 
 
+def paired_ratio(a: Cell, b: Cell, metric: str = "seconds") -> float | None:
+    """The median, over repetitions, of ``a``'s run divided by ``b``'s run of the same
+    repetition. Runs are interleaved, so a change in the machine's load mostly hits both runs
+    of a pair: steadier than the ratio of the two medians on a shared machine. None unless
+    both cells have one run per repetition."""
+    if len(a.runs) != len(b.runs):
+        return None
+
+    def value(r: RunResult) -> float | None:
+        return r.seconds if metric == "seconds" else r.metrics.get(metric)
+
+    ratios = []
+    for x, y in zip(a.runs, b.runs, strict=True):
+        vx, vy = value(x), value(y)
+        if x.ok and y.ok and vx is not None and vy:
+            ratios.append(vx / vy)
+    return statistics.median(ratios) if ratios else None
+
+
 def table_rows(
-    cells: Iterable[Mapping[str, Cell]], metric: str, tools: Sequence[str]
+    cells: Iterable[Mapping[str, Cell]], metric: str, tools: Sequence[str], *, paired: bool = False
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: case, mode, ratios first (torchup/uv, torchup/pip), then absolutes
+    """Header and rows: case, mode, ratios first (torchup/uv, torchup/pip; with ``paired``
+    also the median of per-repetition ratios, see :func:`paired_ratio`), then absolutes
     (median, and [min-max] over the runs for times)."""
     header = ["set", "mode"]
     others = [t for t in tools if t != "torchup"]
     header += [f"torchup/{t}" for t in others]
+    if paired:
+        header += [f"torchup/{t} paired" for t in others]
     unit = {"seconds": "s", "cpu_seconds": "cpu s"}.get(metric, metric)
     header += [f"{t} ({unit})" for t in tools]
     rows = []
@@ -461,6 +483,11 @@ def table_rows(
         for t in others:
             c = group.get(t)
             row.append(ratio(tu_v, c.median(metric) if c else None))
+        if paired:
+            for t in others:
+                c = group.get(t)
+                pr = paired_ratio(tu, c, metric) if tu and c else None
+                row.append("n/a" if pr is None else f"{pr:.2f}x")
         for t in tools:
             c = group.get(t)
             if c is None:

@@ -426,3 +426,26 @@ def test_install_strict_exact_and_uninstall_requirements(
     listed.write_text("mid\n")
     cli.ok("pip", "uninstall", "--requirements", listed, "--python", venv.root)
     assert venv.metadata_versions() == {"leaf": "1.0"}
+
+
+def test_list_and_freeze_path_read_a_folder_without_an_environment(
+    cli: Cli, populated: tuple[Venv, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """pip's and uv's `--path DIR`: the distributions in DIR, the same as pip lists there."""
+    venv, _ = populated
+    with_python = cli.ok("pip", "freeze", "--python", venv.root).out
+    elsewhere = tmp_path_factory.mktemp("no-venv-here")  # no .venv here or above
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("VIRTUAL_ENV", raising=False)
+    assert cli("pip", "freeze").rc != 0  # no environment to act on
+    assert cli.ok("pip", "freeze", "--path", venv.site_packages).out == with_python
+    ours = json.loads(cli.ok("pip", "list", "--path", venv.site_packages, "--format", "json").out)
+    theirs = json.loads(_pip("list", "--path", str(venv.site_packages), "--format", "json"))
+    key = lambda row: row["name"].lower()  # noqa: E731
+    assert sorted(ours, key=key) == sorted(theirs, key=key) and len(ours) == 4
+    empty = tmp_path / "empty-site"
+    empty.mkdir()
+    assert cli.ok("pip", "list", "--path", empty, "--format", "json").out.strip() == "[]"
+    res = cli("pip", "freeze", "--path", tmp_path / "missing")
+    assert res.rc != 0 and "no such directory" in res.err and "Traceback" not in res.err

@@ -336,6 +336,10 @@ def _add_exclude(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--exclude", action="append", default=[], metavar="PACKAGE", help="leave PACKAGE out"
     )
+    p.add_argument(
+        "--path", action="append", default=[], metavar="DIR",
+        help="list the distributions in DIR (repeatable) instead of the environment's",
+    )
 
 
 def _build_pip_freeze(p: argparse.ArgumentParser) -> None:

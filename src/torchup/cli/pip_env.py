@@ -23,6 +23,24 @@ def _installed(ns: argparse.Namespace):  # type: ignore[no-untyped-def]
     return ctx, interp, scan_site_packages(interp.site_packages)
 
 
+def _listed(ns: argparse.Namespace, *, needs_interpreter: bool):  # type: ignore[no-untyped-def]
+    """What `pip list` / `pip freeze` show: the environment's distributions, or with pip's and
+    uv's ``--path DIR`` (repeatable) those in DIR, which needs no environment unless
+    ``needs_interpreter`` (markers or tags are read)."""
+    from pathlib import Path
+
+    from torchup.install.site import scan_site_packages
+
+    if not ns.path:
+        return _installed(ns)
+    for folder in ns.path:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"--path {folder}: no such directory", hint="name a site-packages folder")
+    ctx = Context(ns)
+    interp = select_interpreter(ctx, ns, read_only=True) if needs_interpreter else None
+    return ctx, interp, scan_site_packages([Path(p) for p in ns.path])
+
+
 def run_uninstall(ns: argparse.Namespace) -> int:
     from packaging.utils import canonicalize_name
 
@@ -69,7 +87,9 @@ def run_list(ns: argparse.Namespace) -> int:
         raise ConfigError(
             "--outdated and --uptodate cannot be used together", hint="pick one of them"
         )
-    ctx, interp, installed = _installed(ns)
+    ctx, interp, installed = _listed(
+        ns, needs_interpreter=ns.not_required or ns.outdated or ns.uptodate
+    )
     dists = list(installed.values())
     if ns.not_required:
         dists = not_required(installed, interp.markers)
@@ -128,7 +148,7 @@ def _outdated(ctx: Context, interp: Any, dists: list[Any]) -> list[tuple[Any, st
 def run_freeze(ns: argparse.Namespace) -> int:
     from torchup.install.site import format_freeze
 
-    _, _, installed = _installed(ns)
+    _, _, installed = _listed(ns, needs_interpreter=False)
     dists = [d for d in installed.values() if not (ns.exclude_editable and d.editable)]
     text = format_freeze(dists, exclude=ns.exclude)
     sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")

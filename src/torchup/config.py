@@ -107,6 +107,8 @@ RESOLUTION_KEYS = frozenset(
         "exclude-newer",
         "default-groups",
         "package",
+        "no-build-isolation",
+        "no-build-isolation-package",
     }
 )
 # torchup's own keys (also read from [tool.uv], where uv itself would not know all of them).
@@ -142,8 +144,6 @@ UV_KNOWN_KEYS = frozenset(
         "no-binary",
         "no-binary-package",
         "no-build",
-        "no-build-isolation",
-        "no-build-isolation-package",
         "no-build-package",
         "no-cache",
         "no-sources",
@@ -773,6 +773,8 @@ class ToolConfig:
     exclude_newer: datetime | None = None
     default_groups: tuple[str, ...] | Literal["all"] | None = None
     package: bool | None = None
+    no_build_isolation: bool | None = None
+    no_build_isolation_package: tuple[str, ...] = ()
     torch_backend: str | None = None
     torch_backends: tuple[str, ...] = ()
     torch_channel: TorchChannel | None = None
@@ -818,10 +820,15 @@ class ToolConfig:
             out["environments"] = [str(m) for m in self.environments]
         if self.required_environments:
             out["required-environments"] = [str(m) for m in self.required_environments]
-        for key in ("index_strategy", "prerelease", "resolution", "package", "torch_backend"):
+        for key in (
+            "index_strategy", "prerelease", "resolution", "package", "no_build_isolation",
+            "torch_backend",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key.replace("_", "-")] = value
+        if self.no_build_isolation_package:
+            out["no-build-isolation-package"] = list(self.no_build_isolation_package)
         for key in ("override_dependencies", "constraint_dependencies", "dev_dependencies"):
             reqs = getattr(self, key)
             if reqs:
@@ -1200,6 +1207,14 @@ def _parse_tool(
             _expect_url(v, ctx, (*key_path, i), allow_path=True) for i, v in enumerate(items)
         )
 
+    no_isolation_packages: tuple[str, ...] = ()
+    if "no-build-isolation-package" in values:
+        key_path = (*base, "no-build-isolation-package")
+        items = _expect_list(values["no-build-isolation-package"], ctx, key_path)
+        no_isolation_packages = tuple(
+            _expect_name(v, ctx, (*key_path, i), "package") for i, v in enumerate(items)
+        )
+
     tool = ToolConfig(
         indexes=indexes,
         index_url=get("index-url", lambda v, c, k: _expect_url(v, c, k, allow_path=True)),
@@ -1219,6 +1234,8 @@ def _parse_tool(
         exclude_newer=get("exclude-newer", _expect_timestamp),
         default_groups=default_groups,
         package=get("package", _expect_bool),
+        no_build_isolation=get("no-build-isolation", _expect_bool),
+        no_build_isolation_package=no_isolation_packages,
         torch_backend=get("torch-backend", _expect_backend),
         torch_backends=backends,
         torch_channel=get("torch-channel", choice(TorchChannel)),

@@ -59,6 +59,52 @@ def test_no_build_isolation_builds_against_the_environment(
     assert " + ext==1.0" in res.err
 
 
+def test_no_build_isolation_package_names_the_packages_built_in_the_environment(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """uv's `--no-build-isolation-package PKG`: only PKG's build sees the environment."""
+    publish(index_server, tmp_path / "dists", DistSpec("buildhelper", "1.0"))
+    project = _project(tmp_path / "ext", _NEEDS_HELPER)
+    args = ("--python", venv.root, *index_args(index_server))
+    cli.ok("pip", "install", "buildhelper", *args)
+    res = cli("pip", "install", project, "--no-build-isolation-package", "other", *args)
+    assert res.rc != 0 and "No module named 'buildhelper'" in res.err  # still isolated
+    res = cli.ok("pip", "install", project, "--no-build-isolation-package", "EXT", *args)
+    assert " + ext==1.0" in res.err
+
+
+def test_project_no_build_isolation_package_setting(
+    cli: Cli, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """A uv project's `[tool.uv] no-build-isolation-package = ["ext"]` (uv's recipe for
+    flash-attn): the build requirement installed first, then `torchup sync` prepares ext's
+    metadata and builds it in the project's environment. It used to be "not used by torchup;
+    ignoring it", and the isolated build failed."""
+    publish(index_server, tmp_path / "dists", DistSpec("buildhelper", "1.0"))
+    _project(tmp_path / "ext", _NEEDS_HELPER)
+    root = tmp_path / "proj"
+    root.mkdir()
+    base = (
+        '[project]\nname = "proj"\nversion = "0.1"\ndependencies = ["buildhelper", "ext"]\n'
+        '[tool.uv.sources]\next = { path = "../ext" }\n'
+    )
+    (root / "pyproject.toml").write_text(base)
+    args = ("--directory", root, "--index-url", index_server.index_url("simple"))
+    cli.ok("venv", root / ".venv", "--python", sys.executable)
+    cli.ok("pip", "install", "buildhelper", "--python", root / ".venv", "--index-url", index_server.index_url("simple"))
+    res = cli("sync", *args)
+    assert res.rc != 0 and "No module named 'buildhelper'" in res.err
+    (root / "pyproject.toml").write_text(base + '[tool.uv]\nno-build-isolation-package = ["ext"]\n')
+    res = cli.ok("sync", *args)
+    assert " + ext==1.0" in res.err and "not used by torchup" not in res.err
+    venv = Venv(root / ".venv")
+    assert (venv.site_packages / "ext-1.0.dist-info").is_dir()
+    # the setting is validated like uv's: a list of package names
+    (root / "pyproject.toml").write_text(base + '[tool.uv]\nno-build-isolation-package = "ext"\n')
+    res = cli("lock", *args)
+    assert res.rc != 0 and "no-build-isolation-package" in res.err and "Traceback" not in res.err
+
+
 def test_config_settings_reach_the_backend(
     cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
 ) -> None:

@@ -99,6 +99,8 @@ class Context:
         self.env: Mapping[str, str] = with_uv_fallbacks(os.environ if env is None else env)
         self._cache = _cache
         self._client = _client
+        # (every build, these packages' builds) without isolation: see use_project_settings
+        self._project_no_isolation: tuple[bool, frozenset[str]] = (False, frozenset())
         self._finders: dict[tuple[object, ...], Finder] = {}
         if _opt(ns, "keyring_provider") == "subprocess":
             # Accepted for uv's command lines, but no keyring lookup is made: saying so beats
@@ -478,10 +480,36 @@ class Context:
             return None
         return prefix
 
-    def build_options(self) -> dict[str, Any]:
-        """``isolated`` and ``config_settings`` for every PEP 517 build this command runs
-        (``--no-build-isolation``, ``-C KEY=VALUE``; a key given twice gets a list, as pip
-        passes it)."""
+    def use_project_settings(self, tool: Any) -> None:
+        """Take a project's ``[tool.uv]`` build settings (``no-build-isolation``,
+        ``no-build-isolation-package``) as the last layer of :meth:`build_options`: project
+        commands call this once they have read ``pyproject.toml``."""
+        self._project_no_isolation = (
+            bool(tool.no_build_isolation), frozenset(tool.no_build_isolation_package)
+        )
+
+    def build_isolated(self, package: str | None) -> bool:
+        """Whether ``package``'s build gets an isolated environment: not with
+        ``--no-build-isolation``, nor when it is named by ``--no-build-isolation-package`` or
+        the project's settings (flash-attn's build imports the installed torch)."""
+        if _opt(self.ns, "no_build_isolation"):
+            return False
+        everything, named = self._project_no_isolation
+        if everything:
+            return False
+        if package is None:
+            return True
+        from packaging.utils import canonicalize_name
+
+        named = named | {
+            canonicalize_name(n) for n in _opt(self.ns, "no_build_isolation_package") or ()
+        }
+        return canonicalize_name(package) not in named
+
+    def build_options(self, package: str | None = None) -> dict[str, Any]:
+        """``isolated`` and ``config_settings`` for a PEP 517 build of ``package`` (None: a
+        project whose name is not known yet) (``--no-build-isolation[-package]``, ``-C
+        KEY=VALUE``; a key given twice gets a list, as pip passes it)."""
         settings: dict[str, Any] = {}
         for item in _opt(self.ns, "config_settings") or ():
             key, sep, value = item.partition("=")
@@ -495,16 +523,13 @@ class Context:
                 settings[key] = [*old, value] if isinstance(old, list) else [old, value]
             else:
                 settings[key] = value
-        return {
-            "isolated": not _opt(self.ns, "no_build_isolation"),
-            "config_settings": settings or None,
-        }
+        return {"isolated": self.build_isolated(package), "config_settings": settings or None}
 
-    def build_options_key(self) -> str:
+    def build_options_key(self, package: str | None = None) -> str:
         """A cache-key suffix for builds made with non-default build options ("" for the
         defaults): a wheel built with other settings, or against the environment's own
         packages, must not be reused for a default build, nor the reverse."""
-        options = self.build_options()
+        options = self.build_options(package)
         if options == {"isolated": True, "config_settings": None}:
             return ""
         import hashlib

@@ -115,6 +115,10 @@ def _add_resolve(p: argparse.ArgumentParser, *, project: bool = False) -> None:
         help="build sources in the target environment, with the build requirements it has",
     )
     g.add_argument(
+        "--no-build-isolation-package", action="append", default=[], metavar="PACKAGE",
+        help="build PACKAGE (repeatable) in the target environment, the others isolated",
+    )
+    g.add_argument(
         "-C", "--config-setting", "--config-settings", action="append", default=[],
         dest="config_settings", metavar="KEY=VALUE", help="pass KEY=VALUE to the build backend",
     )

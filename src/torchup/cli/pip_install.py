@@ -875,6 +875,16 @@ def _check_any_hash(d: Any, path: Path) -> None:
             )
 
 
+def _sdist_project(sdist: Path) -> str | None:
+    """The project an sdist's file name names (None when it does not parse)."""
+    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+
+    try:
+        return str(parse_sdist_filename(sdist.name)[0])
+    except InvalidSdistFilename:
+        return None
+
+
 def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
     from torchup.install.build import build_wheel, unpack_sdist
 
@@ -882,7 +892,8 @@ def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
     # the name alone let a republished sdist with the same filename reuse the old build. And
     # only a wheel this interpreter can install is reused: a build for another Python or
     # platform (a cp312 extension for a cp311 venv) sits under the same key.
-    out = ctx.cache.bucket("builds-v1") / sdist.parent.name / f"{sdist.name}{ctx.build_options_key()}"
+    name = _sdist_project(sdist)
+    out = ctx.cache.bucket("builds-v1") / sdist.parent.name / f"{sdist.name}{ctx.build_options_key(name)}"
     reused = _usable_build(out, interp.target())
     if reused is not None:
         return reused
@@ -890,7 +901,7 @@ def _build_sdist(ctx: Context, interp: Any, sdist: Path) -> Path:
         src = unpack_sdist(sdist, Path(tmp) / "src")
         built = build_wheel(
             src, Path(tmp) / "out", build_env_python=interp.executable,
-            provision=_provisioner(ctx, interp), **ctx.build_options(),
+            provision=_provisioner(ctx, interp), **ctx.build_options(name),
         )
         out.mkdir(parents=True, exist_ok=True)
         final = out / built.name
@@ -914,7 +925,7 @@ def _sdist_metadata_builder(ctx: Context, interp: Any):
 
         sha = (getattr(dist, "hashes", None) or {}).get("sha256")
         tag = str(interp.target().tags[0])
-        key = f"built-sdist:{sha}:{tag}{ctx.build_options_key()}" if sha else None
+        key = f"built-sdist:{sha}:{tag}{ctx.build_options_key(dist.project)}" if sha else None
         data = ctx.cache.read("metadata-v1", key) if key else None
         if data is None:
             art = Artifact(dist.project, dist.url, dist.filename, dict(dist.hashes or {}))
@@ -923,7 +934,7 @@ def _sdist_metadata_builder(ctx: Context, interp: Any):
                 src = unpack_sdist(Path(sdist), Path(tmp) / "src")
                 meta_dir = prepare_metadata(
                     src, Path(tmp) / "meta", build_env_python=interp.executable,
-                    provision=_provisioner(ctx, interp), **ctx.build_options(),
+                    provision=_provisioner(ctx, interp), **ctx.build_options(dist.project),
                 )
                 data = (Path(meta_dir) / "METADATA").read_bytes()
             if key:
@@ -1003,7 +1014,10 @@ def _local_projects(
         path = Path(file_url_path(rr.requirement.url))
         editable = str(path.resolve()) in editable_paths
         checkout = inputs.git_checkouts.get(rr.requirement.url)
-        wheel = _build_local(ctx, interp, path, out_dir, editable=editable, checkout=checkout)
+        wheel = _build_local(
+            ctx, interp, path, out_dir, editable=editable, checkout=checkout,
+            name=rr.requirement.name,
+        )
         meta = Parser().parsestr(_wheel_metadata(wheel))
         for dep in (meta.get_all("Requires-Dist") or []) if with_deps else []:
             req = Requirement(dep)
@@ -1026,7 +1040,8 @@ def _local_projects(
 
 
 def _build_local(
-    ctx: Context, interp: Any, path: Path, out_dir: Path, *, editable: bool, checkout: Any
+    ctx: Context, interp: Any, path: Path, out_dir: Path, *, editable: bool, checkout: Any,
+    name: str | None = None,
 ) -> Path:
     """A wheel of the project in ``path`` (editable when asked), built by its backend.
 
@@ -1042,14 +1057,14 @@ def _build_local(
     slot = None
     if checkout is not None and not editable:
         where = hashlib.sha256((checkout.url.subdirectory or "").encode()).hexdigest()[:12]
-        slot = ctx.cache.bucket("builds-v1") / f"git-{checkout.commit}-{where}{ctx.build_options_key()}"
+        slot = ctx.cache.bucket("builds-v1") / f"git-{checkout.commit}-{where}{ctx.build_options_key(name)}"
         reused = _usable_build(slot, interp.target())
         if reused is not None:
             output.debug(f"Reusing {reused.name}, built from {checkout.url.repository} at {checkout.commit}")
             return reused
     wheel = build_wheel(
         path, out_dir / "wheels", build_env_python=interp.executable,
-        provision=_provisioner(ctx, interp), editable=editable, **ctx.build_options(),
+        provision=_provisioner(ctx, interp), editable=editable, **ctx.build_options(name),
     )
     if slot is None:
         return wheel
@@ -1361,9 +1376,14 @@ def _build_locked_sources(
                 continue
         if folder is None:
             checkout = fetch_git(git_url, ctx.cache.bucket("git-v1"))
-            wheel = _build_local(ctx, interp, checkout.source_dir, out_dir, editable=False, checkout=checkout)
+            wheel = _build_local(
+                ctx, interp, checkout.source_dir, out_dir, editable=False, checkout=checkout,
+                name=name,
+            )
         else:
-            wheel = _build_local(ctx, interp, folder, out_dir, editable=editable, checkout=None)
+            wheel = _build_local(
+                ctx, interp, folder, out_dir, editable=editable, checkout=None, name=name
+            )
         built = _desired_built(name, wheel, direct, editable)
         if locked is not None and Version(built.version) != Version(str(locked)):
             raise LockError(

@@ -346,7 +346,13 @@ class LockSession:
         from torchup.cli.resolve_cmd import _prepare_tree_metadata
         from torchup.index.simple import DistFile
 
-        meta = _prepare_tree_metadata(self.ctx, folder, None)
+        # A package built without isolation is built "in the environment": its metadata too,
+        # so a backend that imports torch (flash-attn) finds the one in .venv.
+        python = None
+        venv_python = self.project.venv / "bin" / "python"
+        if not self.ctx.build_isolated(name) and venv_python.exists():
+            python = str(venv_python)
+        meta = _prepare_tree_metadata(self.ctx, folder, python, name)
         if canonicalize_name(meta.name) != canonicalize_name(name):
             raise ConfigError(
                 f"[tool.uv.sources] {name} points at {folder}, which is the project "
@@ -546,6 +552,7 @@ def _make_session(ctx: Context, project: Project) -> LockSession:
     from torchup.index.metadata import MetadataFetcher
 
     tool = project.config.tool
+    ctx.use_project_settings(tool)
     # Precedence: command line > environment > project file.
     if tool.torch_index_url and not ctx.ns.torch_index_url and not ctx.env.get("TORCHUP_TORCH_INDEX_URL"):
         ctx.ns.torch_index_url = tool.torch_index_url
@@ -969,6 +976,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     from torchup.lock.io import read_lock
     from torchup.lock.select import select_for_target
 
+    ctx.use_project_settings(project.config.tool)
     started = time.monotonic()
     fresh, _ = _lock_is_fresh(project)
     if not fresh:
@@ -1243,6 +1251,7 @@ def _local_source(
     from torchup.install.vcs import GitUrl, fetch_git, is_git_url
     from torchup.requirements import parse_requirement_string
 
+    ctx.use_project_settings(project.config.tool)
     try:
         parsed = parse_requirement_string(spec, "command line")
     except Exception:  # noqa: BLE001 - the caller reports it as an invalid requirement

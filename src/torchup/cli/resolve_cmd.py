@@ -479,7 +479,7 @@ def _source_trees(ctx: Context, inputs: Inputs, python: str | None, target: Any)
         folder = Path(file_url_path(req.url))
         if not folder.is_dir() or not target.evaluate(req.marker, []):
             continue  # (not for this target: the resolver drops it, unbuilt)
-        meta = _prepare_tree_metadata(ctx, folder, python)
+        meta = _prepare_tree_metadata(ctx, folder, python, req.name)
         checkout = inputs.git_checkouts.get(req.url)
         url = checkout.url.pinned(checkout.commit) if checkout else req.url
         name = canonicalize_name(meta.name)
@@ -553,7 +553,9 @@ def _installed_candidate(
     return DistFile(f"{stem}-py3-none-any.whl", f"{INSTALLED_SCHEME}{dist.path}"), load
 
 
-def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> Any:
+def _prepare_tree_metadata(
+    ctx: Context, folder: Path, python: str | None, name: str | None = None
+) -> Any:
     """The core metadata of the project in ``folder`` (a local project, a git checkout, an
     unpacked sdist), prepared by its build backend running on ``python`` (default: the one
     running torchup) in an isolated build environment."""
@@ -569,7 +571,7 @@ def _prepare_tree_metadata(ctx: Context, folder: Path, python: str | None) -> An
     with tempfile.TemporaryDirectory(prefix="torchup-meta-") as tmp:
         meta_dir = prepare_metadata(
             folder, Path(tmp) / "out", build_env_python=interp.executable,
-            provision=_provisioner(ctx, interp), **ctx.build_options(),
+            provision=_provisioner(ctx, interp), **ctx.build_options(name),
         )
         return parse_metadata((Path(meta_dir) / "METADATA").read_bytes(), None)
 
@@ -604,7 +606,9 @@ def _sdist_builder(ctx: Context, python: str | None) -> Callable[[Any], Any]:
         art = Artifact(str(dist.project), dist.url, dist.filename, dict(dist.hashes or {}))
         path = fetch_artifacts(ctx.client, ctx.cache.bucket("archives-v1"), [art])[art.name]
         with tempfile.TemporaryDirectory(prefix="torchup-sdist-") as tmp:
-            return _prepare_tree_metadata(ctx, unpack_sdist(Path(path), Path(tmp) / "src"), python)
+            return _prepare_tree_metadata(
+                ctx, unpack_sdist(Path(path), Path(tmp) / "src"), python, str(dist.project)
+            )
 
     return build
 

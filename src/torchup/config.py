@@ -109,6 +109,7 @@ RESOLUTION_KEYS = frozenset(
         "package",
         "no-build-isolation",
         "no-build-isolation-package",
+        "extra-build-dependencies",
     }
 )
 # torchup's own keys (also read from [tool.uv], where uv itself would not know all of them).
@@ -134,7 +135,6 @@ UV_KNOWN_KEYS = frozenset(
         "dependency-metadata",
         "exclude-dependencies",
         "exclude-newer-package",
-        "extra-build-dependencies",
         "extra-build-variables",
         "fork-strategy",
         "keyring-provider",
@@ -729,6 +729,22 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class ExtraBuildRequirement:
+    """One entry of ``[tool.uv.extra-build-dependencies]``: a requirement added to a
+    package's isolated build environment; ``match_runtime``: at the version the project's
+    environment gets (torch for flash-attn, so the extension is built against the torch it
+    will run with)."""
+
+    requirement: Requirement
+    match_runtime: bool = False
+
+    def to_toml(self) -> str | dict[str, Any]:
+        if not self.match_runtime:
+            return str(self.requirement)
+        return {"requirement": str(self.requirement), "match-runtime": True}
+
+
+@dataclass(frozen=True)
 class ConflictItem:
     """One member of a ``conflicts`` set: an extra or a dependency group (of ``package``)."""
 
@@ -775,6 +791,9 @@ class ToolConfig:
     package: bool | None = None
     no_build_isolation: bool | None = None
     no_build_isolation_package: tuple[str, ...] = ()
+    extra_build_dependencies: Mapping[str, tuple[ExtraBuildRequirement, ...]] = field(
+        default_factory=dict
+    )
     torch_backend: str | None = None
     torch_backends: tuple[str, ...] = ()
     torch_channel: TorchChannel | None = None
@@ -829,6 +848,11 @@ class ToolConfig:
                 out[key.replace("_", "-")] = value
         if self.no_build_isolation_package:
             out["no-build-isolation-package"] = list(self.no_build_isolation_package)
+        if self.extra_build_dependencies:
+            out["extra-build-dependencies"] = {
+                name: [e.to_toml() for e in entries]
+                for name, entries in sorted(self.extra_build_dependencies.items())
+            }
         for key in ("override_dependencies", "constraint_dependencies", "dev_dependencies"):
             reqs = getattr(self, key)
             if reqs:
@@ -1215,6 +1239,12 @@ def _parse_tool(
             _expect_name(v, ctx, (*key_path, i), "package") for i, v in enumerate(items)
         )
 
+    extra_build: dict[str, tuple[ExtraBuildRequirement, ...]] = {}
+    if "extra-build-dependencies" in values:
+        extra_build = _parse_extra_build(
+            values["extra-build-dependencies"], ctx, (*base, "extra-build-dependencies")
+        )
+
     tool = ToolConfig(
         indexes=indexes,
         index_url=get("index-url", lambda v, c, k: _expect_url(v, c, k, allow_path=True)),
@@ -1236,12 +1266,46 @@ def _parse_tool(
         package=get("package", _expect_bool),
         no_build_isolation=get("no-build-isolation", _expect_bool),
         no_build_isolation_package=no_isolation_packages,
+        extra_build_dependencies=extra_build,
         torch_backend=get("torch-backend", _expect_backend),
         torch_backends=backends,
         torch_channel=get("torch-channel", choice(TorchChannel)),
         torch_index_url=get("torch-index-url", _expect_url),
     )
     return tool, tuple(warnings)
+
+
+def _parse_extra_build(
+    value: object, ctx: _Ctx, key: KeyPath
+) -> dict[str, tuple[ExtraBuildRequirement, ...]]:
+    """``{ flash-attn = ["ninja", { requirement = "torch", match-runtime = true }] }``."""
+    out: dict[str, tuple[ExtraBuildRequirement, ...]] = {}
+    for package, entries in _expect_table(value, ctx, key).items():
+        package_key: KeyPath = (*key, package)
+        name = _expect_name(package, ctx, package_key, "package")
+        parsed: list[ExtraBuildRequirement] = []
+        for i, entry in enumerate(_expect_list(entries, ctx, package_key)):
+            entry_key: KeyPath = (*package_key, i)
+            if isinstance(entry, str):
+                parsed.append(ExtraBuildRequirement(_expect_requirement(entry, ctx, entry_key)))
+                continue
+            table = _expect_table(entry, ctx, entry_key)
+            unknown = set(table) - {"requirement", "match-runtime"}
+            if unknown or "requirement" not in table:
+                raise ctx.error(
+                    "an extra build dependency is a requirement string or "
+                    "{ requirement = \"...\", match-runtime = true }",
+                    entry_key,
+                    hint='e.g. flash-attn = [{ requirement = "torch", match-runtime = true }]',
+                )
+            parsed.append(
+                ExtraBuildRequirement(
+                    _expect_requirement(table["requirement"], ctx, (*entry_key, "requirement")),
+                    _expect_bool(table.get("match-runtime", False), ctx, (*entry_key, "match-runtime")),
+                )
+            )
+        out[name] = tuple(parsed)
+    return out
 
 
 def _parse_index(table: dict[str, Any], ctx: _Ctx, key: KeyPath) -> tuple[IndexConfig, list[str]]:

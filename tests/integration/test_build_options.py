@@ -105,6 +105,56 @@ def test_project_no_build_isolation_package_setting(
     assert res.rc != 0 and "no-build-isolation-package" in res.err and "Traceback" not in res.err
 
 
+_RECORDS_HELPER_VERSION = """
+_plain_build_wheel = build_wheel
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import importlib.metadata
+    with open(os.path.join(_HERE, "ext", "helper.txt"), "w") as f:
+        f.write(importlib.metadata.version("buildhelper"))
+    return _plain_build_wheel(wheel_directory, config_settings, metadata_directory)
+"""
+
+
+def test_project_extra_build_dependencies_with_match_runtime(
+    cli: Cli, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """`[tool.uv.extra-build-dependencies]` (uv's current flash-attn recipe: torch in the build
+    environment, at the version the project runs): the isolated build of ext gets buildhelper,
+    pinned to the project's buildhelper 1.0 with match-runtime (the index's newest is 2.0).
+    The key used to be "not used by torchup; ignoring it"."""
+    publish(index_server, tmp_path / "dists", DistSpec("buildhelper", "1.0"), DistSpec("buildhelper", "2.0"))
+    _project(tmp_path / "ext", _NEEDS_HELPER + _RECORDS_HELPER_VERSION)
+    root = tmp_path / "proj"
+    root.mkdir()
+    base = (
+        '[project]\nname = "proj"\nversion = "0.1"\ndependencies = ["buildhelper==1.0", "ext"]\n'
+        '[tool.uv.sources]\next = { path = "../ext" }\n'
+    )
+    args = ("--directory", root, "--index-url", index_server.index_url("simple"))
+    (root / "pyproject.toml").write_text(base)
+    res = cli("sync", *args)
+    assert res.rc != 0 and "No module named 'buildhelper'" in res.err  # isolated, nothing added
+
+    matched = '[tool.uv.extra-build-dependencies]\next = [{ requirement = "buildhelper", match-runtime = true }]\n'
+    (root / "pyproject.toml").write_text(base + matched)
+    res = cli.ok("sync", *args)
+    assert " + ext==1.0" in res.err and "not used by torchup" not in res.err
+    venv = Venv(root / ".venv")
+    assert (venv.site_packages / "ext" / "helper.txt").read_text() == "1.0"
+
+    # a plain requirement: the newest the index has
+    (root / "pyproject.toml").write_text(base + '[tool.uv.extra-build-dependencies]\next = ["buildhelper"]\n')
+    res = cli.ok("sync", *args, "--reinstall-package", "ext")
+    assert " - ext==1.0" in res.err and " + ext==1.0" in res.err
+    assert (venv.site_packages / "ext" / "helper.txt").read_text() == "2.0"
+
+    (root / "pyproject.toml").write_text(base + '[tool.uv.extra-build-dependencies]\next = [{ match-runtime = true }]\n')
+    res = cli("lock", *args)
+    assert res.rc != 0 and "extra-build-dependencies" in res.err and "Traceback" not in res.err
+
+
 def test_config_settings_reach_the_backend(
     cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
 ) -> None:

@@ -134,6 +134,24 @@ def test_a_changed_folder_source_makes_the_lock_stale_and_is_rebuilt(
     assert "Audited" in _sync(cli, root, world)
 
 
+def test_sync_reinstall_and_reinstall_package(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
+    """uv's `sync --reinstall` / `--reinstall-package`: the editable folder and the project
+    itself are built and installed again too, not kept as installed."""
+    write_project(DistSpec("lib", "0.2", requires_dist=("dep<2",)), tmp_path / "lib")
+    root = _project(
+        tmp_path / "proj", 'lib = { path = "../lib", editable = true }\n', ("lib",), package=True
+    )
+    _sync(cli, root, world)
+    venv = Venv(root / ".venv")
+    assert "Audited" in _sync(cli, root, world)
+    err = _sync(cli, root, world, "--reinstall-package", "lib")
+    assert " - lib==0.2" in err and " + lib==0.2" in err and "dep" not in err
+    err = _sync(cli, root, world, "--reinstall")
+    for name in ("lib==0.2", "dep==1.0", "proj==0.1.0"):
+        assert f" - {name}" in err and f" + {name}" in err
+    assert _direct_url(venv, "lib-0.2")["dir_info"] == {"editable": True}
+
+
 def test_plain_folder_source_is_built_and_installed(
     cli: Cli, world: IndexServer, tmp_path: Path
 ) -> None:

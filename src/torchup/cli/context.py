@@ -99,8 +99,12 @@ class Context:
         self.env: Mapping[str, str] = with_uv_fallbacks(os.environ if env is None else env)
         self._cache = _cache
         self._client = _client
-        # (every build, these packages' builds) without isolation: see use_project_settings
+        # (every build, these packages' builds) without isolation, and extra build requirements
+        # by package: see use_project_settings; the project environment's versions, for
+        # match-runtime ones: see use_runtime_versions
         self._project_no_isolation: tuple[bool, frozenset[str]] = (False, frozenset())
+        self._extra_build: Mapping[str, tuple[Any, ...]] = {}
+        self._runtime_versions: Mapping[str, str] = {}
         self._finders: dict[tuple[object, ...], Finder] = {}
         if _opt(ns, "keyring_provider") == "subprocess":
             # Accepted for uv's command lines, but no keyring lookup is made: saying so beats
@@ -482,11 +486,36 @@ class Context:
 
     def use_project_settings(self, tool: Any) -> None:
         """Take a project's ``[tool.uv]`` build settings (``no-build-isolation``,
-        ``no-build-isolation-package``) as the last layer of :meth:`build_options`: project
-        commands call this once they have read ``pyproject.toml``."""
+        ``no-build-isolation-package``, ``extra-build-dependencies``) as the last layer of
+        :meth:`build_options`: project commands call this once they have read
+        ``pyproject.toml``."""
         self._project_no_isolation = (
             bool(tool.no_build_isolation), frozenset(tool.no_build_isolation_package)
         )
+        self._extra_build = tool.extra_build_dependencies
+
+    def use_runtime_versions(self, versions: Mapping[str, str]) -> None:
+        """The versions the environment being built for gets (canonical name -> version):
+        a ``match-runtime`` extra build requirement is pinned to them. Unknown while locking,
+        where such a requirement stays as written."""
+        self._runtime_versions = versions
+
+    def _extra_build_requires(self, package: str | None) -> list[str]:
+        if package is None or not self._extra_build:
+            return []
+        from packaging.utils import canonicalize_name
+
+        out = []
+        for entry in self._extra_build.get(canonicalize_name(package), ()):
+            req = entry.requirement
+            version = self._runtime_versions.get(canonicalize_name(req.name))
+            if entry.match_runtime and version is not None:
+                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                marker = f" ; {req.marker}" if req.marker is not None else ""
+                out.append(f"{req.name}{extras}=={version}{marker}")
+            else:
+                out.append(str(req))
+        return out
 
     def build_isolated(self, package: str | None) -> bool:
         """Whether ``package``'s build gets an isolated environment: not with
@@ -523,14 +552,18 @@ class Context:
                 settings[key] = [*old, value] if isinstance(old, list) else [old, value]
             else:
                 settings[key] = value
-        return {"isolated": self.build_isolated(package), "config_settings": settings or None}
+        return {
+            "isolated": self.build_isolated(package),
+            "config_settings": settings or None,
+            "extra_requires": self._extra_build_requires(package),
+        }
 
     def build_options_key(self, package: str | None = None) -> str:
         """A cache-key suffix for builds made with non-default build options ("" for the
         defaults): a wheel built with other settings, or against the environment's own
         packages, must not be reused for a default build, nor the reverse."""
         options = self.build_options(package)
-        if options == {"isolated": True, "config_settings": None}:
+        if options == {"isolated": True, "config_settings": None, "extra_requires": []}:
             return ""
         import hashlib
         import json

@@ -452,6 +452,13 @@ def _build_sync(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--inexact", action="store_true")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument(
+        "--reinstall", action="store_true", help="install every package again, as uv sync does"
+    )
+    p.add_argument(
+        "--reinstall-package", action="append", default=[], metavar="PACKAGE",
+        help="install PACKAGE again (repeatable)",
+    )
 
 
 def _build_add(add: argparse.ArgumentParser) -> None:

@@ -1037,14 +1037,23 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
         chosen = tuple(_needed_by_groups(chosen, project.config, only))
     installed = scan_site_packages(interp.site_packages)
     own = project.config.normalized_name
+    # match-runtime build requirements get the versions this environment is given
+    ctx.use_runtime_versions(
+        {canonicalize_name(sel.package.name): str(sel.package.version)
+         for sel in chosen if sel.package.version is not None}
+    )
+    reinstall_all = bool(getattr(ns, "reinstall", False))
+    again = {canonicalize_name(n) for n in getattr(ns, "reinstall_package", ())}
+    # What --reinstall / --reinstall-package name is built again, not kept as installed.
+    keepable = {} if reinstall_all else {k: v for k, v in installed.items() if k not in again}
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
         # The lock's folder and git entries are built; unchanged installed ones are kept.
         desired, local_wheels = desired_from_lock(
-            ctx, interp, chosen, lock_path.parent, Path(local_tmp), installed
+            ctx, interp, chosen, lock_path.parent, Path(local_tmp), keepable
         )
         rebuilt = {name for name in local_wheels if name in installed}
         if own and not only and _installs_project(project, ns):
-            itself, wheel = _project_itself(ctx, interp, project, installed, Path(local_tmp))
+            itself, wheel = _project_itself(ctx, interp, project, keepable, Path(local_tmp))
             desired.append(itself)
             if wheel is not None:
                 # Built because its metadata files changed: installed again even at the same
@@ -1052,7 +1061,9 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 local_wheels[own] = wheel
                 rebuilt.add(own)
         plan = plan_install(
-            desired, installed, reinstall=rebuilt, exact=not getattr(ns, "inexact", False),
+            desired, installed,
+            reinstall=True if reinstall_all else rebuilt | again,
+            exact=not getattr(ns, "inexact", False),
             env_site_dirs=interp.site_packages, protected=(own,) if own else (),
         )
         if getattr(ns, "dry_run", False):

@@ -20,7 +20,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,7 @@ def _prepare_runner(
     config_settings: Mapping[str, Any] | None,
     env: Mapping[str, str] | None,
     timeout: float | None,
+    extra_requires: Sequence[str] = (),
 ) -> _Runner:
     if not isolated:
         return _Runner(build_env_python, (), no_site=False)
@@ -255,7 +256,9 @@ def _prepare_runner(
             )
         return _runner_for(provision(requirements), build_env_python)
 
-    requires = list(system.requires)
+    # Build requirements the project does not declare, given by the user (uv's
+    # extra-build-dependencies: torch for flash-attn) join the declared ones.
+    requires = list(system.requires) + [r for r in extra_requires if r not in system.requires]
     runner = provisioned(requires) if requires else _Runner(build_env_python, (), no_site=True)
     hook = "get_requires_for_build_editable" if editable else "get_requires_for_build_wheel"
     supported, extra = _call_hook(
@@ -288,6 +291,7 @@ def build_wheel(
     metadata_directory: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    extra_requires: Sequence[str] = (),
 ) -> Path:
     """Build a wheel (``editable=True``: a PEP 660 editable wheel) of ``source_dir`` into
     ``out_dir``; return its path. Raises :class:`BuildError` with the tail of the backend's
@@ -306,6 +310,7 @@ def build_wheel(
         config_settings=config_settings,
         env=env,
         timeout=timeout,
+        extra_requires=extra_requires,
     )
     return _build(
         runner,
@@ -368,6 +373,7 @@ def prepare_metadata(
     config_settings: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    extra_requires: Sequence[str] = (),
 ) -> Path:
     """The ``.dist-info`` directory of ``source_dir`` (in ``out_dir``), from the backend's
     ``prepare_metadata_for_build_*`` hook, or by building the wheel when it has none."""
@@ -385,6 +391,7 @@ def prepare_metadata(
         config_settings=config_settings,
         env=env,
         timeout=timeout,
+        extra_requires=extra_requires,
     )
     hook = "prepare_metadata_for_build_editable" if editable else "prepare_metadata_for_build_wheel"
     kwargs = {

@@ -278,6 +278,53 @@ def test_insecure_host_is_matched_by_host_or_host_and_port(https_index: tuple[st
             HttpClient(retries=0, insecure_hosts=other).fetch_page(url + "/app/")
 
 
+def test_insecure_host_does_not_extend_to_where_it_redirects(
+    https_index: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A redirect from an --allow-insecure-host host to another host is followed through the
+    pool that host gets: checked, unless it is allowed too (urllib3 would have fetched it
+    through the unverified pool)."""
+    from urllib.parse import urlsplit
+
+    from torchup.errors import NetworkError
+    from torchup.index.client import HttpClient
+
+    target, _ = https_index
+    (tmp_path / "redirector").mkdir()
+    cert, key = _make_cert(tmp_path / "redirector", "IP:127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(302)
+            self.send_header("Location", target + "/app/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        block_on_close = False
+
+    httpd = Server(("127.0.0.1", 0), Redirect)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        start = f"https://127.0.0.1:{httpd.server_address[1]}/simple/app/"
+        only_first = [f"127.0.0.1:{httpd.server_address[1]}"]
+        with pytest.raises(NetworkError, match="TLS verification failed") as info:
+            HttpClient(retries=0, insecure_hosts=only_first).fetch_page(start)
+        assert str(urlsplit(target).port) in str(info.value)  # it was the redirect target
+        page = HttpClient(retries=0, insecure_hosts=["127.0.0.1"]).fetch_page(start)
+        assert page is not None and [f.filename for f in page.files] == ["app-1.0-py3-none-any.whl"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
 @pytest.mark.parametrize("how", ["--allow-insecure-host", "UV_INSECURE_HOST", "--cert"])
 def test_self_signed_index_is_used_with_allow_insecure_host_or_cert(
     https_index: tuple[str, Path], cli: Cli, venv: Venv, how: str,

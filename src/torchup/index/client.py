@@ -431,8 +431,10 @@ class HttpClient:
             manager = self._managers.get((use_proxy, verify))
             if manager is not None:
                 return manager
-            tls: dict[str, Any] = {"ssl_context": self._shared_ssl_context()}
-            if not verify:
+            tls: dict[str, Any]
+            if verify:
+                tls = {"ssl_context": self._shared_ssl_context()}
+            else:
                 import warnings
 
                 tls = {"cert_reqs": "CERT_NONE", "assert_hostname": False}
@@ -509,6 +511,7 @@ class HttpClient:
         *,
         preload: bool = True,
         decode: bool = True,
+        _redirects: int = 0,
     ) -> urllib3.BaseHTTPResponse:
         """Send one idempotent request, retrying connection errors, 5xx and 429.
 
@@ -528,10 +531,17 @@ class HttpClient:
         shown = redact_url(url)
         all_headers = {"User-Agent": self._user_agent, **auth, **(headers or {})}
         where = urlsplit(clean)
-        manager = self._manager((where.hostname or "").lower(), where.port)
+        host = (where.hostname or "").lower()
+        manager = self._manager(host, where.port)
+        insecure = self._is_insecure(host, where.port)
         timeout = urllib3.Timeout(connect=self.timeout, read=self.timeout)
         # urllib3 follows redirects (and drops Authorization across hosts); we do the retries.
-        retry = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
+        # Not from an --allow-insecure-host host: its unverified pool would fetch the target
+        # unverified too, so each hop is requested here, through the pool its host gets.
+        retry = urllib3.Retry(
+            total=None, connect=0, read=0, status=0, other=0,
+            redirect=0 if insecure else 10, raise_on_redirect=not insecure,
+        )
         attempt = 0
         while True:
             started = time.monotonic()
@@ -582,6 +592,20 @@ class HttpClient:
                     response.status,
                     (time.monotonic() - started) * 1000,
                 )
+                location = response.headers.get("Location") if insecure else None
+                if location and response.status in (301, 302, 303, 307, 308):
+                    response.drain_conn()
+                    response.release_conn()
+                    if _redirects >= 10:
+                        raise NetworkError(
+                            f"{shown} redirects in a loop (more than 10 redirects)",
+                            url=shown,
+                            hint="the index URL or a proxy in front of it is misconfigured",
+                        )
+                    return self._request(
+                        "GET" if response.status == 303 else method, urljoin(clean, location),
+                        headers, preload=preload, decode=decode, _redirects=_redirects + 1,
+                    )
                 if response.status not in _RETRY_STATUSES or attempt >= self.retries:
                     return response
                 delay = _retry_after(response.headers.get("Retry-After"))

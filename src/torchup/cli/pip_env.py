@@ -9,7 +9,7 @@ from typing import Any
 
 from torchup.cli import output
 from torchup.cli.context import Context
-from torchup.cli.pip_install import environment_lock, select_interpreter
+from torchup.cli.pip_install import _validate_if_strict, environment_lock, select_interpreter
 from torchup.errors import ConfigError
 
 __all__ = ["run_uninstall", "run_list", "run_freeze", "run_show", "run_check", "run_tree"]
@@ -180,7 +180,6 @@ def run_check(ns: argparse.Namespace) -> int:
 
 
 def run_tree(ns: argparse.Namespace) -> int:
-    from torchup.install.site import check_requirements
     from torchup.install.tree import TreeOptions, format_tree
 
     if ns.depth < 0:
@@ -194,8 +193,5 @@ def run_tree(ns: argparse.Namespace) -> int:
         dedupe=not ns.no_dedupe, show_specifiers=ns.show_version_specifiers, latest=latest,
     )
     sys.stdout.write(format_tree(installed, interp.markers, options))
-    if ns.strict:
-        # uv's --strict: the environment's broken requirements as warnings, exit code unchanged
-        for problem in check_requirements(installed, interp.markers):
-            output.warn(str(problem))
+    _validate_if_strict(ns, interp)
     return 0

@@ -1333,8 +1333,8 @@ def _build_locked_sources(
     An entry ``installed`` already holds as the lock says (the same commit; an editable
     install of the same folder at the locked version, whose metadata files have not changed
     since) is not built again: `torchup run` syncs before every command, and a PEP 517 build
-    costs seconds. A non-editable folder is
-    always rebuilt, as pip and ``plan_install`` do (its files may have changed)."""
+    costs seconds. A non-editable folder is always rebuilt, as pip and ``plan_install`` do
+    (its files may have changed)."""
     from packaging.utils import canonicalize_name
     from packaging.version import Version
 
@@ -1485,8 +1485,8 @@ def run_sync(ns: argparse.Namespace) -> int:
 
 
 def _validate_if_strict(ns: argparse.Namespace, interp: Any) -> None:
-    """``--strict`` (uv's): after installing, the environment's missing and conflicting
-    requirements (what `pip check` reports) as warnings; the exit code stays."""
+    """``--strict`` (uv's, on pip install / sync / tree): the environment's missing and
+    conflicting requirements (what `pip check` reports) as warnings; the exit code stays."""
     if not getattr(ns, "strict", False) or getattr(ns, "dry_run", False):
         return
     from torchup.install.site import check_requirements, scan_site_packages

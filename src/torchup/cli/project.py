@@ -1144,7 +1144,7 @@ def _project_itself(
         kept = DesiredDist(name=own, version=have.version, direct_url=direct, editable=True)
         if is_satisfied(have, kept) and not metadata_changed_since(project.root, have.path):
             return kept, None
-    wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None)
+    wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None, name=own)
     return _desired_built(own, wheel, direct, True), wheel
 
 

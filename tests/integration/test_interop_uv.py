@@ -227,3 +227,35 @@ def test_pip_tree_prints_what_uv_prints(uv: Path, cli: Cli, index_server: IndexS
         theirs = _uv(uv, tmp_path, "pip", "tree", "--python", venv.python, *options).stdout
         ours = cli.ok("pip", "tree", "--python", venv.root, *options).out
         assert ours == theirs, options
+
+
+def test_tree_prints_what_uv_tree_prints(
+    uv: Path, cli: Cli, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """The same project through `torchup tree` and `uv tree` (each locks it its own way)."""
+    from tests.integration.test_project_tree import PYPROJECT
+    from tests.integration.test_project_tree import WORLD as TREE_PROJECT_WORLD
+
+    publish(index_server, tmp_path / "dists", *TREE_PROJECT_WORLD)
+    ours_dir, theirs_dir = tmp_path / "ours", tmp_path / "theirs"
+    for d in (ours_dir, theirs_dir):
+        d.mkdir()
+        (d / "pyproject.toml").write_text(PYPROJECT)
+    index = index_server.index_url("simple")
+    for options in (
+        (),
+        ("--invert",),
+        ("--no-dev", "--depth", "1"),
+        ("--package", "web", "--no-dedupe"),
+        ("--only-dev",),
+        ("--prune", "core"),
+        ("--invert", "--package", "base"),
+    ):
+        theirs = _uv(
+            uv, theirs_dir, "tree", "--python", sys.executable, "--index-url", index, *options
+        ).stdout
+        ours = cli.ok(
+            "tree", "--directory", ours_dir, "--python", sys.executable, "--index-url", index,
+            *options,
+        ).out
+        assert ours == theirs, options

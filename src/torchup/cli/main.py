@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "run": "torchup.cli.project:run_run",
     "init": "torchup.cli.project:run_init",
     "export": "torchup.cli.project:run_export",
+    "tree": "torchup.cli.project:run_tree",
     "detect": "torchup.cli.detect_cmd:run",
     "cache dir": "torchup.cli.cache_cmd:run_dir",
     "cache clean": "torchup.cli.cache_cmd:run_clean",

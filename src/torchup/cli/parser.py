@@ -501,6 +501,19 @@ def _build_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("--no-hashes", action="store_true")
 
 
+def _build_tree(tree: argparse.ArgumentParser) -> None:
+    _project_common(tree)
+    tree.add_argument("-d", "--depth", type=int, default=255, metavar="DEPTH")
+    tree.add_argument("--package", action="append", default=[], metavar="PACKAGE")
+    tree.add_argument("--prune", action="append", default=[], metavar="PACKAGE")
+    tree.add_argument("--invert", action="store_true")
+    tree.add_argument("--no-dedupe", action="store_true")
+    tree.add_argument("--group", action="append", default=[])
+    tree.add_argument("--no-dev", action="store_true")
+    tree.add_argument("--only-dev", action="store_true")
+    tree.add_argument("--only-group", action="append", default=[], metavar="GROUP")
+
+
 def _build_init(init: argparse.ArgumentParser) -> None:
     _add_global(init)
     init.add_argument("path", nargs="?", default=".")
@@ -533,6 +546,7 @@ _TOP_LEVEL: tuple[tuple[str, str, Builder], ...] = (
     ("remove", "remove dependencies from pyproject.toml, lock and sync", _build_remove),
     ("run", "run a command in the project's environment", _build_run),
     ("export", "export the lock as requirements.txt or pylock.toml", _build_export),
+    ("tree", "show the project's locked dependencies as a tree", _build_tree),
     ("init", "create a new project", _build_init),
     ("detect", "show the accelerator and the torch build it needs", _build_detect),
     ("cache", "manage the cache", _build_cache),

@@ -1442,3 +1442,105 @@ def run_export(ns: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def run_tree(ns: argparse.Namespace) -> int:
+    """`torchup tree` (uv tree): the project's locked dependencies for this machine as a tree,
+    the project at the root; its direct dependencies from an extra or a dependency group are
+    marked ``(extra: x)`` / ``(group: g)``. Every extra is shown, and the default group
+    ``dev`` unless ``--no-dev``; ``--group`` / ``--only-group`` / ``--only-dev`` as in sync."""
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.interpreters import query_interpreter
+    from torchup.install.tree import TreeEdge, TreeOptions, render_tree
+    from torchup.install.venv import is_venv
+    from torchup.lock.io import read_lock
+    from torchup.lock.select import select_for_target
+
+    if ns.depth < 0:
+        raise ConfigError(f"--depth {ns.depth} is negative", hint="pass 0 or more levels")
+    ctx = Context(ns)
+    project = find_project(ns)
+    ctx.use_project_settings(project.config.tool)
+    fresh, _ = _lock_is_fresh(project)
+    if not fresh:
+        if ns.locked:
+            raise LockError(
+                "pylock.toml is missing or out of date with pyproject.toml, and --locked was given",
+                hint="run `torchup lock`",
+            )
+        if not ns.frozen or not (project.root / "pylock.toml").exists():
+            lock_project(ctx, project)
+    cfg = project.config
+    only: list[str] = [canonicalize_name(g) for g in ns.only_group] + (["dev"] if ns.only_dev else [])
+    groups: list[str] = [canonicalize_name(g) for g in ns.group]
+    if only:
+        groups = list(dict.fromkeys(only))
+    elif "dev" in cfg.dependency_groups and not ns.no_dev:
+        groups.append("dev")
+    for g in groups:
+        if g not in cfg.dependency_groups:
+            raise ConfigError(
+                f"the dependency group {g!r} is not defined in {project.pyproject}",
+                hint="defined groups: " + (", ".join(sorted(cfg.dependency_groups)) or "none"),
+            )
+    extras = [] if only else sorted(cfg.optional_dependencies)
+    # This machine's environment: the project's .venv when there is one (no venv is created)
+    exe = project.venv / "bin" / "python"
+    if is_venv(project.venv) and exe.exists():
+        interp = query_interpreter(exe, cache_dir=ctx.cache.bucket("interpreters-v1"))
+    else:
+        request = ns.python or (str(cfg.requires_python) if cfg.requires_python else None)
+        interp = ctx.find_python(request)
+    target = interp.target()
+    lock_path, backend = _choose_lock(ctx, project, target)
+    chosen = select_for_target(
+        read_lock(lock_path), target.with_backend(backend), extras=extras, dependency_groups=groups
+    )
+    if only:
+        chosen = tuple(_needed_by_groups(chosen, cfg, only))
+    own = cfg.normalized_name
+    versions = {canonicalize_name(sel.package.name): str(sel.package.version or "") for sel in chosen}
+    versions[own] = str(cfg.version or "0")
+    # Who needs whom: a lock entry's `dependencies` are every dependency it may have, whatever
+    # the markers and extras (idna's pytest for its own tests), so the edges come from
+    # resolving this machine's environment again, preferring the locked versions (the cache
+    # has their metadata): each package's requirements whose markers hold here, with the
+    # extras asked of it.
+    session = _make_session(ctx, project)
+    pins = _existing_pins(project, lock_path.name)
+    variants = ([] if only else [Variant()]) + [Variant(extra=e) for e in extras]
+    variants += [Variant(group=g) for g in groups]
+    found: dict[tuple[str, str], TreeEdge] = {}
+    for variant in variants:
+        result = session.resolve(
+            target.with_backend(backend), variant, pins.for_target(target, variant, ())
+        )
+        for package in result.packages:
+            parent = canonicalize_name(package.name)
+            for req in package.requires:
+                child = canonicalize_name(req.name)
+                applies = req.marker is None or target.evaluate(req.marker, sorted(package.extras))
+                if applies and parent in versions and child in versions and child != parent:
+                    found.setdefault((parent, child), TreeEdge(parent, child, req))
+    edges = list(found.values())
+    roots: list[tuple[Any, str, int]] = [] if only else [(r, "", 0) for r in cfg.dependencies]
+    roots += [(r, f"(extra: {e})", 1) for e in extras for r in cfg.optional_dependencies[e]]
+    roots += [(r, f"(group: {g})", 2) for g in groups for r in cfg.dependency_groups.get(g, ())]
+    seen: set[str] = set()
+    for req, note, rank in roots:
+        name = canonicalize_name(req.name)
+        active = req.marker is None or target.evaluate(req.marker, extras)
+        if name in versions and name != own and active and name not in seen:
+            seen.add(name)
+            edges.append(TreeEdge(own, name, req, note, rank))
+    options = TreeOptions(
+        packages=tuple(ns.package) or (own,), prune=tuple(ns.prune), depth=ns.depth,
+        invert=ns.invert, dedupe=not ns.no_dedupe,
+    )
+    if ns.invert and not ns.package:
+        options = TreeOptions(
+            prune=tuple(ns.prune), depth=ns.depth, invert=True, dedupe=not ns.no_dedupe
+        )
+    sys.stdout.write(render_tree(versions, edges, options))
+    return 0

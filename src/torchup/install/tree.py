@@ -1,9 +1,11 @@
-"""``torchup pip tree``: an environment's installed distributions as a dependency tree.
+"""Dependency trees as ``uv pip tree`` and ``uv tree`` print them.
 
-Pure: it takes what :func:`torchup.install.site.scan_site_packages` read and the environment's
-marker values, and returns the text ``uv pip tree`` prints for the same environment (names
-normalized, ``name vVERSION``, children sorted by name, a subtree shown once and then marked
-``(*)``). Requires-Dist markers are evaluated with no extras, as ``pip check`` and uv do.
+Pure: :func:`render_tree` draws any graph of named, versioned packages (names normalized,
+``name vVERSION``, children sorted by name, a subtree shown once and then marked ``(*)``);
+:func:`format_tree` is ``torchup pip tree``'s graph, from what
+:func:`torchup.install.site.scan_site_packages` read and the environment's marker values
+(Requires-Dist markers evaluated with no extras, as ``pip check`` and uv do). `torchup tree`
+builds its graph from a lock.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchup.install.site import InstalledDistribution
 
-__all__ = ["TreeOptions", "format_tree"]
+__all__ = ["TreeEdge", "TreeOptions", "format_tree", "render_tree"]
 
 _DEDUPED_NOTE = "(*) Package tree already displayed"
 _CYCLE_NOTE = "(*) Package tree is a cycle and cannot be shown"
@@ -39,16 +41,22 @@ class TreeOptions:
 
 
 @dataclass(frozen=True)
-class _Edge:
-    """``parent`` requires ``child`` through ``requirement`` (its Requires-Dist line)."""
+class TreeEdge:
+    """``parent`` requires ``child`` through ``requirement`` (its Requires-Dist line, when
+    known). ``note`` goes beside the package drawn at this edge's lower end (uv tree's
+    ``(extra: gpu)``); a parent's children are sorted by ``rank``, then name."""
 
     parent: NormalizedName
     child: NormalizedName
-    requirement: Requirement
+    requirement: Requirement | None = None
+    note: str = ""
+    rank: int = 0
 
 
-def _specifier_text(req: Requirement) -> str:
+def _specifier_text(req: Requirement | None) -> str:
     """uv's rendering: the clauses by version (lower bound first), ``*`` for none."""
+    if req is None:
+        return "*"
 
     def key(spec: object) -> tuple[int, Version | str]:
         text = getattr(spec, "version", "")
@@ -61,51 +69,54 @@ def _specifier_text(req: Requirement) -> str:
     return ", ".join(str(c) for c in clauses) or "*"
 
 
-def _edges(
-    dists: Mapping[NormalizedName, InstalledDistribution], environment: Mapping[str, str]
-) -> list[_Edge]:
-    edges: dict[tuple[NormalizedName, NormalizedName], _Edge] = {}
-    for name, dist in dists.items():
-        for req in dist.dependencies(environment):
-            child = canonicalize_name(req.name)
-            if child != name and child in dists:
-                edges.setdefault((name, child), _Edge(name, child, req))
-    return list(edges.values())
-
-
 def format_tree(
     installed: Mapping[str, InstalledDistribution],
     environment: Mapping[str, str],
     options: TreeOptions = TreeOptions(),
 ) -> str:
-    """The tree as text (empty when there is nothing to show)."""
+    """``pip tree``: the installed distributions (empty text when there is nothing to show)."""
     dists = {d.canonical_name: d for d in installed.values()}
+    edges: dict[tuple[NormalizedName, NormalizedName], TreeEdge] = {}
+    for name, dist in dists.items():
+        for req in dist.dependencies(environment):
+            child = canonicalize_name(req.name)
+            if child != name and child in dists:
+                edges.setdefault((name, child), TreeEdge(name, child, req))
+    return render_tree({n: d.version for n, d in dists.items()}, edges.values(), options)
+
+
+def render_tree(
+    versions: Mapping[NormalizedName, str],
+    edges: Iterable[TreeEdge],
+    options: TreeOptions = TreeOptions(),
+) -> str:
+    """The tree of the packages in ``versions`` along ``edges``, as text."""
     pruned = {canonicalize_name(p) for p in options.prune}
-    children: dict[NormalizedName, list[_Edge]] = {name: [] for name in dists}
+    children: dict[NormalizedName, list[TreeEdge]] = {name: [] for name in versions}
     has_parent: set[NormalizedName] = set()
-    for edge in _edges(dists, environment):
+    for edge in edges:
         if edge.parent in pruned or edge.child in pruned:
             continue
         above, below = (edge.child, edge.parent) if options.invert else (edge.parent, edge.child)
         children[above].append(edge)
         has_parent.add(below)
 
-    def below_of(edge: _Edge) -> NormalizedName:
+    def below_of(edge: TreeEdge) -> NormalizedName:
         return edge.parent if options.invert else edge.child
 
-    for edges in children.values():
-        edges.sort(key=below_of)
+    for under in children.values():
+        under.sort(key=lambda e: (e.rank, below_of(e)))
     if options.packages:
         # The requested packages that none of the others leads to (uv draws a requested
         # package that is in another one's tree only there).
-        wanted = sorted({canonicalize_name(p) for p in options.packages} & dists.keys() - pruned)
+        wanted = sorted({canonicalize_name(p) for p in options.packages} & versions.keys() - pruned)
         descendants = {
             w: _reachable(map(below_of, children[w]), children, below_of) for w in wanted
         }
         candidates = wanted
         roots = [w for w in wanted if not any(w in descendants[o] for o in wanted if o != w)]
     else:
-        candidates = sorted(n for n in dists if n not in pruned)
+        candidates = sorted(n for n in versions if n not in pruned)
         roots = [n for n in candidates if n not in has_parent]
     # A cycle that nothing else leads to (a requires b, b requires a) has no such root: its
     # first member by name stands in for it, among the others, as in uv.
@@ -121,17 +132,18 @@ def format_tree(
     marked = False
 
     def label(name: NormalizedName) -> str:
-        text = f"{name} v{dists[name].version}"
+        text = f"{name} v{versions[name]}"
         if name in options.latest:
             text += f" (latest: v{options.latest[name]})"
         return text
 
-    def edge_note(edge: _Edge) -> str:
+    def edge_note(edge: TreeEdge) -> str:
+        note = f" {edge.note}" if edge.note else ""
         if not options.show_specifiers:
-            return ""
+            return note
         if options.invert:
-            return f" [requires: {edge.child} {_specifier_text(edge.requirement)}]"
-        return f" [required: {_specifier_text(edge.requirement)}]"
+            return f"{note} [requires: {edge.child} {_specifier_text(edge.requirement)}]"
+        return f"{note} [required: {_specifier_text(edge.requirement)}]"
 
     def walk(name: NormalizedName, prefix: str, depth: int, path: frozenset[str]) -> None:
         nonlocal marked
@@ -162,8 +174,8 @@ def format_tree(
 
 def _reachable(
     roots: Iterable[NormalizedName],
-    children: Mapping[NormalizedName, list[_Edge]],
-    below_of: Callable[[_Edge], NormalizedName],
+    children: Mapping[NormalizedName, list[TreeEdge]],
+    below_of: Callable[[TreeEdge], NormalizedName],
 ) -> set[NormalizedName]:
     seen: set[NormalizedName] = set()
     stack = list(roots)

@@ -105,14 +105,17 @@ def test_project_no_build_isolation_package_setting(
     assert res.rc != 0 and "no-build-isolation-package" in res.err and "Traceback" not in res.err
 
 
-_RECORDS_HELPER_VERSION = """
+def records_version(dist: str, filename: str) -> str:
+    """Backend code that writes the version of ``dist`` its build environment has into
+    ``ext/<filename>`` of the wheel it builds."""
+    return f"""
 _plain_build_wheel = build_wheel
 
 
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     import importlib.metadata
-    with open(os.path.join(_HERE, "ext", "helper.txt"), "w") as f:
-        f.write(importlib.metadata.version("buildhelper"))
+    with open(os.path.join(_HERE, "ext", {filename!r}), "w") as f:
+        f.write(importlib.metadata.version({dist!r}))
     return _plain_build_wheel(wheel_directory, config_settings, metadata_directory)
 """
 
@@ -125,7 +128,7 @@ def test_project_extra_build_dependencies_with_match_runtime(
     pinned to the project's buildhelper 1.0 with match-runtime (the index's newest is 2.0).
     The key used to be "not used by torchup; ignoring it"."""
     publish(index_server, tmp_path / "dists", DistSpec("buildhelper", "1.0"), DistSpec("buildhelper", "2.0"))
-    _project(tmp_path / "ext", _NEEDS_HELPER + _RECORDS_HELPER_VERSION)
+    _project(tmp_path / "ext", _NEEDS_HELPER + records_version("buildhelper", "helper.txt"))
     root = tmp_path / "proj"
     root.mkdir()
     base = (

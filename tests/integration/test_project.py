@@ -458,3 +458,28 @@ def test_sync_refuses_an_environment_the_lock_could_not_resolve(
     res = project.run("sync")
     assert res.rc != 0
     assert "cannot be installed on" in res.err and "maconly" in res.err
+
+
+def test_extra_build_dependency_matches_the_cuda_torch_it_runs_with(
+    project: Project, machine, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """flash-attn's recipe on a CUDA machine: `torch` with match-runtime in ext's isolated
+    build environment is the CUDA build the project gets (2.9.1+cu130, from the backend's
+    index), not PyPI's torch of that number."""
+    from tests.integration.test_build_options import _project as ext_project
+    from tests.integration.test_build_options import records_version
+
+    ext_project(tmp_path / "ext", records_version("torch", "torch.txt"))
+    major, minor = (int(part) for part in HERE_PY.split("."))
+    project.write(
+        "[project]\nname = \"app\"\nversion = \"0.1.0\"\n"
+        f"requires-python = \">={HERE_PY},<{major}.{minor + 1}\"\n"
+        "dependencies = [\"torch\", \"ext\"]\n"
+        f"[tool.uv.sources]\next = {{ path = \"{(tmp_path / 'ext').as_posix()}\" }}\n"
+        "[tool.uv.extra-build-dependencies]\n"
+        "ext = [{ requirement = \"torch\", match-runtime = true }]\n"
+    )
+    machine(**CUDA_13_MACHINE)
+    project.ok("sync")
+    assert project.installed()["torch"] == "2.9.1+cu130"
+    assert (project.venv.site_packages / "ext" / "torch.txt").read_text() == "2.9.1+cu130"

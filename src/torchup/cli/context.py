@@ -105,6 +105,7 @@ class Context:
         self._project_no_isolation: tuple[bool, frozenset[str]] = (False, frozenset())
         self._extra_build: Mapping[str, tuple[Any, ...]] = {}
         self._runtime_versions: Mapping[str, str] = {}
+        self.runtime_torch_backend: str | None = None
         self._finders: dict[tuple[object, ...], Finder] = {}
         if _opt(ns, "keyring_provider") == "subprocess":
             # Accepted for uv's command lines, but no keyring lookup is made: saying so beats
@@ -494,11 +495,14 @@ class Context:
         )
         self._extra_build = tool.extra_build_dependencies
 
-    def use_runtime_versions(self, versions: Mapping[str, str]) -> None:
-        """The versions the environment being built for gets (canonical name -> version):
-        a ``match-runtime`` extra build requirement is pinned to them. Unknown while locking,
-        where such a requirement stays as written."""
+    def use_runtime_versions(self, versions: Mapping[str, str], torch_backend: str | None) -> None:
+        """The versions the environment being built for gets (canonical name -> version), and
+        its torch backend: a ``match-runtime`` extra build requirement is pinned to them, and
+        build environments take the torch family from that backend's index (``torch==
+        2.9.1+cu130`` is only there). Unknown while locking, where such a requirement stays as
+        written."""
         self._runtime_versions = versions
+        self.runtime_torch_backend = torch_backend
 
     def _extra_build_requires(self, package: str | None) -> list[str]:
         if package is None or not self._extra_build:

@@ -958,7 +958,10 @@ def _provisioner(ctx: Context, interp: Any):
         site = Path(tempfile.mkdtemp(prefix="torchup-build-env-"))
         inputs = Inputs(requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements])
         ns = argparse.Namespace()
-        run = resolve_inputs(ctx, ns, inputs, target=interp.target())
+        target = interp.target()
+        if ctx.runtime_torch_backend:
+            target = target.with_backend(ctx.runtime_torch_backend)
+        run = resolve_inputs(ctx, ns, inputs, target=target)
         plan = plan_install(_desired_from_result(run.result, inputs), {})
         scheme = Scheme(purelib=site, platlib=site, scripts=site / "bin", data=site / "data", headers=site / "include")
         from torchup.install.download import Artifact, fetch_artifacts

@@ -1040,7 +1040,8 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     # match-runtime build requirements get the versions this environment is given
     ctx.use_runtime_versions(
         {canonicalize_name(sel.package.name): str(sel.package.version)
-         for sel in chosen if sel.package.version is not None}
+         for sel in chosen if sel.package.version is not None},
+        backend,
     )
     reinstall_all = bool(getattr(ns, "reinstall", False))
     again = {canonicalize_name(n) for n in getattr(ns, "reinstall_package", ())}

@@ -110,6 +110,7 @@ RESOLUTION_KEYS = frozenset(
         "no-build-isolation",
         "no-build-isolation-package",
         "extra-build-dependencies",
+        "cache-keys",
     }
 )
 # torchup's own keys (also read from [tool.uv], where uv itself would not know all of them).
@@ -123,7 +124,6 @@ UV_KNOWN_KEYS = frozenset(
         "build-backend",
         "build-constraint-dependencies",
         "cache-dir",
-        "cache-keys",
         "check-url",
         "compile-bytecode",
         "concurrent-builds",
@@ -729,6 +729,25 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class CacheKey:
+    """One entry of ``[tool.uv] cache-keys``: what, when it changes, means the project's
+    metadata may have changed (``file``: a glob below the project; ``dir``: a directory;
+    ``env``: an environment variable; ``git``: the checkout's commit)."""
+
+    kind: Literal["file", "dir", "env", "git"]
+    value: str = ""
+
+    def to_toml(self) -> dict[str, Any]:
+        return {self.kind: True if self.kind == "git" else self.value}
+
+
+# uv's default cache-keys: the files a project's metadata is usually computed from.
+DEFAULT_CACHE_KEYS = (
+    CacheKey("file", "pyproject.toml"), CacheKey("file", "setup.py"), CacheKey("file", "setup.cfg"),
+)
+
+
+@dataclass(frozen=True)
 class ExtraBuildRequirement:
     """One entry of ``[tool.uv.extra-build-dependencies]``: a requirement added to a
     package's isolated build environment; ``match_runtime``: at the version the project's
@@ -794,6 +813,7 @@ class ToolConfig:
     extra_build_dependencies: Mapping[str, tuple[ExtraBuildRequirement, ...]] = field(
         default_factory=dict
     )
+    cache_keys: tuple[CacheKey, ...] | None = None
     torch_backend: str | None = None
     torch_backends: tuple[str, ...] = ()
     torch_channel: TorchChannel | None = None
@@ -848,6 +868,8 @@ class ToolConfig:
                 out[key.replace("_", "-")] = value
         if self.no_build_isolation_package:
             out["no-build-isolation-package"] = list(self.no_build_isolation_package)
+        if self.cache_keys is not None:
+            out["cache-keys"] = [k.to_toml() for k in self.cache_keys]
         if self.extra_build_dependencies:
             out["extra-build-dependencies"] = {
                 name: [e.to_toml() for e in entries]
@@ -1245,6 +1267,10 @@ def _parse_tool(
             values["extra-build-dependencies"], ctx, (*base, "extra-build-dependencies")
         )
 
+    cache_keys: tuple[CacheKey, ...] | None = None
+    if "cache-keys" in values:
+        cache_keys = _parse_cache_keys(values["cache-keys"], ctx, (*base, "cache-keys"))
+
     tool = ToolConfig(
         indexes=indexes,
         index_url=get("index-url", lambda v, c, k: _expect_url(v, c, k, allow_path=True)),
@@ -1267,12 +1293,35 @@ def _parse_tool(
         no_build_isolation=get("no-build-isolation", _expect_bool),
         no_build_isolation_package=no_isolation_packages,
         extra_build_dependencies=extra_build,
+        cache_keys=cache_keys,
         torch_backend=get("torch-backend", _expect_backend),
         torch_backends=backends,
         torch_channel=get("torch-channel", choice(TorchChannel)),
         torch_index_url=get("torch-index-url", _expect_url),
     )
     return tool, tuple(warnings)
+
+
+def _parse_cache_keys(value: object, ctx: _Ctx, key: KeyPath) -> tuple[CacheKey, ...]:
+    """``[{ file = "requirements/*.txt" }, { env = "BUILD_CUDA" }, { git = { commit = true } }]``."""
+    out: list[CacheKey] = []
+    for i, entry in enumerate(_expect_list(value, ctx, key)):
+        entry_key: KeyPath = (*key, i)
+        table = _expect_table(entry, ctx, entry_key)
+        kinds = [k for k in ("file", "dir", "env", "git") if k in table]
+        if len(kinds) != 1 or len(table) != 1:
+            raise ctx.error(
+                "a cache key is one of { file = \"GLOB\" }, { dir = \"PATH\" }, "
+                "{ env = \"NAME\" }, { git = { commit = true } }",
+                entry_key,
+                hint='e.g. cache-keys = [{ file = "pyproject.toml" }, { file = "requirements.txt" }]',
+            )
+        kind = kinds[0]
+        if kind == "git":
+            out.append(CacheKey("git"))  # commit or tags: the commit covers both here
+        else:
+            out.append(CacheKey(kind, _expect_str(table[kind], ctx, (*entry_key, kind))))  # type: ignore[arg-type]
+    return tuple(out)
 
 
 def _parse_extra_build(

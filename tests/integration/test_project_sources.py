@@ -134,6 +134,38 @@ def test_a_changed_folder_source_makes_the_lock_stale_and_is_rebuilt(
     assert "Audited" in _sync(cli, root, world)
 
 
+def test_cache_keys_of_a_folder_source(
+    cli: Cli, world: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder project's `[tool.uv] cache-keys` say what its metadata comes from: here the
+    backend's `_tiny_spec.json` (not pyproject.toml) and an environment variable. A change to
+    either makes the lock stale, and the changed file gets the editable install rebuilt."""
+    lib = write_project(DistSpec("lib", "0.2"), tmp_path / "lib")
+    with (lib / "pyproject.toml").open("a") as f:
+        f.write(
+            '\n[tool.uv]\ncache-keys = [{ file = "pyproject.toml" }, { file = "_tiny_spec.json" },'
+            ' { env = "LIB_FLAVOUR" }]\n'
+        )
+    root = _project(tmp_path / "proj", 'lib = { path = "../lib", editable = true }\n', ("lib",))
+    _sync(cli, root, world)
+    venv = Venv(root / ".venv")
+    cli.ok("lock", *_args(root, world), "--check")
+
+    # only the file the metadata comes from changes: pyproject.toml stays as it was
+    other = write_project(DistSpec("lib", "0.2", requires_dist=("dep<2",)), tmp_path / "other")
+    shutil.copyfile(other / "_tiny_spec.json", lib / "_tiny_spec.json")
+    later = (venv.site_packages / "lib-0.2.dist-info").stat().st_mtime + 0.01
+    os.utime(lib / "_tiny_spec.json", (later, later))
+    stale = cli("lock", *_args(root, world), "--check")
+    assert stale.rc != 0 and "out of date" in stale.err
+    assert " + dep==1.0" in _sync(cli, root, world)
+    assert "Requires-Dist: dep<2" in (venv.site_packages / "lib-0.2.dist-info" / "METADATA").read_text()
+    cli.ok("lock", *_args(root, world), "--check")
+
+    monkeypatch.setenv("LIB_FLAVOUR", "gpu")
+    assert cli("lock", *_args(root, world), "--check").rc != 0
+
+
 def test_sync_reinstall_and_reinstall_package(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
     """uv's `sync --reinstall` / `--reinstall-package`: the editable folder and the project
     itself are built and installed again too, not kept as installed."""
@@ -364,3 +396,28 @@ def test_lock_honours_pre_binary_flags_and_environment(
     for flag in (["--python-platform", "linux"], ["-c", "c.txt"]):
         res = cli("lock", *_args(root, index_server), *flag)
         assert res.rc == 2 and "unrecognized arguments" in res.err
+
+
+@needs_git
+def test_git_cache_key_follows_the_checkout_commit(tmp_path: Path) -> None:
+    """`{ git = { commit = true } }` (setuptools-scm style versions): each new commit changes
+    the fingerprint, also once refs are packed and from a subdirectory of the repository."""
+    from torchup.cli.pip_install import metadata_fingerprint
+
+    checkout = tmp_path / "checkout"
+    lib = write_project(DistSpec("lib", "0.2"), checkout / "libs" / "lib")
+    with (lib / "pyproject.toml").open("a") as f:
+        f.write('\n[tool.uv]\ncache-keys = [{ git = { commit = true } }]\n')
+    _git(checkout, "init", "-q", "-b", "main")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "one")
+    first = metadata_fingerprint(lib)
+    assert metadata_fingerprint(lib) == first
+    (checkout / "README").write_text("two\n")
+    _git(checkout, "add", "-A")
+    _git(checkout, "commit", "-q", "-m", "two")
+    second = metadata_fingerprint(lib)
+    assert second != first
+    _git(checkout, "pack-refs", "--all")
+    assert not (checkout / ".git" / "refs" / "heads" / "main").exists()
+    assert metadata_fingerprint(lib) == second

@@ -571,6 +571,21 @@ BAD_PYPROJECT = [
         "pyproject.toml:15: `tool.uv.extra-index-url[1]`: expected a URL",
     ),
     ('name = "demo"', 'name = "demo"\nname = "again"', "pyproject.toml:3: invalid TOML"),
+    (
+        "[tool.uv]\n",
+        '[tool.uv]\ncache-keys = [{ file = "a.txt", env = "X" }]\n',
+        "pyproject.toml:13: `tool.uv.cache-keys[0]`: a cache key is one of",
+    ),
+    (
+        "[tool.uv]\n",
+        '[tool.uv]\nextra-build-dependencies = { ext = [{ match-runtime = true }] }\n',
+        "pyproject.toml:13: `tool.uv.extra-build-dependencies.ext[0]`: an extra build dependency",
+    ),
+    (
+        "[tool.uv]\n",
+        '[tool.uv]\nno-build-isolation-package = ["not a name"]\n',
+        "pyproject.toml:13: `tool.uv.no-build-isolation-package[0]`: invalid package name",
+    ),
 ]
 
 
@@ -581,6 +596,27 @@ def test_pyproject_errors_name_file_line_and_key(old: str, new: str, message: st
         load(BASE.replace(old, new, 1))
     assert str(info.value).startswith(message), str(info.value)
     assert info.value.hint
+
+
+def test_build_settings_load_and_round_trip() -> None:
+    """uv's build keys: no-build-isolation(-package), extra-build-dependencies, cache-keys."""
+    from torchup.config import CacheKey, ToolConfig
+
+    project = load(BASE.replace("[tool.uv]\n", """[tool.uv]
+no-build-isolation-package = ["Flash_Attn"]
+cache-keys = [{ file = "pyproject.toml" }, { dir = "src" }, { env = "CUDA_HOME" }, { git = { commit = true } }]
+extra-build-dependencies = { flash-attn = ["ninja", { requirement = "torch>=2", match-runtime = true }] }
+""", 1))
+    tool = project.tool
+    assert tool.no_build_isolation_package == ("flash-attn",)
+    assert tool.cache_keys == (
+        CacheKey("file", "pyproject.toml"), CacheKey("dir", "src"), CacheKey("env", "CUDA_HOME"),
+        CacheKey("git"),
+    )
+    (ninja, torch) = tool.extra_build_dependencies["flash-attn"]
+    assert (str(ninja.requirement), ninja.match_runtime) == ("ninja", False)
+    assert (str(torch.requirement), torch.match_runtime) == ("torch>=2", True)
+    assert ToolConfig.from_dict(tool.to_dict()) == tool
 
 
 def test_base_loads() -> None:

@@ -1310,17 +1310,90 @@ def desired_from_lock(
     return desired_from_selection(files, base_dir) + local_desired, local_wheels
 
 
-# Files whose change can change a folder project's metadata (name, version, dependencies,
-# entry points).
-PROJECT_METADATA_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+def _cache_keys(folder: Path) -> tuple[Any, ...]:
+    """What a folder project's metadata (name, version, dependencies, entry points) may be
+    computed from: its ``[tool.uv] cache-keys``, else uv's defaults (``pyproject.toml``,
+    ``setup.py``, ``setup.cfg``)."""
+    from torchup.config import DEFAULT_CACHE_KEYS, ProjectConfig
+    from torchup.errors import TorchupError
+
+    try:
+        text = (folder / "pyproject.toml").read_text(encoding="utf-8")
+        keys = ProjectConfig.from_pyproject(text, str(folder / "pyproject.toml")).tool.cache_keys
+    except (OSError, UnicodeDecodeError, TorchupError):
+        keys = None  # no pyproject.toml (setup.py only), or one torchup cannot read
+    return keys if keys is not None else DEFAULT_CACHE_KEYS
+
+
+def _git_head(folder: Path) -> tuple[str, Path] | None:
+    """The commit checked out in the repository holding ``folder``, and the file that says so
+    (its mtime changes with each commit); None outside a git checkout."""
+    for top in (folder, *folder.parents):
+        dot_git = top / ".git"
+        if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+            dot_git = (top / text.partition("gitdir:")[2].strip()).resolve()
+        if not dot_git.is_dir():
+            continue
+        head = dot_git / "HEAD"
+        text = head.read_text(encoding="utf-8", errors="replace").strip()
+        if not text.startswith("ref: "):
+            return text, head
+        ref = dot_git / text[len("ref: "):]
+        if ref.is_file():
+            return ref.read_text(encoding="utf-8", errors="replace").strip(), ref
+        packed = dot_git / "packed-refs"
+        for line in packed.read_text(encoding="utf-8").splitlines() if packed.is_file() else ():
+            commit, _, name = line.partition(" ")
+            if name == text[len("ref: "):]:
+                return commit, packed
+        return None
+    return None
+
+
+def _cache_key_paths(folder: Path, keys: Sequence[Any]) -> list[Path]:
+    """The files and directories ``keys`` name in ``folder`` (globs expanded)."""
+    paths: list[Path] = []
+    for key in keys:
+        if key.kind == "file":
+            paths += sorted(p for p in folder.glob(key.value) if p.is_file())
+        elif key.kind == "dir" and (folder / key.value).is_dir():
+            paths.append(folder / key.value)
+        elif key.kind == "git" and (head := _git_head(folder)) is not None:
+            paths.append(head[1])
+    return paths
+
+
+def metadata_fingerprint(folder: Path) -> str:
+    """A digest of what ``folder``'s cache keys name: the files' contents, the directories'
+    listings, the environment variables' values, the checkout's commit."""
+    import hashlib
+    import os
+
+    keys = _cache_keys(folder)
+    digest = hashlib.sha256()
+    for path in _cache_key_paths(folder, [k for k in keys if k.kind in ("file", "dir")]):
+        rel = path.relative_to(folder).as_posix()
+        data = (
+            "\n".join(sorted(os.listdir(path))).encode() if path.is_dir() else path.read_bytes()
+        )
+        digest.update(f"{rel}\0{len(data)}\0".encode() + data)
+    for key in keys:
+        if key.kind == "env":
+            digest.update(f"env:{key.value}={os.environ.get(key.value, '')}\0".encode())
+        elif key.kind == "git":
+            head = _git_head(folder)
+            digest.update(f"git:{head[0] if head else ''}\0".encode())
+    return digest.hexdigest()
 
 
 def metadata_changed_since(folder: Path, installed_at: Path) -> bool:
-    """Whether one of ``folder``'s metadata files is newer than ``installed_at`` (the
-    ``.dist-info`` of its editable install): its code is live, its metadata is not."""
+    """Whether something ``folder``'s cache keys name (a file, a directory, the checkout's
+    commit) changed after ``installed_at`` (the ``.dist-info`` of its editable install) was
+    written: its code is live, its metadata is not. (An environment variable leaves no
+    timestamp: a change of one shows in the lock's input hash instead.)"""
     newest = max(
-        (f.stat().st_mtime for f in map(folder.joinpath, PROJECT_METADATA_FILES) if f.exists()),
-        default=0.0,
+        (p.stat().st_mtime for p in _cache_key_paths(folder, _cache_keys(folder))), default=0.0
     )
     return installed_at.stat().st_mtime < newest
 

@@ -524,25 +524,17 @@ def _local_folders(project: Project) -> list[Path]:
 
 def _input_hash(project: Project) -> str:
     """What a lock was made from: the project's resolution inputs and, for each folder project
-    it depends on, the files that folder's metadata comes from. Without the second part an
-    edited ``../lib/pyproject.toml`` (a new dependency) left the lock "fresh" and `torchup sync`
-    installed the old dependencies."""
-    import hashlib
-
-    from torchup.cli.pip_install import PROJECT_METADATA_FILES
+    it depends on, what that folder's metadata comes from (its cache keys). Without the second
+    part an edited ``../lib/pyproject.toml`` (a new dependency) left the lock "fresh" and
+    `torchup sync` installed the old dependencies."""
+    from torchup.cli.pip_install import metadata_fingerprint
     from torchup.lock.model import input_hash
 
     inputs = project.config.resolution_inputs()
-    trees: dict[str, str] = {}
-    for folder in _local_folders(project):
-        digest = hashlib.sha256()
-        for name in PROJECT_METADATA_FILES:
-            try:
-                content = (folder / name).read_bytes()
-            except OSError:
-                continue
-            digest.update(f"{name}\0{len(content)}\0".encode() + content)
-        trees[Path(os.path.relpath(folder, project.root)).as_posix()] = digest.hexdigest()
+    trees = {
+        Path(os.path.relpath(folder, project.root)).as_posix(): metadata_fingerprint(folder)
+        for folder in _local_folders(project)
+    }
     # Only when there are folders, so the hash of a lock without any stays what it was.
     return input_hash(inputs, {"source-trees": trees}) if trees else input_hash(inputs)
 

@@ -92,3 +92,19 @@ def test_pip_sync_keeps_an_install_the_index_lacks_and_replaces_an_editable_one(
     res = cli.ok("pip", "sync", reqs, *args)
     assert " - lib==1.0" in res.err and " + lib==1.0" in res.err
     assert not (venv.site_packages / "lib-1.0.dist-info" / "direct_url.json").exists()
+
+
+def test_pip_sync_of_a_requirements_file_keeps_an_unchanged_editable(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """`pip sync` of `-e ./lib` twice: the second run keeps the editable install ("Audited").
+    Only a lock's folder entries are reinstalled when built again (their metadata may have
+    changed); a stale-install rule added for those had reached requirements files too."""
+    publish(index_server, tmp_path / "dists", DistSpec("dep", "1.0"))
+    lib = write_project(DistSpec("lib", "0.2", requires_dist=("dep",)), tmp_path / "lib")
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"-e {lib}\ndep==1.0\n")
+    args = ("--python", venv.root, *index_args(index_server))
+    assert " + lib==0.2" in cli.ok("pip", "sync", reqs, *args).err
+    second = cli.ok("pip", "sync", reqs, *args).err
+    assert "Audited" in second and "lib" not in second

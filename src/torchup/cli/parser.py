@@ -365,9 +365,8 @@ def _build_pip_check(check: argparse.ArgumentParser) -> None:
     _add_python(check)
 
 
-def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
-    _add_global(tree)
-    _add_python(tree)
+def _add_tree_display(tree: argparse.ArgumentParser) -> None:
+    """How a dependency tree is drawn (`pip tree` and `tree`, as uv's)."""
     tree.add_argument(
         "-d", "--depth", type=int, default=255, metavar="DEPTH",
         help="levels shown below the roots (default: %(default)s)",
@@ -387,6 +386,12 @@ def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
         "--no-dedupe", action="store_true",
         help="repeat a subtree every time, instead of marking repeats with (*)",
     )
+
+
+def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
+    _add_global(tree)
+    _add_python(tree)
+    _add_tree_display(tree)
     tree.add_argument(
         "--show-version-specifiers", action="store_true",
         help="show the version each requirement asks for",
@@ -444,12 +449,7 @@ def _build_sync(p: argparse.ArgumentParser) -> None:
     _project_common(p)
     _add_no_install_project(p)
     _add_selection(p)
-    p.add_argument("--no-dev", action="store_true")
-    p.add_argument("--only-dev", action="store_true", help="same as --only-group dev")
-    p.add_argument(
-        "--only-group", action="append", default=[], metavar="GROUP",
-        help="install only this dependency group's packages (not the project's dependencies)",
-    )
+    _add_group_choice(p)
     p.add_argument("--inexact", action="store_true")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument(
@@ -501,17 +501,21 @@ def _build_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("--no-hashes", action="store_true")
 
 
+def _add_group_choice(p: argparse.ArgumentParser) -> None:
+    """Which dependency groups beside the default `dev` (sync and tree, as uv's)."""
+    p.add_argument("--no-dev", action="store_true")
+    p.add_argument("--only-dev", action="store_true", help="same as --only-group dev")
+    p.add_argument(
+        "--only-group", action="append", default=[], metavar="GROUP",
+        help="only this dependency group's packages (not the project's dependencies)",
+    )
+
+
 def _build_tree(tree: argparse.ArgumentParser) -> None:
     _project_common(tree)
-    tree.add_argument("-d", "--depth", type=int, default=255, metavar="DEPTH")
-    tree.add_argument("--package", action="append", default=[], metavar="PACKAGE")
-    tree.add_argument("--prune", action="append", default=[], metavar="PACKAGE")
-    tree.add_argument("--invert", action="store_true")
-    tree.add_argument("--no-dedupe", action="store_true")
+    _add_tree_display(tree)
     tree.add_argument("--group", action="append", default=[])
-    tree.add_argument("--no-dev", action="store_true")
-    tree.add_argument("--only-dev", action="store_true")
-    tree.add_argument("--only-group", action="append", default=[], metavar="GROUP")
+    _add_group_choice(tree)
 
 
 def _build_init(init: argparse.ArgumentParser) -> None:

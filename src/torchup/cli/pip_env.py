@@ -179,19 +179,29 @@ def run_check(ns: argparse.Namespace) -> int:
     return 1
 
 
-def run_tree(ns: argparse.Namespace) -> int:
-    from torchup.install.tree import TreeOptions, format_tree
+def tree_options(ns: argparse.Namespace) -> Any:
+    """The TreeOptions the tree display flags ask for (`pip tree`, `tree`); a negative
+    ``--depth`` is refused here, before any work."""
+    from torchup.install.tree import TreeOptions
 
     if ns.depth < 0:
         raise ConfigError(f"--depth {ns.depth} is negative", hint="pass 0 or more levels")
+    return TreeOptions(
+        packages=tuple(ns.package), prune=tuple(ns.prune), depth=ns.depth, invert=ns.invert,
+        dedupe=not ns.no_dedupe, show_specifiers=getattr(ns, "show_version_specifiers", False),
+    )
+
+
+def run_tree(ns: argparse.Namespace) -> int:
+    import dataclasses
+
+    from torchup.install.tree import format_tree
+
+    options = tree_options(ns)
     ctx, interp, installed = _installed(ns)
-    latest: dict[str, str] = {}
     if ns.outdated:
         latest = {dist.canonical_name: newest for dist, newest, _ in _outdated(ctx, interp, list(installed.values()))}
-    options = TreeOptions(
-        packages=tuple(ns.package), prune=tuple(ns.prune), depth=ns.depth, invert=ns.invert,
-        dedupe=not ns.no_dedupe, show_specifiers=ns.show_version_specifiers, latest=latest,
-    )
+        options = dataclasses.replace(options, latest=latest)
     sys.stdout.write(format_tree(installed, interp.markers, options))
     _validate_if_strict(ns, interp)
     return 0

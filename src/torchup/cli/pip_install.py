@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -1296,18 +1296,19 @@ def _desired_built(name: str, wheel: Path, direct_url: dict[str, Any], editable:
 def desired_from_lock(
     ctx: Context, interp: Any, chosen: Sequence[Any], base_dir: Path, out_dir: Path,
     installed: Mapping[str, Any],
-) -> tuple[list[Any], dict[str, Path]]:
-    """What installing a lock's ``chosen`` entries means: their DesiredDist, and the wheels
-    built (into ``out_dir``) for its ``vcs`` and ``directory`` entries, by name. Paths are
-    relative to ``base_dir``, the lock's folder. ``pip sync pylock.toml`` and `torchup sync`.
-    A name that has a built wheel here and is in ``installed`` is installed stale (an editable
-    folder whose metadata files changed): the caller reinstalls it even at the same version."""
+) -> tuple[list[Any], dict[str, Path], set[str]]:
+    """What installing a lock's ``chosen`` entries means: their DesiredDist, the wheels built
+    (into ``out_dir``) for its ``vcs`` and ``directory`` entries, by name, and the names of
+    those ``installed`` holds stale (built again although installed: an editable folder whose
+    metadata changed), which the caller reinstalls even at the same version. Paths are
+    relative to ``base_dir``, the lock's folder. ``pip sync pylock.toml`` and `torchup sync`."""
     files = [sel for sel in chosen if sel.kind not in ("vcs", "directory")]
     local_wheels, local_desired = _build_locked_sources(
         ctx, interp, [sel for sel in chosen if sel.kind in ("vcs", "directory")], base_dir,
         out_dir, installed,
     )
-    return desired_from_selection(files, base_dir) + local_desired, local_wheels
+    stale = {name for name in local_wheels if name in installed}
+    return desired_from_selection(files, base_dir) + local_desired, local_wheels, stale
 
 
 def _cache_keys(folder: Path) -> tuple[Any, ...]:
@@ -1595,12 +1596,13 @@ def _sync_environment(
         installed = scan_site_packages(interp.site_packages)
         with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
             # Git and folder entries (uv writes them for such requirements) are built here.
-            desired, local_wheels = desired_from_lock(
+            desired, local_wheels, stale = desired_from_lock(
                 ctx, interp, chosen, Path(lock_files[0]).parent, Path(local_tmp),
                 {} if ns.reinstall else installed,
             )
             return _sync_to(
-                ctx, ns, interp, desired, started, None, installed, local_wheels=local_wheels
+                ctx, ns, interp, desired, started, None, installed, local_wheels=local_wheels,
+                stale=stale,
             )
     inputs = read_inputs(
         ctx, files=ns.src_files, extras=ns.extra, all_extras=ns.all_extras, groups=ns.group
@@ -1658,9 +1660,10 @@ def _sync_resolved(
 def _sync_to(
     ctx: Context, ns: argparse.Namespace, interp: Any, desired: list[Any], started: float,
     pipeline: WheelPipeline | None, installed: dict[str, Any] | None = None,
-    local_wheels: dict[str, Path] | None = None,
+    local_wheels: dict[str, Path] | None = None, stale: Collection[str] = (),
 ) -> int:
-    """Plan and apply `pip sync`: exactly ``desired``, extraneous distributions removed."""
+    """Plan and apply `pip sync`: exactly ``desired``, extraneous distributions removed;
+    ``stale`` ones installed again (see desired_from_lock)."""
     from packaging.utils import canonicalize_name
 
     from torchup.install.plan import plan_install
@@ -1668,10 +1671,8 @@ def _sync_to(
 
     if installed is None:
         installed = scan_site_packages(interp.site_packages)
-    # A folder or git entry built although installed is stale there (see desired_from_lock).
-    rebuilt = {name for name in local_wheels or () if name in installed}
     plan = plan_install(
-        desired, installed, reinstall=bool(ns.reinstall) or rebuilt, exact=True,
+        desired, installed, reinstall=bool(ns.reinstall) or set(stale), exact=True,
         env_site_dirs=interp.site_packages, protected=(),
     )
     if ns.dry_run:

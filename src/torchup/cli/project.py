@@ -348,11 +348,10 @@ class LockSession:
 
         # A package built without isolation is built "in the environment": its metadata too,
         # so a backend that imports torch (flash-attn) finds the one in .venv.
-        python = None
-        venv_python = self.project.venv / "bin" / "python"
-        if not self.ctx.build_isolated(name) and venv_python.exists():
-            python = str(venv_python)
-        meta = _prepare_tree_metadata(self.ctx, folder, python, name)
+        venv = None if self.ctx.build_isolated(name) else _venv_interpreter(self.ctx, self.project)
+        meta = _prepare_tree_metadata(
+            self.ctx, folder, str(venv.executable) if venv is not None else None, name
+        )
         if canonicalize_name(meta.name) != canonicalize_name(name):
             raise ConfigError(
                 f"[tool.uv.sources] {name} points at {folder}, which is the project "
@@ -913,13 +912,23 @@ def _all_locks_fresh(project: Project) -> bool:
 # -- syncing ------------------------------------------------------------------------------
 
 
-def _ensure_venv(ctx: Context, project: Project) -> Any:
+def _venv_interpreter(ctx: Context, project: Project) -> Any | None:
+    """The interpreter of the project's ``.venv``, or None when there is none (yet)."""
     from torchup.install.interpreters import query_interpreter
-    from torchup.install.venv import create_venv, is_venv
+    from torchup.install.venv import is_venv
 
     exe = project.venv / "bin" / "python"
     if is_venv(project.venv) and exe.exists():
         return query_interpreter(exe, cache_dir=ctx.cache.bucket("interpreters-v1"))
+    return None
+
+
+def _ensure_venv(ctx: Context, project: Project) -> Any:
+    from torchup.install.venv import create_venv
+
+    existing = _venv_interpreter(ctx, project)
+    if existing is not None:
+        return existing
     request = getattr(ctx.ns, "python", None)
     if request is None and project.config.requires_python is not None:
         request = str(project.config.requires_python)
@@ -957,6 +966,44 @@ def _choose_lock(ctx: Context, project: Project, target: Any) -> tuple[Path, str
     return project.root / lock_file_name(pick, pick == available[0]), pick
 
 
+def _ensure_lock_fresh(ctx: Context, project: Project, ns: argparse.Namespace) -> None:
+    """Lock again when pylock.toml is missing or out of date, unless ``--frozen`` (and a lock
+    is there); ``--locked`` refuses instead."""
+    fresh, _ = _lock_is_fresh(project)
+    if fresh:
+        return
+    if getattr(ns, "locked", False):
+        raise LockError(
+            "pylock.toml is missing or out of date with pyproject.toml, and --locked was given",
+            hint="run `torchup lock`",
+        )
+    if not getattr(ns, "frozen", False) or not (project.root / "pylock.toml").exists():
+        lock_project(ctx, project)
+
+
+def _chosen_groups(project: Project, ns: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """(``--only-group``/``--only-dev`` groups, the dependency groups to take): the only-groups
+    when given, else ``--group`` plus the default ``dev`` unless ``--no-dev``."""
+    from packaging.utils import canonicalize_name
+
+    cfg = project.config
+    only: list[str] = [canonicalize_name(g) for g in getattr(ns, "only_group", None) or []]
+    if getattr(ns, "only_dev", False):
+        only.append("dev")  # uv: an alias of --only-group dev
+    for g in only:
+        if g not in cfg.dependency_groups:
+            raise ConfigError(
+                f"the dependency group {g!r} is not defined in {project.pyproject}",
+                hint="defined groups: " + (", ".join(sorted(cfg.dependency_groups)) or "none"),
+            )
+    groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
+    if only:
+        groups = list(dict.fromkeys(only))
+    elif "dev" in cfg.dependency_groups and not getattr(ns, "no_dev", False):
+        groups.append("dev")
+    return only, groups
+
+
 def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     import tempfile
 
@@ -970,15 +1017,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
 
     ctx.use_project_settings(project.config.tool)
     started = time.monotonic()
-    fresh, _ = _lock_is_fresh(project)
-    if not fresh:
-        if getattr(ns, "locked", False):
-            raise LockError(
-                "pylock.toml is missing or out of date with pyproject.toml, and --locked was given",
-                hint="run `torchup lock`",
-            )
-        if not getattr(ns, "frozen", False) or not (project.root / "pylock.toml").exists():
-            lock_project(ctx, project)
+    _ensure_lock_fresh(ctx, project, ns)
     extras = [canonicalize_name(e) for e in getattr(ns, "extra", [])]
     if getattr(ns, "all_extras", False):
         extras = sorted(project.config.optional_dependencies)
@@ -988,25 +1027,12 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
                 f"the extra {e!r} is not defined in {project.pyproject}",
                 hint="defined extras: " + (", ".join(sorted(project.config.optional_dependencies)) or "none"),
             )
-    only: list[str] = [canonicalize_name(g) for g in getattr(ns, "only_group", None) or []]
-    if getattr(ns, "only_dev", False):
-        only.append("dev")  # uv: an alias of --only-group dev
-    for g in only:
-        if g not in project.config.dependency_groups:
-            raise ConfigError(
-                f"the dependency group {g!r} is not defined in {project.pyproject}",
-                hint="defined groups: " + (", ".join(sorted(project.config.dependency_groups)) or "none"),
-            )
+    only, groups = _chosen_groups(project, ns)
     if only and extras:
         raise ConfigError(
             "--only-group/--only-dev leave the project's dependencies out, so --extra has no effect",
             hint="drop --extra, or use --group to add a group to the project's dependencies",
         )
-    groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
-    if only:
-        groups = list(dict.fromkeys(only))
-    elif "dev" in project.config.dependency_groups and not getattr(ns, "no_dev", False):
-        groups.append("dev")
     _check_conflicts(project, extras, groups)
     interp = _ensure_venv(ctx, project)
     target = interp.target()
@@ -1041,10 +1067,9 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
     keepable = {} if reinstall_all else {k: v for k, v in installed.items() if k not in again}
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
         # The lock's folder and git entries are built; unchanged installed ones are kept.
-        desired, local_wheels = desired_from_lock(
+        desired, local_wheels, rebuilt = desired_from_lock(
             ctx, interp, chosen, lock_path.parent, Path(local_tmp), keepable
         )
-        rebuilt = {name for name in local_wheels if name in installed}
         if own and not only and _installs_project(project, ns):
             itself, wheel = _project_itself(ctx, interp, project, keepable, Path(local_tmp))
             desired.append(itself)
@@ -1442,36 +1467,23 @@ def run_tree(ns: argparse.Namespace) -> int:
     the project at the root; its direct dependencies from an extra or a dependency group are
     marked ``(extra: x)`` / ``(group: g)``. Every extra is shown, and the default group
     ``dev`` unless ``--no-dev``; ``--group`` / ``--only-group`` / ``--only-dev`` as in sync."""
+    import dataclasses
+
     from packaging.utils import canonicalize_name
 
-    from torchup.install.interpreters import query_interpreter
-    from torchup.install.tree import TreeEdge, TreeOptions, render_tree
-    from torchup.install.venv import is_venv
+    from torchup.cli.pip_env import tree_options
+    from torchup.install.tree import TreeEdge, render_tree
     from torchup.lock.io import read_lock
     from torchup.lock.select import select_for_target
 
-    if ns.depth < 0:
-        raise ConfigError(f"--depth {ns.depth} is negative", hint="pass 0 or more levels")
+    options = tree_options(ns)
     ctx = Context(ns)
     project = find_project(ns)
     ctx.use_project_settings(project.config.tool)
-    fresh, _ = _lock_is_fresh(project)
-    if not fresh:
-        if ns.locked:
-            raise LockError(
-                "pylock.toml is missing or out of date with pyproject.toml, and --locked was given",
-                hint="run `torchup lock`",
-            )
-        if not ns.frozen or not (project.root / "pylock.toml").exists():
-            lock_project(ctx, project)
+    _ensure_lock_fresh(ctx, project, ns)
     cfg = project.config
-    only: list[str] = [canonicalize_name(g) for g in ns.only_group] + (["dev"] if ns.only_dev else [])
-    groups: list[str] = [canonicalize_name(g) for g in ns.group]
-    if only:
-        groups = list(dict.fromkeys(only))
-    elif "dev" in cfg.dependency_groups and not ns.no_dev:
-        groups.append("dev")
-    for g in groups:
+    only, groups = _chosen_groups(project, ns)
+    for g in groups:  # (sync leaves an unknown --group to the lock's selection)
         if g not in cfg.dependency_groups:
             raise ConfigError(
                 f"the dependency group {g!r} is not defined in {project.pyproject}",
@@ -1479,10 +1491,8 @@ def run_tree(ns: argparse.Namespace) -> int:
             )
     extras = [] if only else sorted(cfg.optional_dependencies)
     # This machine's environment: the project's .venv when there is one (no venv is created)
-    exe = project.venv / "bin" / "python"
-    if is_venv(project.venv) and exe.exists():
-        interp = query_interpreter(exe, cache_dir=ctx.cache.bucket("interpreters-v1"))
-    else:
+    interp = _venv_interpreter(ctx, project)
+    if interp is None:
         request = ns.python or (str(cfg.requires_python) if cfg.requires_python else None)
         interp = ctx.find_python(request)
     target = interp.target()
@@ -1527,13 +1537,7 @@ def run_tree(ns: argparse.Namespace) -> int:
         if name in versions and name != own and active and name not in seen:
             seen.add(name)
             edges.append(TreeEdge(own, name, req, note, rank))
-    options = TreeOptions(
-        packages=tuple(ns.package) or (own,), prune=tuple(ns.prune), depth=ns.depth,
-        invert=ns.invert, dedupe=not ns.no_dedupe,
-    )
-    if ns.invert and not ns.package:
-        options = TreeOptions(
-            prune=tuple(ns.prune), depth=ns.depth, invert=True, dedupe=not ns.no_dedupe
-        )
+    if not options.packages and not options.invert:
+        options = dataclasses.replace(options, packages=(own,))  # the project at the root
     sys.stdout.write(render_tree(versions, edges, options))
     return 0

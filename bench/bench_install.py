@@ -77,6 +77,7 @@ from common import (  # noqa: E402
     print_failures,
     print_table,
     run_once,
+    run_order,
     save_results,
     selected_tools,
     table_rows,
@@ -213,8 +214,8 @@ class Runner:
     def measure_cold_venvs(self) -> dict[str, Cell]:
         """Venv creation with an empty cache (the interpreter is queried afresh)."""
         cells = {t: Cell("venv (create)", "cold", t) for t in self.tools}
-        for _ in range(max(1, self.args.repeat)):
-            for tool in self.tools:
+        for i in range(max(1, self.args.repeat)):
+            for tool in run_order(list(self.tools), i):
                 venv = self.new_venv(tool, timed=True, cell=cells[tool])
                 if venv is not None:
                     shutil.rmtree(venv.parent, ignore_errors=True)
@@ -250,7 +251,7 @@ class Runner:
                 else:
                     shutil.rmtree(venv.parent, ignore_errors=True)
         for i in range(max(1, self.args.repeat)):
-            for tool in self.tools:
+            for tool in run_order(list(self.tools), i):
                 prime = cells[tool].prime
                 if mode != "cold" and (prime is None or not prime.ok):
                     continue
@@ -283,8 +284,8 @@ class Runner:
                     if res.ok and cells[tool].resolution is None:
                         cells[tool].resolution = installed(venv)
                     # Deleted after the last run, not now: removing a 12,000-file torch tree
-                    # keeps the filesystem busy for a while, and the next tool's run (always
-                    # the same tool, since the order is fixed) used to pay for it.
+                    # keeps the filesystem busy for a while, and the next tool's run would
+                    # pay for it.
                     done_venvs.append(venv)
         for path in [
             *caches.values(), *(v.parent for v in noop_venvs.values()),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import itertools
 import json
 import os
 import platform
@@ -317,7 +318,8 @@ def measure(
                 + ("" if res.ok else "  FAILED")
             )
     for i in range(max(1, repeat)):
-        for tool, inv in invocations.items():
+        for tool in run_order(list(invocations), i):
+            inv = invocations[tool]
             prime = cells[tool].prime
             if prime is not None and not prime.ok:
                 continue  # priming failed: the timed runs would be cold or fail the same way
@@ -440,6 +442,18 @@ def ratio(a: float | None, b: float | None) -> str:
         return "inf" if a else "1.00x"
     r = a / b
     return f"{r:.2f}x" if r >= 0.01 or r == 0 else f"{r:.1g}x"
+
+
+def run_order(tools: Sequence[str], repetition: int) -> list[str]:
+    """The order the tools run in for one repetition: the permutations of ``tools`` in turn.
+
+    Over a whole cycle (2 repetitions for two tools, 6 for three) each tool goes first
+    equally often, and runs right after each other tool equally often. A fixed order let one
+    tool always follow the same other one, inheriting what that run left the machine doing
+    (dirty pages, the journal of a 12,000-file tree).
+    """
+    orders = list(itertools.permutations(tools))
+    return list(orders[repetition % len(orders)])
 
 
 def paired_ratio(a: Cell, b: Cell, metric: str = "seconds") -> float | None:

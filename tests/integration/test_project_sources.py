@@ -23,6 +23,7 @@ from tests.support.cli import Cli
 from tests.support.server import IndexServer
 from tests.support.wheels import DistSpec, write_project
 
+from torchup.install.wheel import SOURCE_FINGERPRINT_FILE
 from torchup.lock.io import read_lock
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -164,6 +165,22 @@ def test_cache_keys_of_a_folder_source(
 
     monkeypatch.setenv("LIB_FLAVOUR", "gpu")
     assert cli("lock", *_args(root, world), "--check").rc != 0
+    # The variable leaves no timestamp: the install keeps a fingerprint of what its build
+    # read (uv keeps the like in uv_cache.json), so the editable is rebuilt all the same.
+    dist_info = venv.site_packages / "lib-0.2.dist-info"
+    assert SOURCE_FINGERPRINT_FILE in (dist_info / "RECORD").read_text()
+    err = _sync(cli, root, world)
+    assert " - lib==0.2" in err and " + lib==0.2" in err
+    assert "Audited" in _sync(cli, root, world)
+    # A file touched but not changed is not a change (timestamps alone used to rebuild).
+    later = dist_info.stat().st_mtime + 5
+    os.utime(lib / "_tiny_spec.json", (later, later))
+    assert "Audited" in _sync(cli, root, world)
+    # An install without the fingerprint (another tool's) is judged by the timestamps.
+    (dist_info / SOURCE_FINGERPRINT_FILE).unlink()
+    err = _sync(cli, root, world)
+    assert " + lib==0.2" in err
+    assert "Audited" in _sync(cli, root, world)
 
 
 def test_sync_reinstall_and_reinstall_package(cli: Cli, world: IndexServer, tmp_path: Path) -> None:

@@ -578,6 +578,7 @@ class WheelPipeline:
             link_mode=self.link_mode,  # type: ignore[arg-type]
             compile_bytecode=self.compile_bytecode,
             unpacked=unpacked,
+            source_fingerprint=d.source_fingerprint,
         )
 
     def _unpack_and_stage(self, d: Any, wheel: Path, origin: str) -> PreparedWheel:
@@ -1276,12 +1277,29 @@ def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
     desired = []
     for name, wheel in local_wheels.items():
         editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
-        desired.append(_desired_built(name, wheel, _direct_url(inputs, name, editable=editable), editable))
+        direct = _direct_url(inputs, name, editable=editable)
+        folder = _folder_of(direct)
+        # Taken after the build: a folder edited while it was being built is noticed one
+        # sync late (the lock's own sources take it before building).
+        fingerprint = metadata_fingerprint(folder) if folder is not None else None
+        desired.append(_desired_built(name, wheel, direct, editable, fingerprint))
     return desired
 
 
-def _desired_built(name: str, wheel: Path, direct_url: dict[str, Any], editable: bool) -> Any:
-    """The DesiredDist of a wheel built from a local source (its PEP 610 record given)."""
+def _folder_of(direct_url: Mapping[str, Any]) -> Path | None:
+    """The local folder a PEP 610 record names (``dir_info``), else None."""
+    from torchup.install.site import file_url_to_path
+
+    url = direct_url.get("url")
+    path = file_url_to_path(url) if "dir_info" in direct_url and isinstance(url, str) else None
+    return Path(path) if path is not None and Path(path).is_dir() else None
+
+
+def _desired_built(
+    name: str, wheel: Path, direct_url: dict[str, Any], editable: bool, fingerprint: str | None
+) -> Any:
+    """The DesiredDist of a wheel built from a local source (its PEP 610 record given;
+    ``fingerprint``: the folder's metadata_fingerprint, None for a git checkout)."""
     from packaging.utils import parse_wheel_filename
 
     from torchup.install.plan import DesiredDist
@@ -1289,7 +1307,7 @@ def _desired_built(name: str, wheel: Path, direct_url: dict[str, Any], editable:
     _, version, _, _ = parse_wheel_filename(wheel.name)
     return DesiredDist(
         name=name, version=str(version), url=wheel.as_uri(), filename=wheel.name,
-        direct_url=direct_url, editable=editable,
+        direct_url=direct_url, editable=editable, source_fingerprint=fingerprint,
     )
 
 
@@ -1389,10 +1407,18 @@ def metadata_fingerprint(folder: Path) -> str:
 
 
 def metadata_changed_since(folder: Path, installed_at: Path) -> bool:
-    """Whether something ``folder``'s cache keys name (a file, a directory, the checkout's
-    commit) changed after ``installed_at`` (the ``.dist-info`` of its editable install) was
-    written: its code is live, its metadata is not. (An environment variable leaves no
-    timestamp: a change of one shows in the lock's input hash instead.)"""
+    """Whether what ``folder``'s cache keys name (files, directories, environment variables,
+    the checkout's commit) changed since ``installed_at``, the ``.dist-info`` of its editable
+    install, was made: its code is live, its metadata is not.
+
+    The install keeps the folder's metadata_fingerprint from its build, compared here. One
+    without it (another tool's, an older torchup's) is judged by timestamps: changed when a
+    file the keys name is newer than the ``.dist-info`` (an environment variable has none)."""
+    from torchup.install.wheel import installed_source_fingerprint
+
+    recorded = installed_source_fingerprint(installed_at)
+    if recorded is not None:
+        return recorded != metadata_fingerprint(folder)
     newest = max(
         (p.stat().st_mtime for p in _cache_key_paths(folder, _cache_keys(folder))), default=0.0
     )
@@ -1441,6 +1467,7 @@ def _build_locked_sources(
             folder = (base_dir / art.path / (art.subdirectory or "")).resolve()
             editable = bool(art.editable)
             direct = _folder_direct_url(folder, editable=editable)
+        fingerprint = metadata_fingerprint(folder) if folder is not None else None
         if locked is not None and name in installed:
             expected = DesiredDist(
                 name=name, version=str(locked), direct_url=direct, editable=editable
@@ -1461,7 +1488,7 @@ def _build_locked_sources(
             wheel = _build_local(
                 ctx, interp, folder, out_dir, editable=editable, checkout=None, name=name
             )
-        built = _desired_built(name, wheel, direct, editable)
+        built = _desired_built(name, wheel, direct, editable, fingerprint)
         if locked is not None and Version(built.version) != Version(str(locked)):
             raise LockError(
                 f"the lock has {sel.package.name} {locked}, but its source builds {built.version}",

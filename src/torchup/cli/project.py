@@ -1152,6 +1152,7 @@ def _project_itself(
         _desired_built,
         _folder_direct_url,
         metadata_changed_since,
+        metadata_fingerprint,
     )
     from torchup.install.plan import DesiredDist, is_satisfied
 
@@ -1162,8 +1163,9 @@ def _project_itself(
         kept = DesiredDist(name=own, version=have.version, direct_url=direct, editable=True)
         if is_satisfied(have, kept) and not metadata_changed_since(project.root, have.path):
             return kept, None
+    fingerprint = metadata_fingerprint(project.root)  # of what the build is about to read
     wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None, name=own)
-    return _desired_built(own, wheel, direct, True), wheel
+    return _desired_built(own, wheel, direct, True, fingerprint), wheel
 
 
 def _safe_marker(text: str) -> Any:

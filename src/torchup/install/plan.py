@@ -34,7 +34,10 @@ class DesiredDist:
 
     ``url``/``filename``/``hashes`` say where the file comes from (opaque to the planner);
     ``direct_url`` is the PEP 610 record it will be installed with when it comes from a direct
-    URL or a local path (None for index packages); ``editable`` for ``-e`` installs.
+    URL or a local path (None for index packages); ``editable`` for ``-e`` installs;
+    ``source_fingerprint``, for a wheel built from a local folder, the digest of what the
+    folder's metadata came from (its cache keys), kept in the install to tell later whether
+    the folder changed.
     """
 
     name: str
@@ -44,6 +47,7 @@ class DesiredDist:
     hashes: tuple[str, ...] = ()
     direct_url: Mapping[str, Any] | None = field(default=None, hash=False)
     editable: bool = False
+    source_fingerprint: str | None = None
 
     @property
     def canonical_name(self) -> NormalizedName:

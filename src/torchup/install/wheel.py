@@ -1594,6 +1594,26 @@ def _direct_url_bytes(direct_url: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(direct_url), sort_keys=True).encode("utf-8")
 
 
+# What a local folder's metadata was built from, in the install of that build (uv keeps the
+# like in uv_cache.json): torchup's own file, listed in RECORD, removed with the distribution.
+SOURCE_FINGERPRINT_FILE = "torchup_source.json"
+
+
+def _fingerprint_bytes(fingerprint: str) -> bytes:
+    return json.dumps({"version": 1, "fingerprint": fingerprint}).encode("utf-8")
+
+
+def installed_source_fingerprint(dist_info: Path) -> str | None:
+    """The source fingerprint an install of a local folder was made with; None when it has
+    none (installed by another tool or an older torchup) or the file is unreadable."""
+    try:
+        data = json.loads((dist_info / SOURCE_FINGERPRINT_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    value = data.get("fingerprint") if isinstance(data, dict) and data.get("version") == 1 else None
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class PreparedWheel:
     """A wheel validated, unpacked and staged by :func:`prepare_wheel`: every file is in a
@@ -1656,6 +1676,7 @@ def prepare_wheel(
     limits: WheelLimits = DEFAULT_LIMITS,
     verify_cache: bool = False,
     unpacked: UnpackedWheel | None = None,
+    source_fingerprint: str | None = None,
 ) -> PreparedWheel:
     """The first half of :func:`install_wheel` (same arguments): validate and unpack the wheel
     (into ``unpacked_cache`` when given) and stage it in a work directory inside the
@@ -1663,7 +1684,9 @@ def prepare_wheel(
     prepared before one is committed. ``unpacked``: the wheel's tree from
     :func:`unpack_wheel_cached`, when the caller unpacked it already (in a thread pool: file
     creation and inflating release the GIL); ``unpacked_cache`` and ``wheel_sha256`` are then
-    unused. Raises like :func:`install_wheel`, leaving no work directory behind.
+    unused. ``source_fingerprint`` (a wheel built from a local folder) is written to the
+    ``.dist-info`` as ``SOURCE_FINGERPRINT_FILE``, see :func:`installed_source_fingerprint`.
+    Raises like :func:`install_wheel`, leaving no work directory behind.
 
     A work directory belongs to the process holding the environment's lock: prepare under it
     (``recover_interrupted`` removes staging directories it finds).
@@ -1702,6 +1725,8 @@ def prepare_wheel(
             metadata["REQUESTED"] = b""
         if direct_url is not None:
             metadata["direct_url.json"] = _direct_url_bytes(direct_url)
+        if source_fingerprint is not None:
+            metadata[SOURCE_FINGERPRINT_FILE] = _fingerprint_bytes(source_fingerprint)
         if _LINK_ROOT_FILES_IN_BULK:
             bulk, rest = _root_files(unpacked)
         else:

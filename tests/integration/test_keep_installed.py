@@ -108,3 +108,36 @@ def test_pip_sync_of_a_requirements_file_keeps_an_unchanged_editable(
     assert " + lib==0.2" in cli.ok("pip", "sync", reqs, *args).err
     second = cli.ok("pip", "sync", reqs, *args).err
     assert "Audited" in second and "lib" not in second
+
+
+def test_an_unchanged_editable_is_kept_without_building_it_again(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path
+) -> None:
+    """`pip install -e ./lib` run again, and `pip sync` of a file with `-e ./lib`: when the
+    folder's cache keys name what the installed build read (the fingerprint the install
+    keeps), the install is kept and nothing is built (uv's rule; a PEP 517 build costs
+    seconds). The proof: the in-tree backend, not a cache key, is broken after the first
+    install. --reinstall-package builds anyway; a changed pyproject.toml is built again."""
+    publish(index_server, tmp_path / "dists", DistSpec("dep", "1.0"))
+    lib = write_project(DistSpec("lib", "0.2", requires_dist=("dep",)), tmp_path / "lib")
+    args = ("--python", venv.root, *index_args(index_server))
+    assert " + lib==0.2" in cli.ok("pip", "install", "-e", lib, *args).err
+    record = venv.site_packages / "lib-0.2.dist-info" / "RECORD"
+    inode = record.stat().st_ino
+    backend = lib / "_tiny_backend.py"
+    working = backend.read_text()
+    backend.write_text("raise SystemExit('the backend was run')\n")
+
+    again = cli.ok("pip", "install", "-e", lib, *args).err
+    assert "Audited" in again and "lib" not in again
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"-e {lib}\ndep==1.0\n")
+    assert "Audited" in cli.ok("pip", "sync", reqs, *args).err
+    assert record.stat().st_ino == inode
+    assert venv.run("import lib; print(lib.__name__)") == "lib"
+
+    forced = cli("pip", "install", "-e", lib, "--reinstall-package", "lib", *args)
+    assert forced.rc != 0 and "the backend was run" in forced.out + forced.err
+    backend.write_text(working)
+    write_project(DistSpec("lib", "0.3", requires_dist=("dep",)), lib)
+    assert " + lib==0.3" in cli.ok("pip", "install", "-e", lib, *args).err

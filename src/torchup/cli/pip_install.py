@@ -1014,15 +1014,20 @@ def _local_projects(
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
 
+    installed = _installed_editables(interp) if editable_paths else {}
     for rr in local:
         path = Path(file_url_path(rr.requirement.url))
         editable = str(path.resolve()) in editable_paths
         checkout = inputs.git_checkouts.get(rr.requirement.url)
-        wheel = _build_local(
-            ctx, interp, path, out_dir, editable=editable, checkout=checkout,
-            name=rr.requirement.name,
-        )
-        meta = Parser().parsestr(_wheel_metadata(wheel))
+        kept = _unchanged_editable(ctx, path, installed) if editable and not checkout else None
+        if kept is not None:
+            meta = Parser().parsestr((kept.path / "METADATA").read_text(encoding="utf-8"))
+        else:
+            wheel = _build_local(
+                ctx, interp, path, out_dir, editable=editable, checkout=checkout,
+                name=rr.requirement.name,
+            )
+            meta = Parser().parsestr(_wheel_metadata(wheel))
         for dep in (meta.get_all("Requires-Dist") or []) if with_deps else []:
             req = Requirement(dep)
             if req.marker is None or interp.target().evaluate(req.marker, sorted(rr.requirement.extras)):
@@ -1031,6 +1036,9 @@ def _local_projects(
                 req.marker = None
                 keep.append(RootRequirement(req, meta["Name"]))
         name = meta["Name"].lower().replace("_", "-").replace(".", "-")
+        if kept is not None:
+            inputs.kept_editables[name] = kept
+            continue
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
@@ -1041,6 +1049,41 @@ def _local_projects(
         inputs.direct_files.pop(name, None)
     inputs.requirements = keep
     return built
+
+
+def _installed_editables(interp: Any) -> dict[str, Any]:
+    """The environment's editable installs by the folder they point at (resolved path)."""
+    from torchup.install.site import scan_site_packages
+
+    return {
+        str(Path(dist.editable_project_location).resolve()): dist
+        for dist in scan_site_packages(interp.site_packages).values()
+        if dist.editable_project_location
+    }
+
+
+def _unchanged_editable(ctx: Context, folder: Path, installed: Mapping[str, Any]) -> Any:
+    """The editable install of ``folder`` when it can stay as it is, else None.
+
+    An editable install's code is the folder itself; only its metadata (name, version,
+    dependencies, entry points) comes from the build. When what the folder's cache keys name
+    is exactly what that build read (the fingerprint the install keeps), building again
+    would give the same metadata: `pip install -e .` run again audits in milliseconds where a
+    PEP 517 build takes seconds (uv does the same). --reinstall / --reinstall-package build
+    it anyway; an install without a fingerprint (another tool's) is rebuilt.
+    """
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.wheel import installed_source_fingerprint
+
+    dist = installed.get(str(folder.resolve()))
+    if dist is None or getattr(ctx.ns, "reinstall", False):
+        return None
+    forced = {canonicalize_name(n) for n in getattr(ctx.ns, "reinstall_package", None) or ()}
+    if dist.canonical_name in forced:
+        return None
+    recorded = installed_source_fingerprint(dist.path)
+    return dist if recorded is not None and recorded == metadata_fingerprint(folder) else None
 
 
 def _build_local(
@@ -1218,7 +1261,8 @@ def _install_planned(
         desired, installed, reinstall=reinstall, exact=ns.exact,
         env_site_dirs=interp.site_packages, protected=("torchup",),
     )
-    output.info(f"Resolved {len(result.packages) + len(local_wheels)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+    local_count = len(local_wheels) + len(inputs.kept_editables)
+    output.info(f"Resolved {len(result.packages) + local_count} packages in {(time.monotonic() - started) * 1000:.0f}ms")
     if ns.dry_run:
         _print_plan(plan)
         return 0
@@ -1271,8 +1315,11 @@ def _name_local_directory(text: str) -> str:
 
 
 def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
-    """DesiredDist for each local project _local_projects built (name -> wheel)."""
+    """DesiredDist for each local project _local_projects built (name -> wheel), and for
+    each editable it kept as installed."""
     from packaging.utils import canonicalize_name
+
+    from torchup.install.plan import DesiredDist
 
     desired = []
     for name, wheel in local_wheels.items():
@@ -1283,6 +1330,12 @@ def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
         # sync late (the lock's own sources take it before building).
         fingerprint = metadata_fingerprint(folder) if folder is not None else None
         desired.append(_desired_built(name, wheel, direct, editable, fingerprint))
+    for name, have in inputs.kept_editables.items():
+        desired.append(
+            DesiredDist(
+                name=name, version=have.version, direct_url=have.direct_url, editable=True,
+            )
+        )
     return desired
 
 

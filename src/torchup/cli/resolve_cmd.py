@@ -35,6 +35,9 @@ class Inputs:
     direct_files: dict[str, Any] = field(default_factory=dict)  # name -> DistFile
     hashes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     editables: list[Any] = field(default_factory=list)
+    # name -> InstalledDistribution: editable folders kept as installed, not built again
+    # (their metadata has not changed since that install was built; see _local_projects).
+    kept_editables: dict[str, Any] = field(default_factory=dict)
     # A git requirement is checked out by read_inputs and then names the checkout's folder:
     # its file URI -> the GitCheckout (for direct_url.json, and the URL pip compile writes).
     git_checkouts: dict[str, Any] = field(default_factory=dict)

@@ -171,7 +171,7 @@ def test_an_environment_that_cannot_be_locked(
     lock.unlink(missing_ok=True)
     lock.mkdir()
     res = cli.ok("pip", "install", "dep==1.0", "--python", venv.root, *index_args(index_server))
-    assert "Audited 1 packages" in res.err
+    assert "Audited 1 package in" in res.err
     before = tree_snapshot(venv.root, skip=())
     res = cli("pip", "install", "app==1.0", "--python", venv.root, *index_args(index_server))
     assert res.rc not in (0, 70), res.err

@@ -496,7 +496,7 @@ def test_uninstall_dry_run_and_requirements_file(
     cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
     before = tree_snapshot(venv.root)
     res = cli.ok("pip", "uninstall", "--dry-run", "app", "--python", venv.root)
-    assert "Would uninstall 1 packages" in res.err
+    assert "Would uninstall 1 package in" in res.err
     assert tree_snapshot(venv.root) == before
     req = tmp_path / "gone.txt"
     req.write_text("app==2.0\ndep\n")

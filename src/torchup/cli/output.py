@@ -24,6 +24,7 @@ __all__ = [
     "debug",
     "settings",
     "Settings",
+    "counted",
 ]
 
 
@@ -93,6 +94,11 @@ def configure_logging() -> None:
 
 def _paint(text: str, code: str) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if settings.color else text
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 package``, ``2 packages``: uv's summaries count in the singular for one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def error(message: str) -> None:

@@ -186,7 +186,7 @@ def run(ns: argparse.Namespace) -> int:
     run_ = resolve_inputs(ctx, ns, inputs, python=ns.python, preferences=prefs)
     result = run_.result
     elapsed = time.monotonic() - started
-    output.info(f"Resolved {len(result.packages)} packages in {elapsed * 1000:.0f}ms")
+    output.info(f"Resolved {output.counted(len(result.packages), 'package')} in {elapsed * 1000:.0f}ms")
     fmt = ns.format or ("pylock.toml" if (ns.output_file or "").endswith(".toml") else "requirements.txt")
     if fmt == "pylock.toml":
         from torchup.install.download import hash_unhashed
@@ -264,7 +264,7 @@ def _run_universal(ctx: Context, ns: argparse.Namespace, inputs: Any, prefs: dic
         hash_files=lambda files: hash_unhashed(ctx.client, ctx.cache.bucket("archives-v1"), files),
     )
     output.info(
-        f"Resolved {len({p.name for p in lock.packages})} packages for {len(results)} environments "
+        f"Resolved {output.counted(len({p.name for p in lock.packages}), 'package')} for {output.counted(len(results), 'environment')} "
         f"in {(time.monotonic() - started) * 1000:.0f}ms"
     )
     if failures:

@@ -67,7 +67,7 @@ def run_uninstall(ns: argparse.Namespace) -> int:
                 uninstall(dist.name, interp.scheme)
             removed.append(f" - {dist.canonical_name}=={dist.version}")
     verb = "Would uninstall" if ns.dry_run else "Uninstalled"
-    output.info(f"{verb} {len(removed)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+    output.info(f"{verb} {output.counted(len(removed), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
     for line in removed:
         print(line, file=sys.stderr)
     return 0

@@ -1262,12 +1262,12 @@ def _install_planned(
         env_site_dirs=interp.site_packages, protected=("torchup",),
     )
     local_count = len(local_wheels) + len(inputs.kept_editables)
-    output.info(f"Resolved {len(result.packages) + local_count} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+    output.info(f"Resolved {output.counted(len(result.packages) + local_count, 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
     if ns.dry_run:
         _print_plan(plan)
         return 0
     if plan.is_empty:
-        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+        output.info(f"Audited {output.counted(len(desired), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
         return 0
     added, removed = execute_plan(
         ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,
@@ -1581,9 +1581,9 @@ def _print_plan(plan: Any) -> None:
 def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> None:
     ms = (time.monotonic() - started) * 1000
     if removed:
-        output.info(f"Uninstalled {len(removed)} packages")
+        output.info(f"Uninstalled {output.counted(len(removed), 'package')}")
     if added:
-        output.info(f"Installed {len(added)} packages in {ms:.0f}ms")
+        output.info(f"Installed {output.counted(len(added), 'package')} in {ms:.0f}ms")
     names: dict[str, list[str]] = {}
     for line in removed:
         names.setdefault(line[3:].split("==")[0], []).append(line)
@@ -1701,7 +1701,7 @@ def _sync_environment(
         _refuse_unhashable(inputs)
     if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
         output.info(
-            f"Audited {len(inputs.requirements)} packages in {(time.monotonic() - started) * 1000:.0f}ms"
+            f"Audited {output.counted(len(inputs.requirements), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms"
         )
         return 0
     ctx.warm_network()
@@ -1759,7 +1759,7 @@ def _sync_to(
         _print_plan(plan)
         return 0
     if plan.is_empty:
-        output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+        output.info(f"Audited {output.counted(len(desired), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
         return 0
     added, removed = execute_plan(
         ctx, interp, plan, link_mode=ns.link_mode or "hardlink", compile_bytecode=ns.compile_bytecode,

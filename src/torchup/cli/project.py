@@ -801,7 +801,7 @@ def lock_project(ctx: Context, project: Project, *, write: bool = True) -> list[
     ms = (time.monotonic() - started) * 1000
     names = ", ".join(lock_file_name(b, i == 0) for i, (b, _) in enumerate(locks))
     count = max(len({p.name for p in lock.packages}) for _, lock in locks)
-    output.info(f"Resolved {count} packages for {len(targets)} environments in {ms:.0f}ms ({names})")
+    output.info(f"Resolved {output.counted(count, 'package')} for {output.counted(len(targets), 'environment')} in {ms:.0f}ms ({names})")
     return locks
 
 
@@ -1090,7 +1090,7 @@ def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
             _print_plan(plan)
             return interp
         if plan.is_empty:
-            output.info(f"Audited {len(desired)} packages in {(time.monotonic() - started) * 1000:.0f}ms")
+            output.info(f"Audited {output.counted(len(desired), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
             return interp
         added, removed = execute_plan(
             ctx, interp, plan, requested={d.canonical_name for d in desired},

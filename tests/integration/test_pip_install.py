@@ -362,8 +362,10 @@ def test_dry_run_changes_nothing(cli: Cli, venv: Venv, world: IndexServer) -> No
     res = cli.ok(
         "pip", "install", "--dry-run", "-U", "app", "--python", venv.root, *index_args(world)
     )
-    assert "Would make these changes" in res.err
+    assert "Would uninstall 1 package\nWould install 1 package\n" in res.err
     assert res.out.split("\n") == [" - app==1.0", " + app==2.0", ""]
+    again = cli.ok("pip", "install", "--dry-run", "app==1.0", "--python", venv.root, *index_args(world))
+    assert "Would make no changes" in again.err and again.out == ""
     assert tree_snapshot(venv.root) == before
     assert venv.metadata_versions() == {"app": "1.0", "dep": "2.0"}
     # nothing was downloaded either
@@ -496,7 +498,7 @@ def test_uninstall_dry_run_and_requirements_file(
     cli.ok("pip", "install", "app", "--python", venv.root, *index_args(world))
     before = tree_snapshot(venv.root)
     res = cli.ok("pip", "uninstall", "--dry-run", "app", "--python", venv.root)
-    assert "Would uninstall 1 package in" in res.err
+    assert "Would uninstall 1 package\n" in res.err
     assert tree_snapshot(venv.root) == before
     req = tmp_path / "gone.txt"
     req.write_text("app==2.0\ndep\n")

@@ -66,8 +66,10 @@ def run_uninstall(ns: argparse.Namespace) -> int:
             if not ns.dry_run:
                 uninstall(dist.name, interp.scheme)
             removed.append(f" - {dist.canonical_name}=={dist.version}")
-    verb = "Would uninstall" if ns.dry_run else "Uninstalled"
-    output.info(f"{verb} {output.counted(len(removed), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
+    if ns.dry_run:  # (uv gives no time for what was not done)
+        output.info(f"Would uninstall {output.counted(len(removed), 'package')}")
+    else:
+        output.info(f"Uninstalled {output.counted(len(removed), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms")
     for line in removed:
         print(line, file=sys.stderr)
     return 0

@@ -1569,13 +1569,20 @@ def _folder_direct_url(folder: Path, *, editable: bool) -> dict[str, Any]:
 
 
 def _print_plan(plan: Any) -> None:
-    output.info("Would make these changes:")
-    for d in plan.remove:
-        print(f" - {d.canonical_name}=={d.version}")
-    for r in plan.reinstall:
-        print(f" - {r.installed.canonical_name}=={r.installed.version}")
-    for d in plan.to_install:
-        print(f" + {d.canonical_name}=={d.version}")
+    """A dry run's report, in uv's words: how many would go and come (stderr), then one line
+    a change, by name, a removal before its replacement (stdout, for scripts)."""
+    gone, coming = plan.to_uninstall, plan.to_install
+    if not gone and not coming:
+        output.info("Would make no changes")
+        return
+    if gone:
+        output.info(f"Would uninstall {output.counted(len(gone), 'package')}")
+    if coming:
+        output.info(f"Would install {output.counted(len(coming), 'package')}")
+    lines = [(d.canonical_name, 0, f" - {d.canonical_name}=={d.version}") for d in gone]
+    lines += [(d.canonical_name, 1, f" + {d.canonical_name}=={d.version}") for d in coming]
+    for _, _, line in sorted(lines):
+        print(line)
 
 
 def _summary(added: Sequence[str], removed: Sequence[str], started: float) -> None:

@@ -139,5 +139,13 @@ def test_an_unchanged_editable_is_kept_without_building_it_again(
     forced = cli("pip", "install", "-e", lib, "--reinstall-package", "lib", *args)
     assert forced.rc != 0 and "the backend was run" in forced.out + forced.err
     backend.write_text(working)
+    # A dependency added at the same version: built, and installed again although "0.2 from
+    # this folder" is installed (kept, the old METADATA stayed and every run built it again).
+    publish(index_server, tmp_path / "dists", DistSpec("dep2", "1.0"))
+    write_project(DistSpec("lib", "0.2", requires_dist=("dep", "dep2")), lib)
+    err = cli.ok("pip", "install", "-e", lib, *args).err
+    assert " - lib==0.2" in err and " + lib==0.2" in err and " + dep2==1.0" in err
+    assert "Requires-Dist: dep2" in (venv.site_packages / "lib-0.2.dist-info" / "METADATA").read_text()
+    assert "Audited" in cli.ok("pip", "install", "-e", lib, *args).err
     write_project(DistSpec("lib", "0.3", requires_dist=("dep",)), lib)
     assert " + lib==0.3" in cli.ok("pip", "install", "-e", lib, *args).err

@@ -1039,6 +1039,12 @@ def _local_projects(
         if kept is not None:
             inputs.kept_editables[name] = kept
             continue
+        if editable and str(path.resolve()) in installed:
+            # Same version, same folder, so "satisfied", yet built because what its metadata
+            # comes from changed (or the install predates fingerprints): a kept install would
+            # keep the old METADATA (a dependency added to pyproject.toml) and be built again
+            # on every run.
+            inputs.rebuilt_editables.add(name)
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
@@ -1256,7 +1262,10 @@ def _install_planned(
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(result, inputs, require_all=bool(ns.require_hashes))
     desired = _desired_from_result(result, inputs, installed) + _desired_local(inputs, local_wheels)
-    reinstall: Any = True if ns.reinstall else {canonicalize_name(n) for n in ns.reinstall_package}
+    reinstall: Any = (
+        True if ns.reinstall
+        else {canonicalize_name(n) for n in ns.reinstall_package} | inputs.rebuilt_editables
+    )
     plan = plan_install(
         desired, installed, reinstall=reinstall, exact=ns.exact,
         env_site_dirs=interp.site_packages, protected=("torchup",),
@@ -1741,7 +1750,10 @@ def _sync_resolved(
     if ns.require_hashes or any(inputs.hashes.values()):
         _check_required_hashes(run.result, inputs, require_all=bool(ns.require_hashes))
     desired = _desired_from_result(run.result, inputs, installed) + _desired_local(inputs, local_wheels)
-    return _sync_to(ctx, ns, interp, desired, started, pipeline, installed, local_wheels)
+    return _sync_to(
+        ctx, ns, interp, desired, started, pipeline, installed, local_wheels,
+        stale=inputs.rebuilt_editables,
+    )
 
 
 def _sync_to(

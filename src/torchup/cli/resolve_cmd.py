@@ -38,6 +38,9 @@ class Inputs:
     # name -> InstalledDistribution: editable folders kept as installed, not built again
     # (their metadata has not changed since that install was built; see _local_projects).
     kept_editables: dict[str, Any] = field(default_factory=dict)
+    # Editable folders built again although installed (their metadata may have changed): the
+    # new build is installed even at the same version.
+    rebuilt_editables: set[str] = field(default_factory=set)
     # A git requirement is checked out by read_inputs and then names the checkout's folder:
     # its file URI -> the GitCheckout (for direct_url.json, and the URL pip compile writes).
     git_checkouts: dict[str, Any] = field(default_factory=dict)

@@ -397,6 +397,18 @@ def test_tree_strict_outdated_and_bad_depth(
         cli, tree_venv, "--outdated", "--refresh", "--package", "util", *index_args(index_server)
     )
     assert out == "util v0.5\n└── tmpl v1.5 (latest: v1.6)\n"
+    # As uv: the newest version only where a package is first drawn, after the edge's note.
+    assert _tree(cli, tree_venv, "--outdated", "--package", "app", *index_args(index_server)) == (
+        "app v1.0\n"
+        "├── util v0.5\n"
+        "│   └── tmpl v1.5 (latest: v1.6)\n"
+        "└── web-kit v2.1\n"
+        "    └── tmpl v1.5\n"
+    )
+    assert _tree(
+        cli, tree_venv, "--outdated", "--package", "web-kit", "--show-version-specifiers",
+        *index_args(index_server),
+    ) == "web-kit v2.1\n└── tmpl v1.5 [required: >=1, <3] (latest: v1.6)\n"
 
     res = cli("pip", "tree", "--python", tree_venv.root, "-d", "-1")
     assert res.rc != 0 and "--depth -1 is negative" in res.err and "Traceback" not in res.err

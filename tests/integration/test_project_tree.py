@@ -105,3 +105,28 @@ def test_tree_locked_and_errors(cli: Cli, project: tuple[Path, list[str]]) -> No
     assert res.rc != 0 and "the dependency group 'nope' is not defined" in res.err
     res = cli("tree", *args, "-d", "-2")
     assert res.rc != 0 and "--depth -2 is negative" in res.err
+
+
+def test_tree_outdated(
+    cli: Cli, project: tuple[Path, list[str]], index_server: IndexServer, tmp_path: Path
+) -> None:
+    """uv tree --outdated: the newest version the project's index has beside a locked one
+    that is older, where the package is first drawn, after its extra or group note."""
+    root, args = project
+    cli.ok("lock", *args)
+    publish(index_server, tmp_path / "newer", DistSpec("core", "2.0"), DistSpec("speed", "1.1"))
+    out = cli.ok("tree", *args, "--outdated", "--frozen", "--refresh").out
+    assert out == (
+        "proj v0.1.0\n"
+        "├── util v1.0\n"
+        "│   └── core v1.0 (latest: v2.0)\n"
+        "│       └── base v1.0\n"
+        "├── web v1.0\n"
+        "│   └── core v1.0 (*)\n"
+        "├── speed v1.0 (extra: fast) (latest: v1.1)\n"
+        "└── tester v1.0 (group: dev)\n"
+        "    └── web v1.0 (*)\n"
+        "(*) Package tree already displayed\n"
+    )
+    # without --outdated, no newer version is shown
+    assert "latest" not in cli.ok("tree", *args, "--frozen").out

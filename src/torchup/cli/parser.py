@@ -514,6 +514,10 @@ def _add_group_choice(p: argparse.ArgumentParser) -> None:
 def _build_tree(tree: argparse.ArgumentParser) -> None:
     _project_common(tree)
     _add_tree_display(tree)
+    tree.add_argument(
+        "--outdated", action="store_true",
+        help="show the newest version the project's indexes have beside outdated packages",
+    )
     tree.add_argument("--group", action="append", default=[])
     _add_group_choice(tree)
 

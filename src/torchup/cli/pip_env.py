@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from torchup.cli import output
@@ -116,24 +117,34 @@ def run_list(ns: argparse.Namespace) -> int:
 
 def _outdated(ctx: Context, interp: Any, dists: list[Any]) -> list[tuple[Any, str, str]]:
     """(distribution, newest version, "wheel" or "sdist") for each of ``dists`` that the
-    indexes have a newer installable version of: one this environment's tags and Python
-    accept, not yanked, and a pre-release only when the installed version is one (as pip).
-    Distributions installed from a URL or folder are not looked up (no index has them)."""
+    indexes have a newer installable version of (see :func:`newer_versions`). Distributions
+    installed from a URL or folder are not looked up (no index has them)."""
+    indexes, find_links = ctx.index_sources()
+    looked_up = [d for d in dists if d.direct_url is None]
+    newer = newer_versions(
+        ctx.finder([*indexes, *find_links]), ctx.index_policy(indexes, find_links),
+        interp.target(), [(d.canonical_name, d.version) for d in looked_up],
+    )
+    return [(d, *newer[d.canonical_name]) for d in looked_up if d.canonical_name in newer]
+
+
+def newer_versions(
+    finder: Any, policy: Any, target: Any, packages: Sequence[tuple[str, str]]
+) -> dict[str, tuple[str, str]]:
+    """name -> (newest version, "wheel" or "sdist") for each (name, version) of ``packages``
+    that the indexes ``policy`` routes it to have a newer installable version of: one
+    ``target``'s tags and Python accept, not yanked, and a pre-release only when ``version``
+    is one (as pip)."""
     from packaging.version import Version
 
     from torchup.resolver.candidates import group_candidates
 
-    indexes, find_links = ctx.index_sources()
-    policy = ctx.index_policy(indexes, find_links)
-    finder = ctx.finder([*indexes, *find_links])
-    target = interp.target()
-    looked_up = [d for d in dists if d.direct_url is None]
-    requests = [(d.canonical_name, policy.sources_for(d.canonical_name, target)) for d in looked_up]
+    requests = [(name, policy.sources_for(name, target)) for name, _ in packages]
     for project, sources in finder.biggest_first(requests):
         finder.prefetch([project], sources)  # the pages are read in parallel
-    rows = []
-    for dist, (name, sources) in zip(looked_up, requests, strict=True):
-        installed = Version(dist.version)
+    found = {}
+    for (name, have), (_, sources) in zip(packages, requests, strict=True):
+        installed = Version(have)
         newest = None
         for version, choice in group_candidates(finder.files(name, sources), target).items():
             if version.is_prerelease and not installed.is_prerelease:
@@ -143,8 +154,8 @@ def _outdated(ctx: Context, interp: Any, dists: list[Any]) -> list[tuple[Any, st
             newest = choice
         if newest is not None and newest.version > installed:
             kind = "wheel" if getattr(newest.best, "is_wheel", False) else "sdist"
-            rows.append((dist, str(newest.version), kind))
-    return rows
+            found[name] = (str(newest.version), kind)
+    return found
 
 
 def run_freeze(ns: argparse.Namespace) -> int:

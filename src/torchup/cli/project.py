@@ -1541,5 +1541,21 @@ def run_tree(ns: argparse.Namespace) -> int:
             edges.append(TreeEdge(own, name, req, note, rank))
     if not options.packages and not options.invert:
         options = dataclasses.replace(options, packages=(own,))  # the project at the root
+    if ns.outdated:
+        from torchup.cli.pip_env import newer_versions
+
+        # Looked up where the lock would: the project's indexes, its pins to named indexes
+        # and the torch family's routing for this backend. Folders, git and URL entries
+        # have no index to ask.
+        from_index = [
+            (name, str(sel.package.version)) for sel in chosen
+            if sel.kind in ("wheel", "sdist") and sel.package.index and sel.package.version
+            for name in [canonicalize_name(sel.package.name)]
+        ]
+        newer = newer_versions(
+            session.finder, session.policy(Variant()), target.with_backend(backend), from_index
+        )
+        latest = {name: version for name, (version, _) in newer.items()}
+        options = dataclasses.replace(options, latest=latest)
     sys.stdout.write(render_tree(versions, edges, options))
     return 0

@@ -131,11 +131,11 @@ def render_tree(
     expanded: set[NormalizedName] = set()
     marked = False
 
-    def label(name: NormalizedName) -> str:
-        text = f"{name} v{versions[name]}"
-        if name in options.latest:
-            text += f" (latest: v{options.latest[name]})"
-        return text
+    def latest(name: NormalizedName, repeat: bool) -> str:
+        # As uv: after the edge's own note, and only where the package is first drawn.
+        if repeat or name not in options.latest:
+            return ""
+        return f" (latest: v{options.latest[name]})"
 
     def edge_note(edge: TreeEdge) -> str:
         note = f" {edge.note}" if edge.note else ""
@@ -151,8 +151,11 @@ def render_tree(
         for i, edge in enumerate(edges):
             last = i == len(edges) - 1
             child = below_of(edge)
-            line = prefix + ("└── " if last else "├── ") + label(child) + edge_note(edge)
             seen = child in path or (options.dedupe and child in expanded)
+            line = (
+                prefix + ("└── " if last else "├── ") + f"{child} v{versions[child]}"
+                + edge_note(edge) + latest(child, seen)
+            )
             if seen and children[child]:
                 lines.append(line + " (*)")
                 marked = True
@@ -163,7 +166,7 @@ def render_tree(
             walk(child, prefix + ("    " if last else "│   "), depth + 1, path | {child})
 
     for root in roots:
-        lines.append(label(root))
+        lines.append(f"{root} v{versions[root]}" + latest(root, False))
         expanded.add(root)
         walk(root, "", 0, frozenset({root}))
     if marked:

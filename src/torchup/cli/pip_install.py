@@ -1455,9 +1455,12 @@ def metadata_fingerprint(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in _cache_key_paths(folder, [k for k in keys if k.kind in ("file", "dir")]):
         rel = path.relative_to(folder).as_posix()
-        data = (
-            "\n".join(sorted(os.listdir(path))).encode() if path.is_dir() else path.read_bytes()
-        )
+        try:
+            data = (
+                "\n".join(sorted(os.listdir(path))).encode() if path.is_dir() else path.read_bytes()
+            )
+        except OSError as exc:  # unreadable now: a change too, once it is readable again
+            data = f"unreadable: {exc.errno}".encode()
         digest.update(f"{rel}\0{len(data)}\0".encode() + data)
     for key in keys:
         if key.kind == "env":

@@ -250,6 +250,8 @@ def test_tree_prints_what_uv_tree_prints(
         ("--only-dev",),
         ("--prune", "core"),
         ("--invert", "--package", "base"),
+        ("--universal",),
+        ("--universal", "--invert", "--package", "core"),
     ):
         theirs = _uv(
             uv, theirs_dir, "tree", "--python", sys.executable, "--index-url", index, *options

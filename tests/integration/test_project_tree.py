@@ -130,3 +130,39 @@ def test_tree_outdated(
     )
     # without --outdated, no newer version is shown
     assert "latest" not in cli.ok("tree", *args, "--frozen").out
+
+
+def test_tree_universal(cli: Cli, project: tuple[Path, list[str]], index_server: IndexServer, tmp_path: Path) -> None:
+    """uv tree --universal: every environment the lock is made for. web's Windows-only
+    dependency is drawn (not on this Linux machine), and a package locked at two versions
+    (`fresh` 2.0 needs Python 3.12) is drawn once per version."""
+    root, args = project
+    publish(
+        index_server, tmp_path / "more",
+        DistSpec("fresh", "1.0"), DistSpec("fresh", "2.0", requires_python=">=3.12"),
+    )
+    (root / "pyproject.toml").write_text(PYPROJECT.replace('"util"]', '"util", "fresh"]'))
+    here = cli.ok("tree", *args, "--depth", "2", "--no-dev").out
+    assert "winonly" not in here and here.count("fresh v") == 1
+    out = cli.ok("tree", *args, "--universal", "--frozen").out
+    assert out == (
+        "proj v0.1.0\n"
+        "├── fresh v1.0\n"
+        "├── fresh v2.0\n"
+        "├── util v1.0\n"
+        "│   └── core v1.0\n"
+        "│       └── base v1.0\n"
+        "├── web v1.0\n"
+        "│   ├── core v1.0 (*)\n"
+        "│   └── winonly v1.0\n"
+        "├── speed v1.0 (extra: fast)\n"
+        "└── tester v1.0 (group: dev)\n"
+        "    └── web v1.0 (*)\n"
+        "(*) Package tree already displayed\n"
+    )
+    assert cli.ok("tree", *args, "--universal", "--frozen", "--invert", "--package", "fresh").out == (
+        "fresh v1.0\n"
+        "└── proj v0.1.0\n"
+        "fresh v2.0\n"
+        "└── proj v0.1.0\n"
+    )

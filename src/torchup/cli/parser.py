@@ -518,6 +518,10 @@ def _build_tree(tree: argparse.ArgumentParser) -> None:
         "--outdated", action="store_true",
         help="show the newest version the project's indexes have beside outdated packages",
     )
+    tree.add_argument(
+        "--universal", action="store_true",
+        help="draw the tree for every environment the lock is made for, not only this one",
+    )
     tree.add_argument("--group", action="append", default=[])
     _add_group_choice(tree)
 

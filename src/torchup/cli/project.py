@@ -1468,15 +1468,13 @@ def run_tree(ns: argparse.Namespace) -> int:
     """`torchup tree` (uv tree): the project's locked dependencies for this machine as a tree,
     the project at the root; its direct dependencies from an extra or a dependency group are
     marked ``(extra: x)`` / ``(group: g)``. Every extra is shown, and the default group
-    ``dev`` unless ``--no-dev``; ``--group`` / ``--only-group`` / ``--only-dev`` as in sync."""
+    ``dev`` unless ``--no-dev``; ``--group`` / ``--only-group`` / ``--only-dev`` as in sync.
+    ``--universal``: every environment the lock is made for, drawn as one graph."""
     import dataclasses
 
-    from packaging.utils import canonicalize_name
-
     from torchup.cli.pip_env import tree_options
-    from torchup.install.tree import TreeEdge, render_tree
+    from torchup.install.tree import render_tree
     from torchup.lock.io import read_lock
-    from torchup.lock.select import select_for_target
 
     options = tree_options(ns)
     ctx = Context(ns)
@@ -1491,7 +1489,6 @@ def run_tree(ns: argparse.Namespace) -> int:
                 f"the dependency group {g!r} is not defined in {project.pyproject}",
                 hint="defined groups: " + (", ".join(sorted(cfg.dependency_groups)) or "none"),
             )
-    extras = [] if only else sorted(cfg.optional_dependencies)
     # This machine's environment: the project's .venv when there is one (no venv is created)
     interp = _venv_interpreter(ctx, project)
     if interp is None:
@@ -1499,28 +1496,82 @@ def run_tree(ns: argparse.Namespace) -> int:
         interp = ctx.find_python(request)
     target = interp.target()
     lock_path, backend = _choose_lock(ctx, project, target)
-    chosen = select_for_target(
-        read_lock(lock_path), target.with_backend(backend), extras=extras, dependency_groups=groups
+    lock = read_lock(lock_path)
+    session = _make_session(ctx, project)
+    choice = _TreeChoice(
+        only=bool(only), groups=tuple(groups),
+        extras=() if only else tuple(sorted(cfg.optional_dependencies)),
+        pins=_existing_pins(project, lock_path.name),
     )
-    if only:
-        chosen = tuple(_needed_by_groups(chosen, cfg, only))
+    if ns.universal:
+        targets = _environment_targets(cfg, ctx.macos_version())
+        versions, edges = _universal_tree_graph(session, project, lock, backend, choice, targets)
+    else:
+        versions, edges = _tree_graph(session, project, lock, target.with_backend(backend), choice)
+    if not options.packages and not options.invert:
+        # the project at the root
+        options = dataclasses.replace(options, packages=(cfg.normalized_name,))
+    if ns.outdated:
+        from torchup.cli.pip_env import newer_versions
+
+        # Looked up where the lock would: the project's indexes, its pins to named indexes
+        # and the torch family's routing for this backend. Folders, git and URL entries
+        # have no index to ask.
+        drawn = set(versions.items())
+        from_index = sorted({
+            (p.name, str(p.version)) for p in lock.packages
+            if (p.wheels or p.sdist) and p.index and p.version is not None
+            and ((p.name, str(p.version)) in drawn or (f"{p.name} {p.version}", str(p.version)) in drawn)
+        })
+        newer = newer_versions(
+            session.finder, session.policy(Variant()), target.with_backend(backend), from_index
+        )
+        latest = {name: version for name, (version, _) in newer.items()}
+        options = dataclasses.replace(options, latest=latest)
+    sys.stdout.write(render_tree(versions, edges, options))
+    return 0
+
+
+@dataclass(frozen=True)
+class _TreeChoice:
+    """What `torchup tree` draws: ``extras`` (all of the project's, unless ``only``), the
+    dependency ``groups``, whether ``only`` the groups (--only-group / --only-dev); ``pins``,
+    the lock's versions, preferred when the edges are worked out again."""
+
+    only: bool
+    groups: tuple[str, ...]
+    extras: tuple[str, ...]
+    pins: Any
+
+
+def _tree_graph(
+    session: LockSession, project: Project, lock: Any, target: Any, choice: _TreeChoice
+) -> tuple[dict[Any, str], list[Any]]:
+    """The locked packages for ``target`` (name -> version) and who needs whom there, the
+    project at the top (raises LockError when the lock has nothing for ``target``).
+
+    A lock entry's `dependencies` are every dependency it may have, whatever the markers and
+    extras (idna's pytest for its own tests), so the edges come from resolving ``target``
+    again, preferring the locked versions (the cache has their metadata): each package's
+    requirements whose markers hold there, with the extras asked of it.
+    """
+    from packaging.utils import canonicalize_name
+
+    from torchup.install.tree import TreeEdge
+    from torchup.lock.select import select_for_target
+
+    cfg = project.config
+    chosen = select_for_target(lock, target, extras=choice.extras, dependency_groups=choice.groups)
+    if choice.only:
+        chosen = tuple(_needed_by_groups(chosen, cfg, choice.groups))
     own = cfg.normalized_name
     versions = {canonicalize_name(sel.package.name): str(sel.package.version or "") for sel in chosen}
     versions[own] = str(cfg.version or "0")
-    # Who needs whom: a lock entry's `dependencies` are every dependency it may have, whatever
-    # the markers and extras (idna's pytest for its own tests), so the edges come from
-    # resolving this machine's environment again, preferring the locked versions (the cache
-    # has their metadata): each package's requirements whose markers hold here, with the
-    # extras asked of it.
-    session = _make_session(ctx, project)
-    pins = _existing_pins(project, lock_path.name)
-    variants = ([] if only else [Variant()]) + [Variant(extra=e) for e in extras]
-    variants += [Variant(group=g) for g in groups]
-    found: dict[tuple[str, str], TreeEdge] = {}
+    variants = ([] if choice.only else [Variant()]) + [Variant(extra=e) for e in choice.extras]
+    variants += [Variant(group=g) for g in choice.groups]
+    found: dict[tuple[str, str], Any] = {}
     for variant in variants:
-        result = session.resolve(
-            target.with_backend(backend), variant, pins.for_target(target, variant, ())
-        )
+        result = session.resolve(target, variant, choice.pins.for_target(target, variant, ()))
         for package in result.packages:
             parent = canonicalize_name(package.name)
             for req in package.requires:
@@ -1529,33 +1580,61 @@ def run_tree(ns: argparse.Namespace) -> int:
                 if applies and parent in versions and child in versions and child != parent:
                     found.setdefault((parent, child), TreeEdge(parent, child, req))
     edges = list(found.values())
-    roots: list[tuple[Any, str, int]] = [] if only else [(r, "", 0) for r in cfg.dependencies]
-    roots += [(r, f"(extra: {e})", 1) for e in extras for r in cfg.optional_dependencies[e]]
-    roots += [(r, f"(group: {g})", 2) for g in groups for r in cfg.dependency_groups.get(g, ())]
+    roots: list[tuple[Any, str, int]] = [] if choice.only else [(r, "", 0) for r in cfg.dependencies]
+    roots += [(r, f"(extra: {e})", 1) for e in choice.extras for r in cfg.optional_dependencies[e]]
+    roots += [(r, f"(group: {g})", 2) for g in choice.groups for r in cfg.dependency_groups.get(g, ())]
     seen: set[str] = set()
     for req, note, rank in roots:
         name = canonicalize_name(req.name)
-        active = req.marker is None or target.evaluate(req.marker, extras)
+        active = req.marker is None or target.evaluate(req.marker, list(choice.extras))
         if name in versions and name != own and active and name not in seen:
             seen.add(name)
             edges.append(TreeEdge(own, name, req, note, rank))
-    if not options.packages and not options.invert:
-        options = dataclasses.replace(options, packages=(own,))  # the project at the root
-    if ns.outdated:
-        from torchup.cli.pip_env import newer_versions
+    return versions, edges
 
-        # Looked up where the lock would: the project's indexes, its pins to named indexes
-        # and the torch family's routing for this backend. Folders, git and URL entries
-        # have no index to ask.
-        from_index = [
-            (name, str(sel.package.version)) for sel in chosen
-            if sel.kind in ("wheel", "sdist") and sel.package.index and sel.package.version
-            for name in [canonicalize_name(sel.package.name)]
-        ]
-        newer = newer_versions(
-            session.finder, session.policy(Variant()), target.with_backend(backend), from_index
+
+def _universal_tree_graph(
+    session: LockSession, project: Project, lock: Any, backend: str | None,
+    choice: _TreeChoice, targets: Sequence[Any],
+) -> tuple[dict[Any, str], list[Any]]:
+    """The union of :func:`_tree_graph` over ``targets``, the environments the lock is made
+    for (macOS with the CPU build, as the lock has it), leaving out those it has nothing for
+    or whose resolution fails (a platform the project does not support). A package locked at
+    one version is one node; at several (numpy for old and new Pythons), one node a version,
+    each with the edges of the environments that have it."""
+    from torchup.install.tree import TreeEdge, node_of
+
+    graphs = []
+    for target in targets:
+        darwin = target.environment.get("sys_platform") == "darwin"
+        try:
+            graphs.append(_tree_graph(
+                session, project, lock, target.with_backend("cpu" if backend and darwin else backend),
+                choice,
+            ))
+        except (LockError, ResolutionError) as exc:
+            output.debug(f"tree --universal: leaving out {target}: {exc}")
+    if not graphs:
+        raise LockError(
+            "the lock has nothing for any environment it was made for",
+            hint="lock again (`torchup lock`)",
         )
-        latest = {name: version for name, (version, _) in newer.items()}
-        options = dataclasses.replace(options, latest=latest)
-    sys.stdout.write(render_tree(versions, edges, options))
-    return 0
+    seen_versions: dict[str, set[str]] = {}
+    for versions, _ in graphs:
+        for name, version in versions.items():
+            seen_versions.setdefault(name, set()).add(version)
+
+    def node(name: str, version: str) -> Any:
+        return name if len(seen_versions[name]) == 1 else node_of(name, version)
+
+    all_versions: dict[Any, str] = {}
+    all_edges: dict[tuple[Any, Any], Any] = {}
+    for versions, edges in graphs:
+        for name, version in versions.items():
+            all_versions[node(name, version)] = version
+        for e in edges:
+            parent, child = node(e.parent, versions[e.parent]), node(e.child, versions[e.child])
+            all_edges.setdefault(
+                (parent, child), TreeEdge(parent, child, e.requirement, e.note, e.rank)
+            )
+    return all_versions, list(all_edges.values())

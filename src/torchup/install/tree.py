@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 
 from torchup.install.site import InstalledDistribution
 
-__all__ = ["TreeEdge", "TreeOptions", "format_tree", "render_tree"]
+__all__ = ["TreeEdge", "TreeOptions", "format_tree", "node_of", "render_tree"]
 
 _DEDUPED_NOTE = "(*) Package tree already displayed"
 _CYCLE_NOTE = "(*) Package tree is a cycle and cannot be shown"
@@ -85,13 +85,27 @@ def format_tree(
     return render_tree({n: d.version for n, d in dists.items()}, edges.values(), options)
 
 
+def node_of(name: str, version: str) -> NormalizedName:
+    """The node of ``name`` at ``version``, for a graph that holds a package at several
+    versions (a universal lock: numpy 1.26 for Python 3.9, 2.2 for the rest). A node is
+    otherwise the package's normalized name."""
+    return NormalizedName(f"{canonicalize_name(name)} {version}")
+
+
+def _name_of(node: str) -> str:
+    return node.partition(" ")[0]
+
+
 def render_tree(
     versions: Mapping[NormalizedName, str],
     edges: Iterable[TreeEdge],
     options: TreeOptions = TreeOptions(),
 ) -> str:
-    """The tree of the packages in ``versions`` along ``edges``, as text."""
-    pruned = {canonicalize_name(p) for p in options.prune}
+    """The tree of the packages in ``versions`` along ``edges``, as text. The keys are the
+    graph's nodes: normalized names, or :func:`node_of` a name and version where a package
+    has several; ``options.packages`` / ``prune`` / ``latest`` speak of names."""
+    pruned_names = {canonicalize_name(p) for p in options.prune}
+    pruned = {n for n in versions if _name_of(n) in pruned_names}
     children: dict[NormalizedName, list[TreeEdge]] = {name: [] for name in versions}
     has_parent: set[NormalizedName] = set()
     for edge in edges:
@@ -104,19 +118,29 @@ def render_tree(
     def below_of(edge: TreeEdge) -> NormalizedName:
         return edge.parent if options.invert else edge.child
 
+    def order(node: NormalizedName) -> tuple[str, Version | str]:
+        # By name, then (the versions of one package) by version.
+        try:
+            return _name_of(node), Version(versions[node])
+        except InvalidVersion:
+            return _name_of(node), versions[node]
+
     for under in children.values():
-        under.sort(key=lambda e: (e.rank, below_of(e)))
+        under.sort(key=lambda e: (e.rank, order(below_of(e))))
     if options.packages:
         # The requested packages that none of the others leads to (uv draws a requested
         # package that is in another one's tree only there).
-        wanted = sorted({canonicalize_name(p) for p in options.packages} & versions.keys() - pruned)
+        requested = {canonicalize_name(p) for p in options.packages}
+        wanted = sorted(
+            (n for n in versions if _name_of(n) in requested and n not in pruned), key=order
+        )
         descendants = {
             w: _reachable(map(below_of, children[w]), children, below_of) for w in wanted
         }
         candidates = wanted
         roots = [w for w in wanted if not any(w in descendants[o] for o in wanted if o != w)]
     else:
-        candidates = sorted(n for n in versions if n not in pruned)
+        candidates = sorted((n for n in versions if n not in pruned), key=order)
         roots = [n for n in candidates if n not in has_parent]
     # A cycle that nothing else leads to (a requires b, b requires a) has no such root: its
     # first member by name stands in for it, among the others, as in uv.
@@ -125,7 +149,7 @@ def render_tree(
         if name not in reached:
             roots.append(name)
             reached |= _reachable([name], children, below_of)
-    roots.sort()
+    roots.sort(key=order)
 
     lines: list[str] = []
     expanded: set[NormalizedName] = set()
@@ -133,9 +157,8 @@ def render_tree(
 
     def latest(name: NormalizedName, repeat: bool) -> str:
         # As uv: after the edge's own note, and only where the package is first drawn.
-        if repeat or name not in options.latest:
-            return ""
-        return f" (latest: v{options.latest[name]})"
+        newest = options.latest.get(_name_of(name))
+        return "" if repeat or newest is None else f" (latest: v{newest})"
 
     def edge_note(edge: TreeEdge) -> str:
         note = f" {edge.note}" if edge.note else ""
@@ -153,7 +176,7 @@ def render_tree(
             child = below_of(edge)
             seen = child in path or (options.dedupe and child in expanded)
             line = (
-                prefix + ("└── " if last else "├── ") + f"{child} v{versions[child]}"
+                prefix + ("└── " if last else "├── ") + f"{_name_of(child)} v{versions[child]}"
                 + edge_note(edge) + latest(child, seen)
             )
             if seen and children[child]:
@@ -166,7 +189,7 @@ def render_tree(
             walk(child, prefix + ("    " if last else "│   "), depth + 1, path | {child})
 
     for root in roots:
-        lines.append(f"{root} v{versions[root]}" + latest(root, False))
+        lines.append(f"{_name_of(root)} v{versions[root]}" + latest(root, False))
         expanded.add(root)
         walk(root, "", 0, frozenset({root}))
     if marked:

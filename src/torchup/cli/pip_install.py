@@ -1019,7 +1019,9 @@ def _local_projects(
         path = Path(file_url_path(rr.requirement.url))
         editable = str(path.resolve()) in editable_paths
         checkout = inputs.git_checkouts.get(rr.requirement.url)
-        kept = _unchanged_editable(ctx, path, installed) if editable and not checkout else None
+        # Of what the build is about to read; a git checkout is one commit and needs none.
+        fingerprint = None if checkout else metadata_fingerprint(path)
+        kept = _unchanged_editable(ctx, path, installed, fingerprint) if editable else None
         if kept is not None:
             meta = Parser().parsestr((kept.path / "METADATA").read_text(encoding="utf-8"))
         else:
@@ -1045,6 +1047,8 @@ def _local_projects(
             # keep the old METADATA (a dependency added to pyproject.toml) and be built again
             # on every run.
             inputs.rebuilt_editables.add(name)
+        if fingerprint is not None:
+            inputs.local_fingerprints[name] = fingerprint
         built[name] = wheel
         # direct_url.json must name the source tree for plain (non -e) installs too; it was
         # written with url "" (invalid PEP 610, and `pip freeze` printed `name @ `). A git
@@ -1068,8 +1072,11 @@ def _installed_editables(interp: Any) -> dict[str, Any]:
     }
 
 
-def _unchanged_editable(ctx: Context, folder: Path, installed: Mapping[str, Any]) -> Any:
-    """The editable install of ``folder`` when it can stay as it is, else None.
+def _unchanged_editable(
+    ctx: Context, folder: Path, installed: Mapping[str, Any], fingerprint: str | None
+) -> Any:
+    """The editable install of ``folder`` when it can stay as it is, else None
+    (``fingerprint``: the folder's metadata_fingerprint now; None for a git checkout).
 
     An editable install's code is the folder itself; only its metadata (name, version,
     dependencies, entry points) comes from the build. When what the folder's cache keys name
@@ -1083,13 +1090,12 @@ def _unchanged_editable(ctx: Context, folder: Path, installed: Mapping[str, Any]
     from torchup.install.wheel import installed_source_fingerprint
 
     dist = installed.get(str(folder.resolve()))
-    if dist is None or getattr(ctx.ns, "reinstall", False):
+    if dist is None or fingerprint is None or getattr(ctx.ns, "reinstall", False):
         return None
     forced = {canonicalize_name(n) for n in getattr(ctx.ns, "reinstall_package", None) or ()}
     if dist.canonical_name in forced:
         return None
-    recorded = installed_source_fingerprint(dist.path)
-    return dist if recorded is not None and recorded == metadata_fingerprint(folder) else None
+    return dist if installed_source_fingerprint(dist.path) == fingerprint else None
 
 
 def _build_local(
@@ -1334,10 +1340,7 @@ def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
     for name, wheel in local_wheels.items():
         editable = any(e.requirement is not None and canonicalize_name(e.requirement.name) == name for e in inputs.editables)
         direct = _direct_url(inputs, name, editable=editable)
-        folder = _folder_of(direct)
-        # Taken after the build: a folder edited while it was being built is noticed one
-        # sync late (the lock's own sources take it before building).
-        fingerprint = metadata_fingerprint(folder) if folder is not None else None
+        fingerprint = inputs.local_fingerprints.get(name)
         desired.append(_desired_built(name, wheel, direct, editable, fingerprint))
     for name, have in inputs.kept_editables.items():
         desired.append(
@@ -1346,15 +1349,6 @@ def _desired_local(inputs: Inputs, local_wheels: dict[str, Path]) -> list[Any]:
             )
         )
     return desired
-
-
-def _folder_of(direct_url: Mapping[str, Any]) -> Path | None:
-    """The local folder a PEP 610 record names (``dir_info``), else None."""
-    from torchup.install.site import file_url_to_path
-
-    url = direct_url.get("url")
-    path = file_url_to_path(url) if "dir_info" in direct_url and isinstance(url, str) else None
-    return Path(path) if path is not None and Path(path).is_dir() else None
 
 
 def _desired_built(

@@ -41,6 +41,8 @@ class Inputs:
     # Editable folders built again although installed (their metadata may have changed): the
     # new build is installed even at the same version.
     rebuilt_editables: set[str] = field(default_factory=set)
+    # name -> metadata_fingerprint of each local folder built, taken before its build
+    local_fingerprints: dict[str, str] = field(default_factory=dict)
     # A git requirement is checked out by read_inputs and then names the checkout's folder:
     # its file URI -> the GitCheckout (for direct_url.json, and the URL pip compile writes).
     git_checkouts: dict[str, Any] = field(default_factory=dict)

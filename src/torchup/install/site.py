@@ -84,7 +84,7 @@ class InstalledDistribution:
         """The source directory of an editable install (pip's "Editable project location")."""
         if not self.editable or not self.direct_url:
             return None
-        return file_url_to_path(str(self.direct_url.get("url", "")))
+        return _file_url_to_path(str(self.direct_url.get("url", "")))
 
     def requirements(self) -> list[Requirement]:
         """Requires-Dist parsed; unparsable lines are skipped, as pip does."""
@@ -109,8 +109,7 @@ def _applies(marker: Marker | None, environment: Mapping[str, str]) -> bool:
     return marker.evaluate(env)  # type: ignore[arg-type]
 
 
-def file_url_to_path(url: str) -> str | None:
-    """The local path of a ``file:`` URL; None for any other scheme."""
+def _file_url_to_path(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "file":
         return None

@@ -110,6 +110,7 @@ RESOLUTION_KEYS = frozenset(
         "no-build-isolation",
         "no-build-isolation-package",
         "extra-build-dependencies",
+        "build-constraint-dependencies",
         "cache-keys",
     }
 )
@@ -122,7 +123,6 @@ UV_KNOWN_KEYS = frozenset(
         "add-bounds",
         "allow-insecure-host",
         "build-backend",
-        "build-constraint-dependencies",
         "cache-dir",
         "check-url",
         "compile-bytecode",
@@ -813,6 +813,7 @@ class ToolConfig:
     extra_build_dependencies: Mapping[str, tuple[ExtraBuildRequirement, ...]] = field(
         default_factory=dict
     )
+    build_constraint_dependencies: tuple[Requirement, ...] = ()
     cache_keys: tuple[CacheKey, ...] | None = None
     torch_backend: str | None = None
     torch_backends: tuple[str, ...] = ()
@@ -875,7 +876,10 @@ class ToolConfig:
                 name: [e.to_toml() for e in entries]
                 for name, entries in sorted(self.extra_build_dependencies.items())
             }
-        for key in ("override_dependencies", "constraint_dependencies", "dev_dependencies"):
+        for key in (
+            "override_dependencies", "constraint_dependencies", "dev_dependencies",
+            "build_constraint_dependencies",
+        ):
             reqs = getattr(self, key)
             if reqs:
                 out[key.replace("_", "-")] = [str(r) for r in reqs]
@@ -1286,6 +1290,8 @@ def _parse_tool(
         resolution=get("resolution", choice(ResolutionMode)),
         override_dependencies=get("override-dependencies", _expect_requirements) or (),
         constraint_dependencies=get("constraint-dependencies", _expect_requirements) or (),
+        build_constraint_dependencies=get("build-constraint-dependencies", _expect_requirements)
+        or (),
         dev_dependencies=get("dev-dependencies", _expect_requirements) or (),
         exclude_newer=get("exclude-newer", _expect_timestamp),
         default_groups=default_groups,

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 from tests.integration.test_pip_install import DEP1, Venv, index_args, publish
 from tests.support.cli import Cli
 from tests.support.server import IndexServer
@@ -156,6 +157,48 @@ def test_project_extra_build_dependencies_with_match_runtime(
     (root / "pyproject.toml").write_text(base + '[tool.uv.extra-build-dependencies]\next = [{ match-runtime = true }]\n')
     res = cli("lock", *args)
     assert res.rc != 0 and "extra-build-dependencies" in res.err and "Traceback" not in res.err
+
+
+def test_build_constraints_pin_what_build_environments_install(
+    cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv's `-b/--build-constraints FILE`, `UV_BUILD_CONSTRAINT` and a project's `[tool.uv]
+    build-constraint-dependencies`: ext's backend needs buildhelper; the index's newest is
+    2.0, the constraints hold its isolated build environment at 1.0 (setuptools<70 for an
+    old sdist, in real life). The installed environment's own resolution is not touched."""
+    publish(index_server, tmp_path / "dists", DistSpec("buildhelper", "1.0"), DistSpec("buildhelper", "2.0"))
+    project = _project(tmp_path / "ext", _NEEDS_HELPER + records_version("buildhelper", "helper.txt"))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("requires = []", 'requires = ["buildhelper"]'))
+    built = venv.site_packages / "ext" / "helper.txt"
+    args = ("--python", venv.root, *index_args(index_server))
+    cli.ok("pip", "install", project, *args)
+    assert built.read_text() == "2.0"
+
+    pins = tmp_path / "build-constraints.txt"
+    pins.write_text("buildhelper==1.0\n")
+    cli.ok("pip", "install", project, "--reinstall", "-b", pins, *args)
+    assert built.read_text() == "1.0"
+    assert "buildhelper" not in venv.metadata_versions()  # only the build environment had it
+    cli.ok("pip", "install", project, "--reinstall", *args)
+    assert built.read_text() == "2.0"  # (the builds are cached apart)
+    monkeypatch.setenv("UV_BUILD_CONSTRAINT", str(pins))
+    cli.ok("pip", "install", project, "--reinstall", *args)
+    assert built.read_text() == "1.0"
+    monkeypatch.delenv("UV_BUILD_CONSTRAINT")
+    res = cli("pip", "install", project, "--build-constraints", tmp_path / "missing.txt", *args)
+    assert res.rc != 0 and "missing.txt" in res.err and "Traceback" not in res.err
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "proj"\nversion = "0.1"\ndependencies = ["ext"]\n'
+        '[tool.uv.sources]\next = { path = "../ext" }\n'
+        '[tool.uv]\nbuild-constraint-dependencies = ["buildhelper<2"]\n'
+    )
+    res = cli.ok("sync", "--directory", root, "--index-url", index_server.index_url("simple"))
+    assert "not used by torchup" not in res.err
+    assert (Venv(root / ".venv").site_packages / "ext" / "helper.txt").read_text() == "1.0"
 
 
 def test_config_settings_reach_the_backend(

@@ -599,16 +599,19 @@ def test_pyproject_errors_name_file_line_and_key(old: str, new: str, message: st
 
 
 def test_build_settings_load_and_round_trip() -> None:
-    """uv's build keys: no-build-isolation(-package), extra-build-dependencies, cache-keys."""
+    """uv's build keys: no-build-isolation(-package), extra-build-dependencies, cache-keys,
+    build-constraint-dependencies."""
     from torchup.config import CacheKey, ToolConfig
 
     project = load(BASE.replace("[tool.uv]\n", """[tool.uv]
 no-build-isolation-package = ["Flash_Attn"]
 cache-keys = [{ file = "pyproject.toml" }, { dir = "src" }, { env = "CUDA_HOME" }, { git = { commit = true } }]
 extra-build-dependencies = { flash-attn = ["ninja", { requirement = "torch>=2", match-runtime = true }] }
+build-constraint-dependencies = ["setuptools<70"]
 """, 1))
     tool = project.tool
     assert tool.no_build_isolation_package == ("flash-attn",)
+    assert [str(r) for r in tool.build_constraint_dependencies] == ["setuptools<70"]
     assert tool.cache_keys == (
         CacheKey("file", "pyproject.toml"), CacheKey("dir", "src"), CacheKey("env", "CUDA_HOME"),
         CacheKey("git"),

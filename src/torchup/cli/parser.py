@@ -107,6 +107,11 @@ def _add_resolve(p: argparse.ArgumentParser, *, project: bool = False) -> None:
         g.add_argument("--python-platform", metavar="PLATFORM")
         g.add_argument("-c", "--constraint", "--constraints", action="append", default=[], dest="constraints")
         g.add_argument("--override", "--overrides", action="append", default=[], dest="overrides")
+        g.add_argument(
+            "-b", "--build-constraint", "--build-constraints", action="append", default=[],
+            dest="build_constraints", metavar="FILE",
+            help="constrain what build environments install (a requirements file, as uv's -b)",
+        )
     g.add_argument("--no-build", action="store_true")
     g.add_argument("--no-binary", action="append", default=[])
     g.add_argument("--only-binary", action="append", default=[])

@@ -957,7 +957,10 @@ def _provisioner(ctx: Context, interp: Any):
         from torchup.requirements import RootRequirement
 
         site = Path(tempfile.mkdtemp(prefix="torchup-build-env-"))
-        inputs = Inputs(requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements])
+        inputs = Inputs(
+            requirements=[RootRequirement(Requirement(r), "build-system.requires") for r in requirements],
+            constraints=list(ctx.build_constraints()),
+        )
         ns = argparse.Namespace()
         target = interp.target()
         if ctx.runtime_torch_backend:

@@ -586,6 +586,33 @@ def test_require_hashes_good_file_installs(
     assert venv.metadata_versions() == {"app": "2.0", "dep": "2.0"}
 
 
+def test_no_verify_hashes_and_the_environment_switches(
+    cli: Cli, venv: Venv, world: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uv's --no-verify-hashes (and UV_NO_VERIFY_HASHES): the file's --hash values are not
+    checked, so a wheel that no longer matches them installs; --require-hashes wins over it.
+    UV_REQUIRE_HASHES is --require-hashes."""
+    req = tmp_path / "req.txt"
+    req.write_text(f"dep==2.0 --hash=sha256:{'0' * 64}\n")  # a hash no file has
+    args = ("--python", venv.root, *index_args(world))
+    res = cli("pip", "install", "-r", req, *args)
+    assert res.rc != 0 and "was expected" in res.err, res.err  # checked by default
+    res = cli("pip", "install", "-r", req, "--no-verify-hashes", "--require-hashes", *args)
+    assert res.rc != 0 and "was expected" in res.err, res.err
+    cli.ok("pip", "install", "-r", req, "--no-verify-hashes", *args)
+    assert venv.metadata_versions() == {"dep": "2.0"}
+    cli.ok("pip", "uninstall", "dep", "--python", venv.root)
+    monkeypatch.setenv("UV_NO_VERIFY_HASHES", "1")
+    cli.ok("pip", "sync", req, *args)
+    assert venv.metadata_versions() == {"dep": "2.0"}
+    res = cli("pip", "sync", req, "--verify-hashes", *args)  # the flag wins over the variable
+    assert res.rc != 0 and "was expected" in res.err, res.err
+    monkeypatch.delenv("UV_NO_VERIFY_HASHES")
+    monkeypatch.setenv("UV_REQUIRE_HASHES", "true")
+    res = cli("pip", "install", "app==2.0", *args)
+    assert res.rc != 0 and "has no --hash" in res.err
+
+
 def test_interrupted_download_leaves_environment_and_cache_clean(
     cli: Cli, venv: Venv, index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -73,6 +73,8 @@ UV_ENV_FALLBACKS = {
     "TORCHUP_HTTP_TIMEOUT": "UV_HTTP_TIMEOUT",
     "TORCHUP_INSECURE_HOST": "UV_INSECURE_HOST",
     "TORCHUP_BUILD_CONSTRAINT": "UV_BUILD_CONSTRAINT",
+    "TORCHUP_REQUIRE_HASHES": "UV_REQUIRE_HASHES",
+    "TORCHUP_NO_VERIFY_HASHES": "UV_NO_VERIFY_HASHES",
 }
 
 
@@ -170,6 +172,18 @@ class Context:
         unless no index will be asked (``--no-index``: find-links folders and local files)."""
         if not _opt(self.ns, "no_index"):
             self.client.warm_up()
+
+    def hash_checking(self) -> str:
+        """How the requirements' ``--hash`` values are used: "require" (--require-hashes or
+        TORCHUP_REQUIRE_HASHES: every requirement needs one, and they are checked), "off"
+        (uv's --no-verify-hashes, or TORCHUP_NO_VERIFY_HASHES unless --verify-hashes: not
+        checked), else "verify" (checked where given, the default of uv and of torchup)."""
+        if _opt(self.ns, "require_hashes") or _env_flag(self.env.get("TORCHUP_REQUIRE_HASHES")):
+            return "require"
+        flag = _opt(self.ns, "verify_hashes")  # the command line wins over the environment
+        if flag is not None:
+            return "verify" if flag else "off"
+        return "off" if _env_flag(self.env.get("TORCHUP_NO_VERIFY_HASHES")) else "verify"
 
     def _no_cache(self) -> bool:
         return bool(_opt(self.ns, "no_cache")) or _env_flag(self.env.get("TORCHUP_NO_CACHE"))

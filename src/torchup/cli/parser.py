@@ -295,6 +295,14 @@ def _add_installing(p: argparse.ArgumentParser) -> None:
     """What `pip install` and `pip sync` share after their own options (same order as uv)."""
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--require-hashes", action="store_true")
+    p.add_argument(
+        "--verify-hashes", action="store_true", default=None, dest="verify_hashes",
+        help="check the requirements' --hash values where given (the default)",
+    )
+    p.add_argument(
+        "--no-verify-hashes", action="store_false", dest="verify_hashes",
+        help="do not check the requirements' --hash values (as uv; --require-hashes wins)",
+    )
     p.add_argument("--link-mode", choices=["hardlink", "copy", "symlink", "clone"])
     p.add_argument("--compile-bytecode", action="store_true")
     p.add_argument(

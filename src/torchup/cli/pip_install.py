@@ -246,6 +246,18 @@ def _refuse_unhashable(inputs: Inputs) -> None:
             )
 
 
+def _apply_hash_checking(ctx: Context, ns: argparse.Namespace, inputs: Inputs) -> None:
+    """Settle ``ns.require_hashes`` from ctx.hash_checking(): with "require" every
+    requirement must carry a hash (refused here otherwise); with "off" the ``--hash`` values
+    read are dropped, so nothing compares files with them."""
+    mode = ctx.hash_checking()
+    ns.require_hashes = mode == "require"
+    if mode == "require":
+        _refuse_unhashable(inputs)
+    elif mode == "off":
+        inputs.hashes.clear()
+
+
 def _check_required_hashes(result: Any, inputs: Inputs, *, require_all: bool = True) -> None:
     """Files must match the requirements' ``--hash`` values where given; ``require_all``
     (--require-hashes) also demands a hash for every package.
@@ -1188,8 +1200,7 @@ def run_install(ns: argparse.Namespace) -> int:
     )
     if not inputs.requirements and not inputs.editables:
         raise ConfigError("nothing to install", hint="name packages, or pass -r requirements.txt / -e PATH")
-    if ns.require_hashes:
-        _refuse_unhashable(inputs)
+    _apply_hash_checking(ctx, ns, inputs)
     interp = select_interpreter(ctx, ns)
     prefetch_root_pages(ctx, inputs, install_target(ctx, ns, interp))
     # Local projects are built into a temporary directory that lives until they are installed
@@ -1713,8 +1724,7 @@ def _sync_environment(
             )
             return 0
     ns.no_deps = True  # pip sync installs exactly what the file lists
-    if ns.require_hashes:
-        _refuse_unhashable(inputs)
+    _apply_hash_checking(ctx, ns, inputs)
     if not ns.reinstall and not ns.dry_run and _already_synced(inputs, interp, target):
         output.info(
             f"Audited {output.counted(len(inputs.requirements), 'package')} in {(time.monotonic() - started) * 1000:.0f}ms"

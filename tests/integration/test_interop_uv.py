@@ -236,7 +236,10 @@ def test_tree_prints_what_uv_tree_prints(
 
     A known difference, not in this world: with `--universal --invert`, uv draws a package
     reached through a marker edge (pytest under colorama, Windows only) once more in full
-    before marking it `(*)`; torchup marks every repeat after the first drawing."""
+    before marking it `(*)`; torchup marks every repeat after the first drawing. And with
+    `--show-sizes`, a package with platform wheels: uv gives the size of the first wheel the
+    project's Python admits (a macOS one for charset-normalizer on Linux), torchup the size of
+    the file this machine installs."""
     from tests.integration.test_project_tree import PYPROJECT
     from tests.integration.test_project_tree import WORLD as TREE_PROJECT_WORLD
 
@@ -256,6 +259,7 @@ def test_tree_prints_what_uv_tree_prints(
         ("--invert", "--package", "base"),
         ("--universal",),
         ("--universal", "--invert", "--package", "core"),
+        ("--show-sizes", "--no-dedupe"),
     ):
         theirs = _uv(
             uv, theirs_dir, "tree", "--python", sys.executable, "--index-url", index, *options

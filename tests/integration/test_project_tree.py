@@ -166,3 +166,24 @@ def test_tree_universal(cli: Cli, project: tuple[Path, list[str]], index_server:
         "fresh v2.0\n"
         "└── proj v0.1.0\n"
     )
+
+
+def test_tree_show_sizes(
+    cli: Cli, project: tuple[Path, list[str]], index_server: IndexServer
+) -> None:
+    """uv tree --show-sizes: the size of the file each package installs from, as the lock
+    records it, in uv's units; the project itself has none."""
+    root, args = project
+    cli.ok("lock", *args)
+    sizes = {  # these wheels are under 1 KiB: bytes, as uv writes them
+        path.name.split("-")[0]: f"{path.stat().st_size}B"
+        for path in (index_server.root_dir / "simple").glob("*.whl")
+    }
+    assert all(path.stat().st_size < 1024 for path in (index_server.root_dir / "simple").glob("*.whl"))
+    out = cli.ok("tree", *args, "--show-sizes", "--frozen", "--depth", "1", "--no-dev").out
+    assert out == (
+        "proj v0.1.0\n"
+        f"├── util v1.0 ({sizes['util']})\n"
+        f"├── web v1.0 ({sizes['web']})\n"
+        f"└── speed v1.0 (extra: fast) ({sizes['speed']})\n"
+    )

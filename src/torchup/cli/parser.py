@@ -535,6 +535,9 @@ def _build_tree(tree: argparse.ArgumentParser) -> None:
         "--universal", action="store_true",
         help="draw the tree for every environment the lock is made for, not only this one",
     )
+    tree.add_argument(
+        "--show-sizes", action="store_true", help="show the size of each package's file"
+    )
     tree.add_argument("--group", action="append", default=[])
     _add_group_choice(tree)
 

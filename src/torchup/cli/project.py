@@ -1505,9 +1505,12 @@ def run_tree(ns: argparse.Namespace) -> int:
     )
     if ns.universal:
         targets = _environment_targets(cfg, ctx.macos_version())
-        versions, edges = _universal_tree_graph(session, project, lock, backend, choice, targets)
+        graph = _universal_tree_graph(session, project, lock, backend, choice, targets)
     else:
-        versions, edges = _tree_graph(session, project, lock, target.with_backend(backend), choice)
+        graph = _tree_graph(session, project, lock, target.with_backend(backend), choice)
+    versions, edges = graph.versions, graph.edges
+    if ns.show_sizes:
+        options = dataclasses.replace(options, sizes=graph.sizes)
     if not options.packages and not options.invert:
         # the project at the root
         options = dataclasses.replace(options, packages=(cfg.normalized_name,))
@@ -1533,6 +1536,17 @@ def run_tree(ns: argparse.Namespace) -> int:
 
 
 @dataclass(frozen=True)
+class _TreeGraph:
+    """What `torchup tree` draws: ``versions`` (node -> version; a node is a normalized name,
+    or install.tree.node_of a name and version), who needs whom (``edges``, TreeEdge), and
+    the size of the file each node installs from, where the lock knows it."""
+
+    versions: dict[Any, str]
+    edges: list[Any]
+    sizes: dict[Any, int]
+
+
+@dataclass(frozen=True)
 class _TreeChoice:
     """What `torchup tree` draws: ``extras`` (all of the project's, unless ``only``), the
     dependency ``groups``, whether ``only`` the groups (--only-group / --only-dev); ``pins``,
@@ -1546,9 +1560,10 @@ class _TreeChoice:
 
 def _tree_graph(
     session: LockSession, project: Project, lock: Any, target: Any, choice: _TreeChoice
-) -> tuple[dict[Any, str], list[Any]]:
-    """The locked packages for ``target`` (name -> version) and who needs whom there, the
-    project at the top (raises LockError when the lock has nothing for ``target``).
+) -> _TreeGraph:
+    """The locked packages for ``target`` (name -> version), the size of the file each
+    installs from, and who needs whom there, the project at the top (raises LockError when
+    the lock has nothing for ``target``).
 
     A lock entry's `dependencies` are every dependency it may have, whatever the markers and
     extras (idna's pytest for its own tests), so the edges come from resolving ``target``
@@ -1567,6 +1582,11 @@ def _tree_graph(
     own = cfg.normalized_name
     versions = {canonicalize_name(sel.package.name): str(sel.package.version or "") for sel in chosen}
     versions[own] = str(cfg.version or "0")
+    sizes: dict[Any, int] = {}
+    for sel in chosen:
+        size = getattr(sel.artifact, "size", None)  # (a folder or git checkout has none)
+        if isinstance(size, int):
+            sizes[canonicalize_name(sel.package.name)] = size
     variants = ([] if choice.only else [Variant()]) + [Variant(extra=e) for e in choice.extras]
     variants += [Variant(group=g) for g in choice.groups]
     found: dict[tuple[str, str], Any] = {}
@@ -1590,13 +1610,13 @@ def _tree_graph(
         if name in versions and name != own and active and name not in seen:
             seen.add(name)
             edges.append(TreeEdge(own, name, req, note, rank))
-    return versions, edges
+    return _TreeGraph(versions, edges, sizes)
 
 
 def _universal_tree_graph(
     session: LockSession, project: Project, lock: Any, backend: str | None,
     choice: _TreeChoice, targets: Sequence[Any],
-) -> tuple[dict[Any, str], list[Any]]:
+) -> _TreeGraph:
     """The union of :func:`_tree_graph` over ``targets``, the environments the lock is made
     for (macOS with the CPU build, as the lock has it), leaving out those it has nothing for
     or whose resolution fails (a platform the project does not support). A package locked at
@@ -1620,8 +1640,8 @@ def _universal_tree_graph(
             hint="lock again (`torchup lock`)",
         )
     seen_versions: dict[str, set[str]] = {}
-    for versions, _ in graphs:
-        for name, version in versions.items():
+    for graph in graphs:
+        for name, version in graph.versions.items():
             seen_versions.setdefault(name, set()).add(version)
 
     def node(name: str, version: str) -> Any:
@@ -1629,12 +1649,16 @@ def _universal_tree_graph(
 
     all_versions: dict[Any, str] = {}
     all_edges: dict[tuple[Any, Any], Any] = {}
-    for versions, edges in graphs:
+    all_sizes: dict[Any, int] = {}
+    for graph in graphs:
+        versions = graph.versions
         for name, version in versions.items():
             all_versions[node(name, version)] = version
-        for e in edges:
+            if name in graph.sizes:  # the file of the first environment that has one
+                all_sizes.setdefault(node(name, version), graph.sizes[name])
+        for e in graph.edges:
             parent, child = node(e.parent, versions[e.parent]), node(e.child, versions[e.child])
             all_edges.setdefault(
                 (parent, child), TreeEdge(parent, child, e.requirement, e.note, e.rank)
             )
-    return all_versions, list(all_edges.values())
+    return _TreeGraph(all_versions, list(all_edges.values()), all_sizes)

@@ -29,7 +29,8 @@ _CYCLE_NOTE = "(*) Package tree is a cycle and cannot be shown"
 class TreeOptions:
     """What to show. ``packages``: the roots (default: what nothing else requires, or with
     ``invert`` what requires nothing); ``prune``: left out with their subtrees; ``depth``: levels
-    below the roots; ``latest``: newer versions to show beside the installed ones."""
+    below the roots; ``latest``: newer versions to show beside the installed ones (by name);
+    ``sizes``: the bytes of each package's file (by node, uv tree's --show-sizes)."""
 
     packages: tuple[str, ...] = ()
     prune: tuple[str, ...] = ()
@@ -38,6 +39,7 @@ class TreeOptions:
     dedupe: bool = True
     show_specifiers: bool = False
     latest: Mapping[str, str] = field(default_factory=dict)
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,10 @@ def render_tree(
         newest = options.latest.get(_name_of(name))
         return "" if repeat or newest is None else f" (latest: v{newest})"
 
+    def size(node: NormalizedName) -> str:
+        n = options.sizes.get(node)
+        return "" if n is None else f" ({human_bytes(n)})"
+
     def edge_note(edge: TreeEdge) -> str:
         note = f" {edge.note}" if edge.note else ""
         if not options.show_specifiers:
@@ -177,7 +183,7 @@ def render_tree(
             seen = child in path or (options.dedupe and child in expanded)
             line = (
                 prefix + ("└── " if last else "├── ") + f"{_name_of(child)} v{versions[child]}"
-                + edge_note(edge) + latest(child, seen)
+                + edge_note(edge) + size(child) + latest(child, seen)
             )
             if seen and children[child]:
                 lines.append(line + " (*)")
@@ -189,13 +195,26 @@ def render_tree(
             walk(child, prefix + ("    " if last else "│   "), depth + 1, path | {child})
 
     for root in roots:
-        lines.append(f"{_name_of(root)} v{versions[root]}" + latest(root, False))
+        lines.append(f"{_name_of(root)} v{versions[root]}" + size(root) + latest(root, False))
         expanded.add(root)
         walk(root, "", 0, frozenset({root}))
     if marked:
         # Without de-duplication only a cycle is cut short.
         lines.append(_DEDUPED_NOTE if options.dedupe else _CYCLE_NOTE)
     return "\n".join(lines) + "\n" if lines else ""
+
+
+def human_bytes(n: int) -> str:
+    """uv's size text: ``879B``, ``71.4KiB``, ``1.2MiB`` (binary units, one decimal above
+    bytes)."""
+    if n < 1024:
+        return f"{n}B"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f}{unit}"
 
 
 def _reachable(

@@ -147,5 +147,10 @@ def test_an_unchanged_editable_is_kept_without_building_it_again(
     assert " - lib==0.2" in err and " + lib==0.2" in err and " + dep2==1.0" in err
     assert "Requires-Dist: dep2" in (venv.site_packages / "lib-0.2.dist-info" / "METADATA").read_text()
     assert "Audited" in cli.ok("pip", "install", "-e", lib, *args).err
+    # a METADATA that cannot be read as text: built and installed again, not a traceback
+    metadata = venv.site_packages / "lib-0.2.dist-info" / "METADATA"
+    metadata.write_bytes(metadata.read_bytes() + b"Description: \xff\xfe\n")
+    err = cli.ok("pip", "install", "-e", lib, *args).err
+    assert " + lib==0.2" in err and "Traceback" not in err
     write_project(DistSpec("lib", "0.3", requires_dist=("dep",)), lib)
     assert " + lib==0.3" in cli.ok("pip", "install", "-e", lib, *args).err

@@ -1038,8 +1038,11 @@ def _local_projects(
         fingerprint = None if checkout else metadata_fingerprint(path)
         kept = _unchanged_editable(ctx, path, installed, fingerprint) if editable else None
         if kept is not None:
-            meta = Parser().parsestr((kept.path / "METADATA").read_text(encoding="utf-8"))
-        else:
+            try:
+                meta = Parser().parsestr((kept.path / "METADATA").read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                kept = None  # a damaged install: built and installed again below
+        if kept is None:
             wheel = _build_local(
                 ctx, interp, path, out_dir, editable=editable, checkout=checkout,
                 name=rr.requirement.name,

@@ -128,9 +128,12 @@ def _read_direct_url(dist_info: Path) -> dict[str, Any] | None:
 
 
 def _read_text(dist_info: Path, name: str) -> str | None:
-    """A file of a ``.dist-info`` directory; None where ``importlib.metadata`` gives None."""
+    """A file of a ``.dist-info`` directory; None where ``importlib.metadata`` gives None.
+    Bytes that are not UTF-8 (a damaged or hand-edited METADATA) become U+FFFD: the
+    distribution is still listed and can be replaced, where a UnicodeDecodeError stopped
+    every command that looks at the environment with an internal error."""
     try:
-        return (dist_info / name).read_text(encoding="utf-8")
+        return (dist_info / name).read_bytes().decode("utf-8", errors="replace")
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
         return None
 

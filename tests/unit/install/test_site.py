@@ -228,6 +228,16 @@ def test_scan_first_path_wins_and_skips_garbage(tmp_path: Path) -> None:
     assert {k: v.version for k, v in found.items()} == {"pkg": "1.0"}
 
 
+def test_scan_lists_a_distribution_whose_metadata_is_not_utf8(tmp_path: Path) -> None:
+    """A damaged METADATA (bytes that are not UTF-8) stopped every command that scans the
+    environment with an internal error; its name and version are still readable."""
+    info = tmp_path / "pkg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\nSummary: caf\xe9\n")
+    (found,) = scan_site_packages([tmp_path]).values()
+    assert (found.name, found.version, found.summary) == ("pkg", "1.0", "caf\ufffd")
+
+
 def _importlib_view(info: Path) -> dict[str, str | None] | None:
     """What the scan read before it parsed METADATA itself: importlib.metadata's view."""
     from importlib.metadata import PathDistribution

@@ -188,6 +188,9 @@ def test_build_constraints_pin_what_build_environments_install(
     monkeypatch.delenv("UV_BUILD_CONSTRAINT")
     res = cli("pip", "install", project, "--build-constraints", tmp_path / "missing.txt", *args)
     assert res.rc != 0 and "missing.txt" in res.err and "Traceback" not in res.err
+    # refused even when nothing is built (buildhelper is a wheel)
+    res = cli("pip", "install", "buildhelper", "-b", tmp_path / "missing.txt", *args)
+    assert res.rc != 0 and "missing.txt" in res.err
 
     root = tmp_path / "proj"
     root.mkdir()

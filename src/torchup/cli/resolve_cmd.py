@@ -132,6 +132,9 @@ def read_inputs(
     files."""
     from torchup.requirements import parse_requirement_string, parse_requirements_file
 
+    # Read now, with the other files, though only a build uses them: a wrong path is an
+    # error whether or not this run happens to build anything.
+    ctx.build_constraints()
     inputs = Inputs()
     env = dict(ctx.env)
     for text in packages:

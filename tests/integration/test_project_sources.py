@@ -183,6 +183,26 @@ def test_cache_keys_of_a_folder_source(
     assert "Audited" in _sync(cli, root, world)
 
 
+def test_no_sources_resolves_from_the_indexes(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
+    """uv's --no-sources: `[tool.uv.sources]` is ignored, so lib comes from the index (9.0),
+    as the project's published metadata would have it. Such a lock is stale for a run
+    without the flag, which locks the folder again."""
+    write_project(DistSpec("lib", "0.2", requires_dist=("dep<2",)), tmp_path / "lib")
+    root = _project(tmp_path / "proj", 'lib = { path = "../lib", editable = true }\n', ("lib",))
+    cli.ok("lock", *_args(root, world), "--no-sources")
+    entries = {p.name: p for p in read_lock(root / "pylock.toml").packages}
+    assert str(entries["lib"].version) == "9.0" and entries["lib"].directory is None
+    assert "dep" not in entries
+    assert "lib v9.0" in cli.ok("tree", *_args(root, world), "--no-sources", "--frozen").out
+    cli.ok("lock", *_args(root, world), "--no-sources", "--check")
+    stale = cli("lock", *_args(root, world), "--check")
+    assert stale.rc != 0 and "out of date" in stale.err
+    err = _sync(cli, root, world)
+    assert " + lib==0.2" in err and " + dep==1.0" in err
+    err = _sync(cli, root, world, "--no-sources")
+    assert " - lib==0.2" in err and " + lib==9.0" in err and " - dep==1.0" in err
+
+
 def test_sync_reinstall_and_reinstall_package(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
     """uv's `sync --reinstall` / `--reinstall-package`: the editable folder and the project
     itself are built and installed again too, not kept as installed."""

@@ -445,6 +445,13 @@ def _project_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frozen", action="store_true", help="use the lock as is")
 
 
+def _add_no_sources(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-sources", action="store_true",
+        help="ignore [tool.uv.sources]: resolve from the indexes, as the published metadata says",
+    )
+
+
 def _add_no_install_project(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-install-project", action="store_true",
@@ -454,12 +461,14 @@ def _add_no_install_project(p: argparse.ArgumentParser) -> None:
 
 def _build_lock(lock: argparse.ArgumentParser) -> None:
     _project_common(lock)
+    _add_no_sources(lock)
     lock.add_argument("--check", action="store_true")
     lock.add_argument("--dry-run", action="store_true")
 
 
 def _build_sync(p: argparse.ArgumentParser) -> None:
     _project_common(p)
+    _add_no_sources(p)
     _add_no_install_project(p)
     _add_selection(p)
     _add_group_choice(p)
@@ -500,6 +509,7 @@ def _build_remove(remove: argparse.ArgumentParser) -> None:
 
 def _build_run(runp: argparse.ArgumentParser) -> None:
     _project_common(runp)
+    _add_no_sources(runp)
     _add_no_install_project(runp)
     _add_selection(runp)
     runp.add_argument("--no-sync", action="store_true")
@@ -508,6 +518,7 @@ def _build_run(runp: argparse.ArgumentParser) -> None:
 
 def _build_export(export: argparse.ArgumentParser) -> None:
     _project_common(export)
+    _add_no_sources(export)
     export.add_argument("--format", choices=["requirements.txt", "pylock.toml"], default="requirements.txt")
     export.add_argument("-o", "--output-file")
     _add_selection(export)
@@ -526,6 +537,7 @@ def _add_group_choice(p: argparse.ArgumentParser) -> None:
 
 def _build_tree(tree: argparse.ArgumentParser) -> None:
     _project_common(tree)
+    _add_no_sources(tree)
     _add_tree_display(tree)
     tree.add_argument(
         "--outdated", action="store_true",

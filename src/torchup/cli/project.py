@@ -67,6 +67,13 @@ def find_project(ns: argparse.Namespace) -> Project:
     config = ProjectConfig.from_pyproject(path.read_text(encoding="utf-8"), str(path))
     for warning in config.warnings:
         output.warn(warning)
+    if getattr(ns, "no_sources", False):
+        # uv's --no-sources: resolve as the published metadata says, from the indexes. The
+        # lock's input hash follows (it digests the sources), so a later run without the
+        # flag finds that lock stale and locks again.
+        import dataclasses
+
+        config = dataclasses.replace(config, tool=dataclasses.replace(config.tool, sources={}))
     return Project(root=path.parent, pyproject=path, config=config)
 
 

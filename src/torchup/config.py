@@ -111,6 +111,7 @@ RESOLUTION_KEYS = frozenset(
         "no-build-isolation-package",
         "extra-build-dependencies",
         "build-constraint-dependencies",
+        "dependency-metadata",
         "cache-keys",
     }
 )
@@ -132,7 +133,6 @@ UV_KNOWN_KEYS = frozenset(
         "config-settings",
         "config-settings-package",
         "dependency-groups",
-        "dependency-metadata",
         "exclude-dependencies",
         "exclude-newer-package",
         "extra-build-variables",
@@ -764,6 +764,40 @@ class ExtraBuildRequirement:
 
 
 @dataclass(frozen=True)
+class DependencyMetadata:
+    """One ``[[tool.uv.dependency-metadata]]`` entry: the metadata of ``name`` (at ``version``,
+    or any version when None) as the project states it, used instead of the package's own.
+    uv's recipe for packages whose metadata needs a build (flash-attn): the lock is made
+    without building them."""
+
+    name: str
+    version: str | None = None
+    requires_dist: tuple[Requirement, ...] = ()
+    requires_python: SpecifierSet | None = None
+    provides_extras: tuple[str, ...] = ()
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.version is not None:
+            out["version"] = self.version
+        out["requires-dist"] = [str(r) for r in self.requires_dist]
+        if self.requires_python is not None:
+            out["requires-python"] = str(self.requires_python)
+        if self.provides_extras:
+            out["provides-extras"] = list(self.provides_extras)
+        return out
+
+    def metadata_text(self, version: str) -> str:
+        """A METADATA file saying this, for ``version`` of the package."""
+        lines = ["Metadata-Version: 2.3", f"Name: {self.name}", f"Version: {version}"]
+        if self.requires_python is not None:
+            lines.append(f"Requires-Python: {self.requires_python}")
+        lines += [f"Provides-Extra: {e}" for e in self.provides_extras]
+        lines += [f"Requires-Dist: {r}" for r in self.requires_dist]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
 class ConflictItem:
     """One member of a ``conflicts`` set: an extra or a dependency group (of ``package``)."""
 
@@ -814,6 +848,7 @@ class ToolConfig:
         default_factory=dict
     )
     build_constraint_dependencies: tuple[Requirement, ...] = ()
+    dependency_metadata: tuple[DependencyMetadata, ...] = ()
     cache_keys: tuple[CacheKey, ...] | None = None
     torch_backend: str | None = None
     torch_backends: tuple[str, ...] = ()
@@ -871,6 +906,8 @@ class ToolConfig:
             out["no-build-isolation-package"] = list(self.no_build_isolation_package)
         if self.cache_keys is not None:
             out["cache-keys"] = [k.to_toml() for k in self.cache_keys]
+        if self.dependency_metadata:
+            out["dependency-metadata"] = [d.to_toml() for d in self.dependency_metadata]
         if self.extra_build_dependencies:
             out["extra-build-dependencies"] = {
                 name: [e.to_toml() for e in entries]
@@ -1271,6 +1308,12 @@ def _parse_tool(
             values["extra-build-dependencies"], ctx, (*base, "extra-build-dependencies")
         )
 
+    dependency_metadata: tuple[DependencyMetadata, ...] = ()
+    if "dependency-metadata" in values:
+        dependency_metadata = _parse_dependency_metadata(
+            values["dependency-metadata"], ctx, (*base, "dependency-metadata")
+        )
+
     cache_keys: tuple[CacheKey, ...] | None = None
     if "cache-keys" in values:
         cache_keys = _parse_cache_keys(values["cache-keys"], ctx, (*base, "cache-keys"))
@@ -1300,6 +1343,7 @@ def _parse_tool(
         no_build_isolation_package=no_isolation_packages,
         extra_build_dependencies=extra_build,
         cache_keys=cache_keys,
+        dependency_metadata=dependency_metadata,
         torch_backend=get("torch-backend", _expect_backend),
         torch_backends=backends,
         torch_channel=get("torch-channel", choice(TorchChannel)),
@@ -1327,6 +1371,62 @@ def _parse_cache_keys(value: object, ctx: _Ctx, key: KeyPath) -> tuple[CacheKey,
             out.append(CacheKey("git"))  # commit or tags: the commit covers both here
         else:
             out.append(CacheKey(kind, _expect_str(table[kind], ctx, (*entry_key, kind))))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _parse_dependency_metadata(
+    value: object, ctx: _Ctx, key: KeyPath
+) -> tuple[DependencyMetadata, ...]:
+    """``[[tool.uv.dependency-metadata]]``: name, version (optional), requires-dist,
+    requires-python, provides-extras, as uv reads them."""
+    allowed = {"name", "version", "requires-dist", "requires-python", "provides-extras"}
+    out = []
+    for i, entry in enumerate(_expect_list(value, ctx, key)):
+        entry_key: KeyPath = (*key, i)
+        table = _expect_table(entry, ctx, entry_key)
+        unknown = sorted(set(table) - allowed)
+        if unknown or "name" not in table:
+            raise ctx.error(
+                f"a dependency-metadata entry has {', '.join(sorted(allowed))}"
+                + (f"; not {', '.join(unknown)}" if unknown else "; `name` is missing"),
+                entry_key,
+                hint='e.g. { name = "flash-attn", version = "2.6.3", requires-dist = ["torch", "einops"] }',
+            )
+        version = None
+        if "version" in table:
+            version = _expect_str(table["version"], ctx, (*entry_key, "version"))
+            try:
+                Version(version)
+            except InvalidVersion:
+                raise ctx.error(
+                    f"invalid version {version!r}", (*entry_key, "version"),
+                    hint="write a PEP 440 version, e.g. 2.6.3",
+                ) from None
+        requires_python = None
+        if "requires-python" in table:
+            text = _expect_str(table["requires-python"], ctx, (*entry_key, "requires-python"))
+            try:
+                requires_python = SpecifierSet(text)
+            except InvalidSpecifier:
+                raise ctx.error(
+                    f"invalid requires-python {text!r}", (*entry_key, "requires-python"),
+                    hint="write a version specifier, e.g. >=3.9",
+                ) from None
+        extras_key: KeyPath = (*entry_key, "provides-extras")
+        out.append(
+            DependencyMetadata(
+                name=_expect_name(table["name"], ctx, (*entry_key, "name"), "package"),
+                version=version,
+                requires_dist=_expect_requirements(
+                    table.get("requires-dist", []), ctx, (*entry_key, "requires-dist")
+                ),
+                requires_python=requires_python,
+                provides_extras=tuple(
+                    _expect_name(e, ctx, (*extras_key, j), "extra")
+                    for j, e in enumerate(_expect_list(table.get("provides-extras", []), ctx, extras_key))
+                ),
+            )
+        )
     return tuple(out)
 
 

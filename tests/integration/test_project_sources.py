@@ -203,6 +203,45 @@ def test_no_sources_resolves_from_the_indexes(cli: Cli, world: IndexServer, tmp_
     assert " - lib==0.2" in err and " + lib==9.0" in err and " - dep==1.0" in err
 
 
+def test_dependency_metadata_stands_in_for_a_package_s_own(
+    cli: Cli, index_server: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[[tool.uv.dependency-metadata]]` (uv's flash-attn recipe): the project says what a
+    package requires, and the lock uses that instead of the package's own metadata, without
+    downloading or building it. Here fa's sdist says dep<2; the declaration says dep>=2."""
+    publish(
+        index_server, tmp_path / "dists", DEP1, DEP2,
+        DistSpec("fa", "1.0", requires_dist=("dep<2",)), sdist_only=["fa"],
+    )
+    root = _project(tmp_path / "proj", "", ("fa",))
+    args = _args(root, index_server)
+    cli.ok("lock", *args)
+    entries = {p.name: p for p in read_lock(root / "pylock.toml").packages}
+    assert str(entries["dep"].version) == "1.0"  # fa's own metadata
+
+    with (root / "pyproject.toml").open("a") as f:
+        f.write('\n[[tool.uv.dependency-metadata]]\nname = "FA"\nversion = "1.0"\nrequires-dist = ["dep>=2"]\n')
+    # A fresh cache, so reading fa's own metadata would download its sdist again.
+    monkeypatch.setenv("TORCHUP_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    def sdist_requests() -> int:
+        return len([r for r in index_server.requests if r.path.endswith("fa-1.0.tar.gz")])
+
+    before = sdist_requests()
+    assert before >= 1  # the first lock read fa's own metadata from its sdist
+    assert "not used by torchup" not in cli.ok("lock", *args).err  # the lock is stale: again
+    entries = {p.name: p for p in read_lock(root / "pylock.toml").packages}
+    assert str(entries["dep"].version) == "2.0" and str(entries["fa"].version) == "1.0"
+    assert sdist_requests() == before
+
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(text.replace('version = "1.0"\n', 'version = "9"\n'))
+    cli.ok("lock", *args)  # a declaration for another version does not apply
+    assert str({p.name: p for p in read_lock(root / "pylock.toml").packages}["dep"].version) == "1.0"
+    (root / "pyproject.toml").write_text(text.replace('version = "1.0"\n', 'version = "one"\n'))
+    res = cli("lock", *args)
+    assert res.rc != 0 and "invalid version 'one'" in res.err and "dependency-metadata" in res.err
+
+
 def test_sync_reinstall_and_reinstall_package(cli: Cli, world: IndexServer, tmp_path: Path) -> None:
     """uv's `sync --reinstall` / `--reinstall-package`: the editable folder and the project
     itself are built and installed again too, not kept as installed."""

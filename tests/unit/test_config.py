@@ -583,6 +583,11 @@ BAD_PYPROJECT = [
     ),
     (
         "[tool.uv]\n",
+        '[tool.uv]\ndependency-metadata = [{ name = "fa", requires = ["x"] }]\n',
+        "pyproject.toml:13: `tool.uv.dependency-metadata[0]`: a dependency-metadata entry has",
+    ),
+    (
+        "[tool.uv]\n",
         '[tool.uv]\nno-build-isolation-package = ["not a name"]\n',
         "pyproject.toml:13: `tool.uv.no-build-isolation-package[0]`: invalid package name",
     ),
@@ -600,7 +605,7 @@ def test_pyproject_errors_name_file_line_and_key(old: str, new: str, message: st
 
 def test_build_settings_load_and_round_trip() -> None:
     """uv's build keys: no-build-isolation(-package), extra-build-dependencies, cache-keys,
-    build-constraint-dependencies."""
+    build-constraint-dependencies, dependency-metadata."""
     from torchup.config import CacheKey, ToolConfig
 
     project = load(BASE.replace("[tool.uv]\n", """[tool.uv]
@@ -608,10 +613,15 @@ no-build-isolation-package = ["Flash_Attn"]
 cache-keys = [{ file = "pyproject.toml" }, { dir = "src" }, { env = "CUDA_HOME" }, { git = { commit = true } }]
 extra-build-dependencies = { flash-attn = ["ninja", { requirement = "torch>=2", match-runtime = true }] }
 build-constraint-dependencies = ["setuptools<70"]
+dependency-metadata = [{ name = "Flash_Attn", version = "2.6.3", requires-dist = ["torch", "einops"], requires-python = ">=3.9" }, { name = "other" }]
 """, 1))
     tool = project.tool
     assert tool.no_build_isolation_package == ("flash-attn",)
     assert [str(r) for r in tool.build_constraint_dependencies] == ["setuptools<70"]
+    flash, other = tool.dependency_metadata
+    assert (flash.name, flash.version, str(flash.requires_python)) == ("flash-attn", "2.6.3", ">=3.9")
+    assert flash.metadata_text("2.6.3").splitlines()[-2:] == ["Requires-Dist: torch", "Requires-Dist: einops"]
+    assert (other.version, other.requires_dist) == (None, ())
     assert tool.cache_keys == (
         CacheKey("file", "pyproject.toml"), CacheKey("dir", "src"), CacheKey("env", "CUDA_HOME"),
         CacheKey("git"),

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -423,20 +423,56 @@ class LockSession:
             overrides={canonicalize_name(o.name): o for o in cfg.tool.override_dependencies},
             direct_names=frozenset(canonicalize_name(r.requirement.name) for r in reqs),
         )
+        declared = _DeclaredFirst(cfg.tool.dependency_metadata, self.fetcher, self.sdist_metadata)
         provider = IndexProvider(
             target,
             self.finder,
-            self.fetcher,
+            declared if cfg.tool.dependency_metadata else self.fetcher,
             policy,
             options,
             direct_files=self.direct_files(target, variant, reqs),
-            build_metadata=self.sdist_metadata,
+            build_metadata=declared.build if cfg.tool.dependency_metadata else self.sdist_metadata,
             choice_memo=self.choice_memo,
         )
         try:
             return resolve_requirements(provider, reqs)
         finally:
             provider.close()
+
+
+@dataclass(frozen=True)
+class _DeclaredFirst:
+    """The resolver's metadata source for a project with ``[[tool.uv.dependency-metadata]]``:
+    a package the project describes gets that description, without a download or a build
+    (uv's flash-attn recipe: its sdist's metadata would need torch and CUDA to build);
+    anything else goes to ``fetcher`` (wheels) or ``builder`` (sdists), as before."""
+
+    entries: tuple[Any, ...]
+    fetcher: Any
+    builder: Callable[[Any], Any]
+
+    def fetch(self, dist: Any) -> Any:
+        declared = self.declared(dist)
+        return declared if declared is not None else self.fetcher.fetch(dist)
+
+    def build(self, dist: Any) -> Any:
+        declared = self.declared(dist)
+        return declared if declared is not None else self.builder(dist)
+
+    def declared(self, dist: Any) -> Any:
+        from packaging.utils import canonicalize_name
+        from packaging.version import Version
+
+        from torchup.index.metadata import parse_metadata
+
+        try:
+            name, version = canonicalize_name(dist.project), dist.version
+        except (AttributeError, ValueError):
+            return None
+        for entry in self.entries:
+            if entry.name == name and (entry.version is None or Version(entry.version) == version):
+                return parse_metadata(entry.metadata_text(str(version)).encode(), dist)
+        return None
 
 
 # How a lock notes an environment no resolution was found for (sync refuses it).

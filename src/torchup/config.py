@@ -549,6 +549,28 @@ def _expect_requirements(value: object, ctx: _Ctx, key: KeyPath) -> tuple[Requir
     return tuple(_expect_requirement(item, ctx, (*key, i)) for i, item in enumerate(items))
 
 
+def _expect_version(value: object, ctx: _Ctx, key: KeyPath) -> str:
+    """A PEP 440 version, kept as written."""
+    text = _expect_str(value, ctx, key)
+    try:
+        Version(text)
+    except InvalidVersion:
+        raise ctx.error(
+            f"invalid version {text!r}", key, hint='use a PEP 440 version such as "0.1.0"'
+        ) from None
+    return text
+
+
+def _expect_specifiers(value: object, ctx: _Ctx, key: KeyPath) -> SpecifierSet:
+    text = _expect_str(value, ctx, key)
+    try:
+        return SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ctx.error(
+            f"invalid version specifier {text!r}", key, hint='write it like ">=3.10"'
+        ) from None
+
+
 def _expect_marker(value: object, ctx: _Ctx, key: KeyPath) -> Marker:
     text = _expect_str(value, ctx, key)
     try:
@@ -1069,24 +1091,11 @@ def _parse_pyproject(data: dict[str, Any], ctx: _Ctx) -> ProjectConfig:
         _expect_name(raw_name, ctx, ("project", "name"), "project")
         name = raw_name
     if "version" in project:
-        version = _expect_str(project["version"], ctx, ("project", "version"))
-        try:
-            Version(version)
-        except InvalidVersion:
-            raise ctx.error(
-                f"invalid version {version!r}",
-                ("project", "version"),
-                hint='use a PEP 440 version such as "0.1.0"',
-            ) from None
+        version = _expect_version(project["version"], ctx, ("project", "version"))
     if "requires-python" in project:
-        key: KeyPath = ("project", "requires-python")
-        spec = _expect_str(project["requires-python"], ctx, key)
-        try:
-            requires_python = SpecifierSet(spec)
-        except InvalidSpecifier:
-            raise ctx.error(
-                f"invalid version specifier {spec!r}", key, hint='write it like ">=3.10"'
-            ) from None
+        requires_python = _expect_specifiers(
+            project["requires-python"], ctx, ("project", "requires-python")
+        )
     if "dynamic" in project:
         dynamic = _expect_str_list(project["dynamic"], ctx, ("project", "dynamic"))
     if "dependencies" in project:
@@ -1394,24 +1403,12 @@ def _parse_dependency_metadata(
             )
         version = None
         if "version" in table:
-            version = _expect_str(table["version"], ctx, (*entry_key, "version"))
-            try:
-                Version(version)
-            except InvalidVersion:
-                raise ctx.error(
-                    f"invalid version {version!r}", (*entry_key, "version"),
-                    hint="write a PEP 440 version, e.g. 2.6.3",
-                ) from None
+            version = _expect_version(table["version"], ctx, (*entry_key, "version"))
         requires_python = None
         if "requires-python" in table:
-            text = _expect_str(table["requires-python"], ctx, (*entry_key, "requires-python"))
-            try:
-                requires_python = SpecifierSet(text)
-            except InvalidSpecifier:
-                raise ctx.error(
-                    f"invalid requires-python {text!r}", (*entry_key, "requires-python"),
-                    hint="write a version specifier, e.g. >=3.9",
-                ) from None
+            requires_python = _expect_specifiers(
+                table["requires-python"], ctx, (*entry_key, "requires-python")
+            )
         extras_key: KeyPath = (*entry_key, "provides-extras")
         out.append(
             DependencyMetadata(

@@ -108,7 +108,7 @@ class Context:
         self._project_no_isolation: tuple[bool, frozenset[str]] = (False, frozenset())
         self._extra_build: Mapping[str, tuple[Any, ...]] = {}
         self._project_build_constraints: tuple[Any, ...] = ()
-        self._build_constraints: list[Any] | None = None
+        self._file_build_constraints: list[Any] | None = None
         self._runtime_versions: Mapping[str, str] = {}
         self.runtime_torch_backend: str | None = None
         self._finders: dict[tuple[object, ...], Finder] = {}
@@ -512,7 +512,6 @@ class Context:
         )
         self._extra_build = tool.extra_build_dependencies
         self._project_build_constraints = tool.build_constraint_dependencies
-        self._build_constraints = None
 
     def use_runtime_versions(self, versions: Mapping[str, str], torch_backend: str | None) -> None:
         """The versions the environment being built for gets (canonical name -> version), and
@@ -585,31 +584,32 @@ class Context:
         """Constraints on what build environments install (uv's ``-b`` /
         ``--build-constraints FILE``, ``UV_BUILD_CONSTRAINT`` (files separated by spaces) and a
         project's ``[tool.uv] build-constraint-dependencies``): pin setuptools for an old
-        sdist without touching the project's own resolution. Read once."""
-        if self._build_constraints is None:
+        sdist without touching the project's own resolution. The files are read once."""
+        if self._file_build_constraints is None:
             from torchup.requirements import parse_requirements_file
 
             files = list(_opt(self.ns, "build_constraints") or []) or (
                 self.env.get("TORCHUP_BUILD_CONSTRAINT") or ""
             ).split()
-            found: list[Any] = list(self._project_build_constraints)
+            found: list[Any] = []
             for path in files:
                 parsed = parse_requirements_file(path, constraint=True, env=self.env)
                 found += [
                     r.requirement for r in (*parsed.requirements, *parsed.constraints)
                     if r.requirement is not None
                 ]
-            self._build_constraints = found
-        return self._build_constraints
+            self._file_build_constraints = found
+        return [*self._project_build_constraints, *self._file_build_constraints]
 
     def build_options_key(self, package: str | None = None) -> str:
         """A cache-key suffix for builds made with non-default build options ("" for the
         defaults): a wheel built with other settings, or against the environment's own
         packages, must not be reused for a default build, nor the reverse."""
         options: dict[str, Any] = dict(self.build_options(package))
-        if options["isolated"] and self.build_constraints():
+        constraints = self.build_constraints() if options["isolated"] else []
+        if constraints:
             # What the build environment may hold is part of what the wheel was built with.
-            options["build_constraints"] = sorted(str(r) for r in self.build_constraints())
+            options["build_constraints"] = sorted(str(r) for r in constraints)
         if options == {"isolated": True, "config_settings": None, "extra_requires": []}:
             return ""
         import hashlib

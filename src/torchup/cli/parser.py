@@ -399,6 +399,10 @@ def _add_tree_display(tree: argparse.ArgumentParser) -> None:
         "--no-dedupe", action="store_true",
         help="repeat a subtree every time, instead of marking repeats with (*)",
     )
+    tree.add_argument(
+        "--outdated", action="store_true",
+        help="show the newest version the indexes have beside outdated packages",
+    )
 
 
 def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
@@ -408,10 +412,6 @@ def _build_pip_tree(tree: argparse.ArgumentParser) -> None:
     tree.add_argument(
         "--show-version-specifiers", action="store_true",
         help="show the version each requirement asks for",
-    )
-    tree.add_argument(
-        "--outdated", action="store_true",
-        help="show the newest version the indexes have beside outdated packages",
     )
     tree.add_argument(
         "--strict", action="store_true",
@@ -539,10 +539,6 @@ def _build_tree(tree: argparse.ArgumentParser) -> None:
     _project_common(tree)
     _add_no_sources(tree)
     _add_tree_display(tree)
-    tree.add_argument(
-        "--outdated", action="store_true",
-        help="show the newest version the project's indexes have beside outdated packages",
-    )
     tree.add_argument(
         "--universal", action="store_true",
         help="draw the tree for every environment the lock is made for, not only this one",

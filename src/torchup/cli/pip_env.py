@@ -216,5 +216,5 @@ def run_tree(ns: argparse.Namespace) -> int:
         latest = {dist.canonical_name: newest for dist, newest, _ in _outdated(ctx, interp, list(installed.values()))}
         options = dataclasses.replace(options, latest=latest)
     sys.stdout.write(format_tree(installed, interp.markers, options))
-    _validate_if_strict(ns, interp)
+    _validate_if_strict(ns, interp, installed)
     return 0

@@ -996,11 +996,13 @@ def _provisioner(ctx: Context, interp: Any):
 
 
 def _local_projects(
-    ctx: Context, interp: Any, inputs: Inputs, out_dir: Path | None = None, *, with_deps: bool = True
+    ctx: Context, interp: Any, inputs: Inputs, out_dir: Path, installed: Mapping[str, Any],
+    *, with_deps: bool = True,
 ) -> dict[str, Path]:
     """Build editable / local-directory requirements (git ones are checked out into local
     directories by read_inputs) to wheels; add their deps as roots unless ``with_deps`` is
-    false (`pip sync` installs exactly what its file lists)."""
+    false (`pip sync` installs exactly what its file lists). ``installed``: the environment's
+    distributions, where an unchanged editable install is kept instead of built."""
     from packaging.requirements import Requirement
 
     from torchup.requirements import RootRequirement
@@ -1026,17 +1028,14 @@ def _local_projects(
 
     from torchup.requirements import file_url_path
 
-    if out_dir is None:
-        out_dir = Path(tempfile.mkdtemp(prefix="torchup-local-"))
-
-    installed = _installed_editables(interp) if editable_paths else {}
+    editable_installs = _installed_editables(installed) if editable_paths else {}
     for rr in local:
         path = Path(file_url_path(rr.requirement.url))
         editable = str(path.resolve()) in editable_paths
         checkout = inputs.git_checkouts.get(rr.requirement.url)
         # Of what the build is about to read; a git checkout is one commit and needs none.
         fingerprint = None if checkout else metadata_fingerprint(path)
-        kept = _unchanged_editable(ctx, path, installed, fingerprint) if editable else None
+        kept = _unchanged_editable(ctx, path, editable_installs, fingerprint) if editable else None
         if kept is not None:
             try:
                 meta = Parser().parsestr((kept.path / "METADATA").read_text(encoding="utf-8"))
@@ -1059,7 +1058,7 @@ def _local_projects(
         if kept is not None:
             inputs.kept_editables[name] = kept
             continue
-        if editable and str(path.resolve()) in installed:
+        if editable and str(path.resolve()) in editable_installs:
             # Same version, same folder, so "satisfied", yet built because what its metadata
             # comes from changed (or the install predates fingerprints): a kept install would
             # keep the old METADATA (a dependency added to pyproject.toml) and be built again
@@ -1079,13 +1078,11 @@ def _local_projects(
     return built
 
 
-def _installed_editables(interp: Any) -> dict[str, Any]:
-    """The environment's editable installs by the folder they point at (resolved path)."""
-    from torchup.install.site import scan_site_packages
-
+def _installed_editables(installed: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable installs among ``installed`` by the folder they point at (resolved)."""
     return {
         str(Path(dist.editable_project_location).resolve()): dist
-        for dist in scan_site_packages(interp.site_packages).values()
+        for dist in installed.values()
         if dist.editable_project_location
     }
 
@@ -1208,22 +1205,22 @@ def run_install(ns: argparse.Namespace) -> int:
     prefetch_root_pages(ctx, inputs, install_target(ctx, ns, interp))
     # Local projects are built into a temporary directory that lives until they are installed
     # (it used to be a mkdtemp() per `pip install` that was never removed, even when empty).
+    from torchup.install.site import scan_site_packages
+
+    installed = scan_site_packages(interp.site_packages)  # (building changes none of it)
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
-        local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp))
-        rc = _install_resolved(ctx, ns, interp, inputs, local_wheels, started)
+        local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp), installed)
+        rc = _install_resolved(ctx, ns, interp, inputs, local_wheels, started, installed)
     _validate_if_strict(ns, interp)
     return rc
 
 
 def _install_resolved(
     ctx: Context, ns: argparse.Namespace, interp: Any, inputs: Inputs,
-    local_wheels: dict[str, Path], started: float,
+    local_wheels: dict[str, Path], started: float, installed: dict[str, Any],
 ) -> int:
     from packaging.utils import canonicalize_name
 
-    from torchup.install.site import scan_site_packages
-
-    installed = scan_site_packages(interp.site_packages)
     prefs = {} if ns.upgrade else {n: d.version for n, d in installed.items()}
     for name in ns.upgrade_package:
         prefs.pop(canonicalize_name(name), None)
@@ -1482,19 +1479,20 @@ def metadata_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def metadata_changed_since(folder: Path, installed_at: Path) -> bool:
+def metadata_changed_since(folder: Path, installed_at: Path, fingerprint: str) -> bool:
     """Whether what ``folder``'s cache keys name (files, directories, environment variables,
     the checkout's commit) changed since ``installed_at``, the ``.dist-info`` of its editable
     install, was made: its code is live, its metadata is not.
 
-    The install keeps the folder's metadata_fingerprint from its build, compared here. One
+    The install keeps the folder's metadata_fingerprint from its build, compared here with
+    ``fingerprint`` (the folder's now, which the caller has for the build it may need). One
     without it (another tool's, an older torchup's) is judged by timestamps: changed when a
     file the keys name is newer than the ``.dist-info`` (an environment variable has none)."""
     from torchup.install.wheel import installed_source_fingerprint
 
     recorded = installed_source_fingerprint(installed_at)
     if recorded is not None:
-        return recorded != metadata_fingerprint(folder)
+        return recorded != fingerprint
     newest = max(
         (p.stat().st_mtime for p in _cache_key_paths(folder, _cache_keys(folder))), default=0.0
     )
@@ -1550,7 +1548,8 @@ def _build_locked_sources(
             )
             have = installed[name]
             if is_satisfied(have, expected) and not (
-                folder is not None and metadata_changed_since(folder, have.path)
+                folder is not None and fingerprint is not None
+                and metadata_changed_since(folder, have.path, fingerprint)
             ):
                 desired.append(expected)
                 continue
@@ -1671,14 +1670,19 @@ def run_sync(ns: argparse.Namespace) -> int:
     return rc
 
 
-def _validate_if_strict(ns: argparse.Namespace, interp: Any) -> None:
+def _validate_if_strict(
+    ns: argparse.Namespace, interp: Any, installed: Mapping[str, Any] | None = None
+) -> None:
     """``--strict`` (uv's, on pip install / sync / tree): the environment's missing and
-    conflicting requirements (what `pip check` reports) as warnings; the exit code stays."""
+    conflicting requirements (what `pip check` reports) as warnings; the exit code stays.
+    ``installed``: the environment as the caller scanned it, when nothing changed since."""
     if not getattr(ns, "strict", False) or getattr(ns, "dry_run", False):
         return
     from torchup.install.site import check_requirements, scan_site_packages
 
-    for problem in check_requirements(scan_site_packages(interp.site_packages), interp.markers):
+    if installed is None:
+        installed = scan_site_packages(interp.site_packages)
+    for problem in check_requirements(installed, interp.markers):
         output.warn(str(problem))
 
 
@@ -1738,7 +1742,9 @@ def _sync_environment(
     installed = scan_site_packages(interp.site_packages)
     with tempfile.TemporaryDirectory(prefix="torchup-local-") as local_tmp:
         # Local folders and git checkouts listed in the file are built, not looked up.
-        local_wheels = _local_projects(ctx, interp, inputs, Path(local_tmp), with_deps=False)
+        local_wheels = _local_projects(
+            ctx, interp, inputs, Path(local_tmp), installed, with_deps=False
+        )
         requested = {canonicalize_name(r.requirement.name) for r in inputs.requirements} | set(local_wheels)
         with _early_pipeline(ctx, ns, interp, requested) as pipeline:
             return _sync_resolved(

@@ -423,15 +423,19 @@ class LockSession:
             overrides={canonicalize_name(o.name): o for o in cfg.tool.override_dependencies},
             direct_names=frozenset(canonicalize_name(r.requirement.name) for r in reqs),
         )
-        declared = _DeclaredFirst(cfg.tool.dependency_metadata, self.fetcher, self.sdist_metadata)
+        fetcher: Any = self.fetcher
+        build_metadata = self.sdist_metadata
+        if cfg.tool.dependency_metadata:
+            declared = _DeclaredFirst(cfg.tool.dependency_metadata, fetcher, build_metadata)
+            fetcher, build_metadata = declared, declared.build
         provider = IndexProvider(
             target,
             self.finder,
-            declared if cfg.tool.dependency_metadata else self.fetcher,
+            fetcher,
             policy,
             options,
             direct_files=self.direct_files(target, variant, reqs),
-            build_metadata=declared.build if cfg.tool.dependency_metadata else self.sdist_metadata,
+            build_metadata=build_metadata,
             choice_memo=self.choice_memo,
         )
         try:
@@ -1033,18 +1037,24 @@ def _chosen_groups(project: Project, ns: argparse.Namespace) -> tuple[list[str],
     only: list[str] = [canonicalize_name(g) for g in getattr(ns, "only_group", None) or []]
     if getattr(ns, "only_dev", False):
         only.append("dev")  # uv: an alias of --only-group dev
-    for g in only:
-        if g not in cfg.dependency_groups:
-            raise ConfigError(
-                f"the dependency group {g!r} is not defined in {project.pyproject}",
-                hint="defined groups: " + (", ".join(sorted(cfg.dependency_groups)) or "none"),
-            )
+    _require_groups(project, only)
     groups: list[str] = [canonicalize_name(g) for g in getattr(ns, "group", [])]
     if only:
         groups = list(dict.fromkeys(only))
     elif "dev" in cfg.dependency_groups and not getattr(ns, "no_dev", False):
         groups.append("dev")
     return only, groups
+
+
+def _require_groups(project: Project, groups: Sequence[str]) -> None:
+    """Refuse a dependency group the project does not define."""
+    defined = project.config.dependency_groups
+    for g in groups:
+        if g not in defined:
+            raise ConfigError(
+                f"the dependency group {g!r} is not defined in {project.pyproject}",
+                hint="defined groups: " + (", ".join(sorted(defined)) or "none"),
+            )
 
 
 def sync_project(ctx: Context, project: Project, ns: argparse.Namespace) -> Any:
@@ -1201,12 +1211,14 @@ def _project_itself(
 
     own = project.config.normalized_name
     direct = _folder_direct_url(project.root, editable=True)
+    fingerprint = metadata_fingerprint(project.root)  # of what a build would read
     have = installed.get(own)
     if have is not None:
         kept = DesiredDist(name=own, version=have.version, direct_url=direct, editable=True)
-        if is_satisfied(have, kept) and not metadata_changed_since(project.root, have.path):
+        if is_satisfied(have, kept) and not metadata_changed_since(
+            project.root, have.path, fingerprint
+        ):
             return kept, None
-    fingerprint = metadata_fingerprint(project.root)  # of what the build is about to read
     wheel = _build_local(ctx, interp, project.root, out_dir, editable=True, checkout=None, name=own)
     return _desired_built(own, wheel, direct, True, fingerprint), wheel
 
@@ -1516,7 +1528,7 @@ def run_tree(ns: argparse.Namespace) -> int:
     import dataclasses
 
     from torchup.cli.pip_env import tree_options
-    from torchup.install.tree import render_tree
+    from torchup.install.tree import node_of, render_tree
     from torchup.lock.io import read_lock
 
     options = tree_options(ns)
@@ -1526,12 +1538,7 @@ def run_tree(ns: argparse.Namespace) -> int:
     _ensure_lock_fresh(ctx, project, ns)
     cfg = project.config
     only, groups = _chosen_groups(project, ns)
-    for g in groups:  # (sync leaves an unknown --group to the lock's selection)
-        if g not in cfg.dependency_groups:
-            raise ConfigError(
-                f"the dependency group {g!r} is not defined in {project.pyproject}",
-                hint="defined groups: " + (", ".join(sorted(cfg.dependency_groups)) or "none"),
-            )
+    _require_groups(project, groups)  # (sync leaves an unknown --group to the lock's selection)
     # This machine's environment: the project's .venv when there is one (no venv is created)
     interp = _venv_interpreter(ctx, project)
     if interp is None:
@@ -1563,11 +1570,10 @@ def run_tree(ns: argparse.Namespace) -> int:
         # Looked up where the lock would: the project's indexes, its pins to named indexes
         # and the torch family's routing for this backend. Folders, git and URL entries
         # have no index to ask.
-        drawn = set(versions.items())
         from_index = sorted({
             (p.name, str(p.version)) for p in lock.packages
             if (p.wheels or p.sdist) and p.index and p.version is not None
-            and ((p.name, str(p.version)) in drawn or (f"{p.name} {p.version}", str(p.version)) in drawn)
+            and str(p.version) in (versions.get(p.name), versions.get(node_of(p.name, str(p.version))))
         })
         newer = newer_versions(
             session.finder, session.policy(Variant()), target.with_backend(backend), from_index

@@ -120,12 +120,15 @@ def render_tree(
     def below_of(edge: TreeEdge) -> NormalizedName:
         return edge.parent if options.invert else edge.child
 
-    def order(node: NormalizedName) -> tuple[str, Version | str]:
+    def sort_key(node: NormalizedName) -> tuple[str, Version | str]:
         # By name, then (the versions of one package) by version.
         try:
             return _name_of(node), Version(versions[node])
         except InvalidVersion:
             return _name_of(node), versions[node]
+
+    keys = {node: sort_key(node) for node in versions}  # (a version parsed once, not per sort)
+    order = keys.__getitem__
 
     for under in children.values():
         under.sort(key=lambda e: (e.rank, order(below_of(e))))
@@ -171,7 +174,7 @@ def render_tree(
         if not options.show_specifiers:
             return note
         if options.invert:
-            return f"{note} [requires: {edge.child} {_specifier_text(edge.requirement)}]"
+            return f"{note} [requires: {_name_of(edge.child)} {_specifier_text(edge.requirement)}]"
         return f"{note} [required: {_specifier_text(edge.requirement)}]"
 
     def walk(name: NormalizedName, prefix: str, depth: int, path: frozenset[str]) -> None:

@@ -6,7 +6,8 @@ subprocess (~30-80 ms), so answers are cached in a JSON file keyed by the execut
 modification time; the cache directory is passed in (no hidden global state). A virtual
 environment whose base interpreter's answer is cached is described from that answer and its
 ``pyvenv.cfg``, without a subprocess (see :func:`_derive_from_base`): a fresh venv is then as
-cheap to install into as a known one.
+cheap to install into as a known one. A venv whose base is not cached yet gets its base asked
+in its place, so the next venv of that base needs no subprocess either.
 
 Nothing here reads ``os.environ``: ``PATH``, ``VIRTUAL_ENV`` and the pyenv root are parameters,
 so the CLI captures them once and tests pass whatever they like.
@@ -510,7 +511,7 @@ def query_interpreter(executable: Path | str, *, cache_dir: Path | None = None) 
     if cache_dir is not None:
         cached = _read_cached(exe, key, cache_dir)
         if cached is None:
-            cached = _derive_from_base(exe, cache_dir)
+            cached = _derive_from_base(exe, cache_dir, ask_base=True)
         if cached is not None:
             return cached
     import subprocess
@@ -633,9 +634,15 @@ def _has_manylinux_override(dirs: tuple[Path, ...]) -> bool:
     return any(os.path.lexists(d / name) for d in dirs for name in names)
 
 
-def _derive_from_base(exe: Path, cache_dir: Path) -> Interpreter | None:
+def _derive_from_base(exe: Path, cache_dir: Path, *, ask_base: bool = False) -> Interpreter | None:
     """What the probe would report for the venv python ``exe``, from its base's cached answer;
-    None whenever that is not certain."""
+    None whenever that is not certain.
+
+    ``ask_base``: when the base's answer is not cached, ask the base (one subprocess, as asking
+    the venv would cost) and cache it, so that every later venv of that base is described
+    without one: venvs made by ``python -m venv``, by uv or with another cache directory than
+    the install's (a fresh CI or tox venv each run) would otherwise be asked one by one.
+    """
     if sys.platform != "linux" or exe.parent.name != "bin":
         return None
     venv = exe.parent.parent
@@ -656,13 +663,18 @@ def _derive_from_base(exe: Path, cache_dir: Path) -> Interpreter | None:
     base = None
     major_minor = f"{release[0]}.{release[1]}"
     names = (f"python{major_minor}", f"python{release[0]}", "python")
-    for candidate in (*_link_hops(str(exe)), *(os.path.join(home, n) for n in names)):
+    for candidate in (*_link_hops(str(exe)), *(os.path.join(home, n) for n in names), real):
         path = Path(candidate)
         key = _cache_key(path)
         found = _read_cached(path, key, cache_dir) if key is not None else None
         if found is not None and os.path.realpath(candidate) == real:
             base = found
             break
+    if base is None and ask_base:
+        try:
+            base = query_interpreter(real, cache_dir=cache_dir)
+        except EnvironmentError_:
+            return None  # the caller asks the venv's python, and reports its failure
     if base is None or base.is_venv or base.implementation != "cpython":
         return None
     if base.version.release[:2] not in _DERIVABLE_MINORS:

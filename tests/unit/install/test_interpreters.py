@@ -69,7 +69,10 @@ def test_query_is_cached_by_path_and_mtime(
     tmp_path: Path, base_python: Interpreter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = tmp_path / "cache"
-    venv = create_venv(tmp_path / "venv", base_python)
+    # A link to the base outside any venv: nothing to derive it from, so it is asked.
+    (tmp_path / "bin").mkdir()
+    link = tmp_path / "bin" / "python"
+    link.symlink_to(os.path.realpath(base_python.base_executable))
     calls: list[object] = []
     real_run = subprocess.run
 
@@ -78,16 +81,15 @@ def test_query_is_cached_by_path_and_mtime(
         return real_run(*args, **kwargs)
 
     monkeypatch.setattr(subprocess, "run", counting_run)
-    first = query_interpreter(venv.executable, cache_dir=cache)
-    assert query_interpreter(venv.executable, cache_dir=cache) == first
+    first = query_interpreter(link, cache_dir=cache)
+    assert query_interpreter(link, cache_dir=cache) == first
     assert len(calls) == 1
-    # Re-pointing the venv's python (a new link, so a new lstat mtime) invalidates the entry.
-    link = venv.executable
+    # Re-pointing the link (a new link, so a new lstat mtime) invalidates the entry.
     target = os.readlink(link)
     link.unlink()
     os.symlink(target, link)
     os.utime(link, ns=(1, 1), follow_symlinks=False)
-    assert query_interpreter(venv.executable, cache_dir=cache) == first
+    assert query_interpreter(link, cache_dir=cache) == first
     assert len(calls) == 2
 
 

@@ -148,9 +148,17 @@ def test_derivation_used_when_certain(made: tuple[Path, Path], monkeypatch: pyte
     assert _asks(monkeypatch, venv / "bin" / "python", cache) == 0
 
 
-def test_asks_when_the_base_is_not_cached(made: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asks_the_base_when_it_is_not_cached(made: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base_python: Interpreter) -> None:
+    """The one subprocess goes to the base, whose answer then serves every venv of it: a
+    second fresh venv (another path, made by `python -m venv`) is described without one."""
     _, venv = made
-    assert _asks(monkeypatch, venv / "bin" / "python", tmp_path / "empty-cache") == 1
+    cache = tmp_path / "empty-cache"
+    assert _asks(monkeypatch, venv / "bin" / "python", cache) == 1
+    assert [json.loads(p.read_text())["info"]["executable"] for p in cache.glob("*/*.json")] == [
+        os.path.realpath(base_python.base_executable)
+    ]
+    other = _make_venv("stdlib", base_python, tmp_path / "other-venv", ssp=False)
+    assert _asks(monkeypatch, other / "bin" / "python", cache) == 0
 
 
 def test_asks_when_pyvenv_cfg_names_another_version(made: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -257,6 +257,102 @@ def test_tls_failure_from_the_cli_is_one_clear_paragraph(
     )
 
 
+def _hashed_dir(directory: Path, linked: list[Path], bundled: list[Path]) -> Path:
+    """A c_rehash-style trust directory: ``linked`` under their subject-hash names, and a
+    bundle of ``bundled`` inside it (Debian's layout)."""
+    directory.mkdir()
+    for cert in linked:
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(cert)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        (directory / f"{digest}.0").symlink_to(cert)
+    (directory / "bundle.pem").write_text("".join(c.read_text() for c in bundled))
+    return directory
+
+
+def _system_store(monkeypatch: pytest.MonkeyPatch, directory: Path) -> str:
+    """Make ``directory`` (and its bundle) what OpenSSL's defaults load in this process."""
+    bundle = str(directory / "bundle.pem")
+    monkeypatch.setenv("SSL_CERT_DIR", str(directory))
+    monkeypatch.setenv("SSL_CERT_FILE", bundle)
+    return bundle
+
+
+def test_a_hashed_trust_directory_is_read_as_needed(
+    https_index: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No certificate is parsed up front (the system bundle cost ~30 ms of CPU a command);
+    the server's CA is found by its hash when the handshake needs it."""
+    from torchup.index.client import HttpClient
+
+    url, cert = https_index
+    bundle = _system_store(monkeypatch, _hashed_dir(tmp_path / "certs", [cert], [cert]))
+    client = HttpClient(retries=0, ssl_cert_file=bundle)  # as the CLI passes SSL_CERT_FILE
+    context = client._shared_ssl_context()
+    assert client._tls_is_partial and context.cert_store_stats()["x509_ca"] == 0
+    page = client.fetch_page(url + "/app/")
+    assert page is not None and [f.filename for f in page.files] == ["app-1.0-py3-none-any.whl"]
+    assert client._tls is context and context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_a_ca_only_in_the_bundle_is_still_trusted(
+    https_index: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle holding more than its directory (a CA added by hand): the failed verification
+    is retried once with the full trust store, which has it."""
+    from torchup.index.client import HttpClient
+
+    url, cert = https_index
+    (tmp_path / "other").mkdir()
+    other, _ = _make_cert(tmp_path / "other", "DNS:other.example")
+    bundle = _system_store(monkeypatch, _hashed_dir(tmp_path / "certs", [other], [other, cert]))
+    client = HttpClient(retries=0, ssl_cert_file=bundle)
+    page = client.fetch_page(url + "/app/")
+    assert page is not None and [f.filename for f in page.files] == ["app-1.0-py3-none-any.whl"]
+    assert not client._tls_is_partial
+    assert client._shared_ssl_context().cert_store_stats()["x509_ca"] == 2
+
+
+def test_an_untrusted_server_is_refused_by_the_full_store_too(
+    https_index: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchup.errors import NetworkError
+    from torchup.index.client import HttpClient
+
+    url, _cert = https_index
+    (tmp_path / "other").mkdir()
+    other, _ = _make_cert(tmp_path / "other", "DNS:other.example")
+    bundle = _system_store(monkeypatch, _hashed_dir(tmp_path / "certs", [other], [other]))
+    client = HttpClient(retries=0, ssl_cert_file=bundle)
+    with pytest.raises(NetworkError, match="TLS verification failed"):
+        client.fetch_page(url + "/app/")
+    assert not client._tls_is_partial  # the full store was tried before giving up
+
+
+def test_which_trust_stores_are_read_lazily(tmp_path: Path) -> None:
+    from torchup.index.client import _hashed_trust_dir
+
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    (hashed / "ca-certificates.crt").write_text("")
+    (hashed / "5ad8a5d6.0").write_text("")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "ca-bundle.crt").write_text("")
+    (plain / "README").write_text("")
+    linked = tmp_path / "linked"
+    linked.symlink_to(hashed)
+    assert _hashed_trust_dir(str(hashed / "ca-certificates.crt"), str(hashed)) == str(hashed)
+    assert _hashed_trust_dir(None, str(linked)) == str(hashed)
+    assert _hashed_trust_dir(str(linked / "ca-certificates.crt"), str(hashed)) == str(hashed)
+    # the bundle lives elsewhere (Fedora), no hashed names, no directory: load everything
+    assert _hashed_trust_dir(str(plain / "ca-bundle.crt"), str(hashed)) is None
+    assert _hashed_trust_dir(None, str(plain)) is None
+    assert _hashed_trust_dir(None, None) is None
+    assert _hashed_trust_dir(None, str(tmp_path / "missing")) is None
+
+
 def test_insecure_host_is_matched_by_host_or_host_and_port(https_index: tuple[str, Path]) -> None:
     from urllib.parse import urlsplit
 

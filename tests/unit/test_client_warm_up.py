@@ -68,7 +68,7 @@ def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(
     assert not _is_default_cafile(str(copy))
     assert not _is_default_cafile(str(tmp_path / "missing.pem"))
     client = HttpClient(Cache(None), ssl_cert_file=default)
-    assert client._shared_ssl_context().cert_store_stats() == ssl.create_default_context().cert_store_stats()
+    assert client._ssl_context(full=True).cert_store_stats() == ssl.create_default_context().cert_store_stats()
     # Which files are parsed: the real loader, counted (ssl.SSLContext is a Python subclass).
     loaded: list[str] = []
     real_load = ssl.SSLContext.load_verify_locations
@@ -78,7 +78,7 @@ def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(
         real_load(self, cafile, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counting_load)
-    HttpClient(Cache(None), ssl_cert_file=default)._ssl_context()
+    HttpClient(Cache(None), ssl_cert_file=default)._ssl_context(full=True)
     assert loaded == []
-    HttpClient(Cache(None), ssl_cert_file=copy)._ssl_context()
+    HttpClient(Cache(None), ssl_cert_file=copy)._ssl_context()  # another file: never lazy
     assert loaded == [str(copy)]

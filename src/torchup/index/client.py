@@ -157,6 +157,35 @@ def _is_default_cafile(path: str) -> bool:
         return False
 
 
+def _hashed_trust_dir(cafile: str | None, capath: str | None) -> str | None:
+    """``capath`` when a context may trust it alone instead of loading ``cafile`` too: it is
+    an OpenSSL hashed directory (``<subject hash>.<n>`` names), which OpenSSL reads one
+    certificate at a time as verifications need them, and ``cafile`` (the bundle OpenSSL's
+    defaults load whole, ~150 certificates and ~30 ms of CPU per command) lives in it, as
+    Debian's, Ubuntu's and Alpine's ``ca-certificates.crt`` does, made from the same
+    certificates. None when that cannot be seen (Fedora's bundle lives apart from any hashed
+    directory): the full defaults are loaded. A verification that still fails against the
+    directory alone is retried with the full defaults (see ``HttpClient._request``).
+    """
+    if not capath:
+        return None
+    try:
+        real_dir = os.path.realpath(capath)
+        if cafile and os.path.dirname(os.path.realpath(cafile)) != real_dir:
+            return None
+        with os.scandir(real_dir) as entries:
+            hashed = any(_is_hashed_name(entry.name) for entry in entries)
+    except OSError:
+        return None
+    return real_dir if hashed else None
+
+
+def _is_hashed_name(name: str) -> bool:
+    """``5ad8a5d6.0``: how OpenSSL's c_rehash names a certificate by its subject hash."""
+    stem, dot, number = name.partition(".")
+    return bool(dot) and len(stem) == 8 and number.isdigit() and all(c in "0123456789abcdef" for c in stem)
+
+
 def strip_credentials(url: str) -> str:
     """The URL without any ``user:password@`` part (what caches and lock files may store)."""
     parts = urlsplit(url)
@@ -364,6 +393,9 @@ class HttpClient:
         self._lock = threading.Lock()
         self._tls_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
+        # Whether _tls trusts a hashed directory alone (see _hashed_trust_dir): a verification
+        # failure then retries once with the full trust store before it is reported.
+        self._tls_is_partial = False
         # Connection pools by (through the proxy?, certificates checked?)
         self._managers: dict[tuple[bool, bool], urllib3.PoolManager] = {}
         # Credentials seen in any URL, reused for other URLs on the same host (pip and uv do
@@ -400,23 +432,48 @@ class HttpClient:
                 self._tls = self._ssl_context()
             return self._tls
 
-    def _ssl_context(self) -> ssl.SSLContext:
+    def _ssl_context(self, *, full: bool = False) -> ssl.SSLContext:
+        """The trust store for verified connections: the system's (plus any other CA file
+        named), or with ``full=False`` its hashed directory alone when that is as good (see
+        :func:`_hashed_trust_dir`)."""
         import ssl
 
         # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it, unless it is
         # the very file OpenSSL's defaults just loaded (it reads SSL_CERT_FILE itself when
         # this process has it set): loading 150 certificates twice cost ~30 ms a command.
+        named = self._ssl_cert_file
+        extra = named if named and not _is_default_cafile(named) else None
+        paths = ssl.get_default_verify_paths()
+        lazy_dir = None if full or extra else _hashed_trust_dir(paths.cafile, paths.capath)
+        self._tls_is_partial = lazy_dir is not None
+        if lazy_dir is not None:
+            return ssl.create_default_context(capath=lazy_dir)
         context = ssl.create_default_context()
-        if self._ssl_cert_file and not _is_default_cafile(self._ssl_cert_file):
+        if extra:
             try:
-                context.load_verify_locations(cafile=self._ssl_cert_file)
+                context.load_verify_locations(cafile=extra)
             except (OSError, ssl.SSLError) as exc:
                 raise NetworkError(
-                    f"cannot load the certificates in {self._ssl_cert_file}: {exc}",
-                    url=self._ssl_cert_file,
+                    f"cannot load the certificates in {extra}: {exc}",
+                    url=extra,
                     hint="check that --cert or SSL_CERT_FILE points at a PEM bundle",
                 ) from exc
         return context
+
+    def _trust_everything(self) -> bool:
+        """Replace a partial trust store by the full one (and the pools that hold it); False
+        when the store was full already, so the failure stands."""
+        with self._tls_lock:
+            if not self._tls_is_partial:
+                return False
+            self._tls = self._ssl_context(full=True)
+        logger.debug("TLS verification failed against the hashed directory alone; retrying "
+                     "with the full trust store")
+        with self._lock:
+            stale = [key for key in self._managers if key[1]]
+            for key in stale:
+                self._managers.pop(key).clear()
+        return True
 
     def _is_insecure(self, host: str, port: int | None) -> bool:
         hosts = self._insecure_hosts
@@ -560,6 +617,9 @@ class HttpClient:
                 if isinstance(exc, MaxRetryError) and exc.reason is not None:
                     reason = exc.reason
                 if isinstance(reason, SSLError) or isinstance(exc, SSLError):
+                    if not insecure and self._trust_everything():
+                        manager = self._manager(host, where.port)
+                        continue
                     raise NetworkError(
                         f"TLS verification failed for {shown}: {reason}",
                         url=shown,

@@ -157,7 +157,8 @@ def test_asks_the_base_when_it_is_not_cached(made: tuple[Path, Path], tmp_path: 
     assert [json.loads(p.read_text())["info"]["executable"] for p in cache.glob("*/*.json")] == [
         os.path.realpath(base_python.base_executable)
     ]
-    other = _make_venv("stdlib", base_python, tmp_path / "other-venv", ssp=False)
+    base = query_interpreter(os.path.realpath(base_python.base_executable), cache_dir=cache)
+    other = _make_venv("stdlib", base, tmp_path / "other-venv", ssp=False)
     assert _asks(monkeypatch, other / "bin" / "python", cache) == 0
 
 

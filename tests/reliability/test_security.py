@@ -330,6 +330,27 @@ def test_an_untrusted_server_is_refused_by_the_full_store_too(
     assert not client._tls_is_partial  # the full store was tried before giving up
 
 
+def test_a_failure_with_the_partial_store_is_retried_once_by_every_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests failing with the partial store at once: the first replaces it, the
+    second sees it replaced and retries too; a failure with the full store stands."""
+    from torchup.index.client import HttpClient
+
+    (tmp_path / "other").mkdir()
+    other, _ = _make_cert(tmp_path / "other", "DNS:other.example")
+    bundle = _system_store(monkeypatch, _hashed_dir(tmp_path / "certs", [other], [other]))
+    client = HttpClient(retries=0, ssl_cert_file=bundle)
+    partial = client._shared_ssl_context()
+    assert client._tls_is_partial
+    assert client._trust_everything(partial)  # the first thread: replaces it
+    full = client._shared_ssl_context()
+    assert full is not partial and not client._tls_is_partial
+    assert client._trust_everything(partial)  # the second: already replaced, retry
+    assert not client._trust_everything(full)  # failed with the full store: reported
+    assert client._shared_ssl_context() is full
+
+
 def test_which_trust_stores_are_read_lazily(tmp_path: Path) -> None:
     from torchup.index.client import _hashed_trust_dir
 

@@ -460,12 +460,14 @@ class HttpClient:
                 ) from exc
         return context
 
-    def _trust_everything(self) -> bool:
-        """Replace a partial trust store by the full one (and the pools that hold it); False
-        when the store was full already, so the failure stands."""
+    def _trust_everything(self, used: ssl.SSLContext | None) -> bool:
+        """After a TLS failure with the store ``used``: whether to try again, with the full
+        store. Replaces a partial store by the full one (and the pools that hold it); True too
+        when another thread did so since ``used`` was taken; False when ``used`` was full
+        already, so the failure stands."""
         with self._tls_lock:
             if not self._tls_is_partial:
-                return False
+                return used is not None and used is not self._tls
             self._tls = self._ssl_context(full=True)
         logger.debug("TLS verification failed against the hashed directory alone; retrying "
                      "with the full trust store")
@@ -617,7 +619,8 @@ class HttpClient:
                 if isinstance(exc, MaxRetryError) and exc.reason is not None:
                     reason = exc.reason
                 if isinstance(reason, SSLError) or isinstance(exc, SSLError):
-                    if not insecure and self._trust_everything():
+                    used = manager.connection_pool_kw.get("ssl_context")
+                    if not insecure and self._trust_everything(used):
                         manager = self._manager(host, where.port)
                         continue
                     raise NetworkError(

@@ -1450,12 +1450,21 @@ def _parse_extra_build(
                     entry_key,
                     hint='e.g. flash-attn = [{ requirement = "torch", match-runtime = true }]',
                 )
-            parsed.append(
-                ExtraBuildRequirement(
-                    _expect_requirement(table["requirement"], ctx, (*entry_key, "requirement")),
-                    _expect_bool(table.get("match-runtime", False), ctx, (*entry_key, "match-runtime")),
-                )
+            requirement = _expect_requirement(table["requirement"], ctx, (*entry_key, "requirement"))
+            match_runtime = _expect_bool(
+                table.get("match-runtime", False), ctx, (*entry_key, "match-runtime")
             )
+            if match_runtime and (requirement.specifier or requirement.url):
+                # The version is the environment's: a range or URL next to it could only
+                # disagree with it (uv refuses these too).
+                raise ctx.error(
+                    f"`{requirement}` has match-runtime = true, so its version is the one "
+                    "installed in the environment; it cannot carry a version range or a URL",
+                    (*entry_key, "requirement"),
+                    hint=f'write {{ requirement = "{requirement.name}", match-runtime = true }}, '
+                    "and constrain the version in the project's dependencies",
+                )
+            parsed.append(ExtraBuildRequirement(requirement, match_runtime))
         out[name] = tuple(parsed)
     return out
 

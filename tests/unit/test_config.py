@@ -583,6 +583,16 @@ BAD_PYPROJECT = [
     ),
     (
         "[tool.uv]\n",
+        '[tool.uv]\nextra-build-dependencies = { ext = [{ requirement = "torch>=2", match-runtime = true }] }\n',
+        "pyproject.toml:13: `tool.uv.extra-build-dependencies.ext[0].requirement`: `torch>=2` has match-runtime",
+    ),
+    (
+        "[tool.uv]\n",
+        '[tool.uv]\nextra-build-dependencies = { ext = [{ requirement = "torch @ https://x.org/t.whl", match-runtime = true }] }\n',
+        "pyproject.toml:13: `tool.uv.extra-build-dependencies.ext[0].requirement`: `torch @ https://x.org/t.whl` has",
+    ),
+    (
+        "[tool.uv]\n",
         '[tool.uv]\ndependency-metadata = [{ name = "fa", requires = ["x"] }]\n',
         "pyproject.toml:13: `tool.uv.dependency-metadata[0]`: a dependency-metadata entry has",
     ),
@@ -611,7 +621,7 @@ def test_build_settings_load_and_round_trip() -> None:
     project = load(BASE.replace("[tool.uv]\n", """[tool.uv]
 no-build-isolation-package = ["Flash_Attn"]
 cache-keys = [{ file = "pyproject.toml" }, { dir = "src" }, { env = "CUDA_HOME" }, { git = { commit = true } }]
-extra-build-dependencies = { flash-attn = ["ninja", { requirement = "torch>=2", match-runtime = true }] }
+extra-build-dependencies = { flash-attn = ["ninja>=1.11", { requirement = "torch", match-runtime = true }] }
 build-constraint-dependencies = ["setuptools<70"]
 dependency-metadata = [{ name = "Flash_Attn", version = "2.6.3", requires-dist = ["torch", "einops"], requires-python = ">=3.9" }, { name = "other" }]
 """, 1))
@@ -627,8 +637,8 @@ dependency-metadata = [{ name = "Flash_Attn", version = "2.6.3", requires-dist =
         CacheKey("git"),
     )
     (ninja, torch) = tool.extra_build_dependencies["flash-attn"]
-    assert (str(ninja.requirement), ninja.match_runtime) == ("ninja", False)
-    assert (str(torch.requirement), torch.match_runtime) == ("torch>=2", True)
+    assert (str(ninja.requirement), ninja.match_runtime) == ("ninja>=1.11", False)
+    assert (str(torch.requirement), torch.match_runtime) == ("torch", True)
     assert ToolConfig.from_dict(tool.to_dict()) == tool
 
 

@@ -62,11 +62,11 @@ def test_a_cert_file_that_is_the_default_bundle_is_not_loaded_again(
     default = ssl.get_default_verify_paths().cafile
     if default is None:
         pytest.skip("no default CA file on this machine")
-    assert _is_default_cafile(default)
+    assert _is_default_cafile(default, default)
     copy = tmp_path / "copy.pem"
     copy.write_bytes(Path(default).read_bytes())
-    assert not _is_default_cafile(str(copy))
-    assert not _is_default_cafile(str(tmp_path / "missing.pem"))
+    assert not _is_default_cafile(str(copy), default)
+    assert not _is_default_cafile(str(tmp_path / "missing.pem"), default)
     client = HttpClient(Cache(None), ssl_cert_file=default)
     assert client._ssl_context(full=True).cert_store_stats() == ssl.create_default_context().cert_store_stats()
     # Which files are parsed: the real loader, counted (ssl.SSLContext is a Python subclass).

@@ -146,11 +146,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _is_default_cafile(path: str) -> bool:
-    """Whether ``path`` is the CA file ``ssl.create_default_context()`` loads here."""
-    import ssl
-
-    default = ssl.get_default_verify_paths().cafile
+def _is_default_cafile(path: str, default: str | None) -> bool:
+    """Whether ``path`` is ``default``, the CA file ``ssl.create_default_context()`` loads here
+    (``ssl.get_default_verify_paths().cafile``)."""
     try:
         return default is not None and os.path.samefile(path, default)
     except OSError:
@@ -441,9 +439,9 @@ class HttpClient:
         # The system trust store; SSL_CERT_FILE (passed in by the CLI) adds to it, unless it is
         # the very file OpenSSL's defaults just loaded (it reads SSL_CERT_FILE itself when
         # this process has it set): loading 150 certificates twice cost ~30 ms a command.
-        named = self._ssl_cert_file
-        extra = named if named and not _is_default_cafile(named) else None
         paths = ssl.get_default_verify_paths()
+        named = self._ssl_cert_file
+        extra = named if named and not _is_default_cafile(named, paths.cafile) else None
         lazy_dir = None if full or extra else _hashed_trust_dir(paths.cafile, paths.capath)
         self._tls_is_partial = lazy_dir is not None
         if lazy_dir is not None:
